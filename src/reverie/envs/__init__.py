@@ -1,0 +1,1 @@
+"""Batched simulators whose rules are pure functions of tensors, and their Gymnasium adapters."""
