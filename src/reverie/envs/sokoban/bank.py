@@ -81,7 +81,8 @@ class LevelBank(Sequence[Level]):
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez_compressed(f, codes=self.codes, names=names)
-            os.replace(tmp, path)
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

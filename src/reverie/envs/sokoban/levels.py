@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -217,3 +218,8 @@ def load_levels(path: str | Path, pad: bool = False) -> list[Level]:
     for file in level_files(path):
         levels.extend(parse_level_file(file.read_text(), str(file), pad))
     return levels
+
+
+def format_level_file(levels: Sequence[Level]) -> str:
+    """Levels as a Boxoban-style file: ``; N`` headers, XSB rows, a blank line after each."""
+    return "".join(f"; {i}\n{level.to_xsb()}\n\n" for i, level in enumerate(levels))

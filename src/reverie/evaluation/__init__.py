@@ -1,0 +1,1 @@
+"""Held-out evaluation and the pictures and pages that report it."""
