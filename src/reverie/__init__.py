@@ -8,3 +8,13 @@ class ReverieError(Exception):
 
     The command line prints these in one line and exits non-zero, without a traceback.
     """
+
+
+def _register() -> None:
+    # Gymnasium ids (reverie/Sokoban-v0, ...): string entry points, nothing heavy imported.
+    from .envs.registry import register_envs
+
+    register_envs()
+
+
+_register()

@@ -82,7 +82,7 @@ class LevelBank(Sequence[Level]):
             with os.fdopen(fd, "wb") as f:
                 np.savez_compressed(f, codes=self.codes, names=names)
             os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
