@@ -93,8 +93,10 @@ class LevelBank(Sequence[Level]):
         try:
             with np.load(path, allow_pickle=False) as data:
                 codes, names = data["codes"], data["names"]
-        except (OSError, ValueError, KeyError) as err:
-            raise ValueError(f"{path}: not a reverie level bank ({err})") from None
+        except FileNotFoundError:
+            raise
+        except Exception as err:  # numpy raises many types for empty, truncated or foreign files
+            raise ValueError(f"{path}: not a reverie level bank ({type(err).__name__}: {err})") from None
         return cls(codes, [str(n) for n in names] if len(names) else None)
 
 
@@ -168,9 +170,10 @@ for _ch, _code in cells.CHAR_TO_CODE.items():
 
 def _parse_uniform(text: str) -> tuple[np.ndarray, list[str]] | None:
     """Vectorised parse of a Boxoban-style file, or None if any level needs a closer look."""
-    blocks = [b for b in text.replace("\r", "").split(";") if b.strip()]
-    if not blocks:
-        return None
+    text = text.replace("\r", "")
+    if not text.lstrip().startswith(";"):
+        return None  # no "; N" headers: not Boxoban's layout
+    blocks = [b for b in text.split(";") if b.strip()]
     labels, grids = [], []
     for block in blocks:
         header, _, body = block.partition("\n")

@@ -176,13 +176,22 @@ class SokobanVecEnv:
             raise ValueError("state codes hold values that are not Sokoban cells")
         if not bool(((flat >= cells.PLAYER).sum(1) == 1).all()):
             raise ValueError("every state grid needs exactly one player")
+        grids = flat.view(expected)
+        border = torch.cat([grids[:, 0], grids[:, -1], grids[:, :, 0], grids[:, :, -1]], dim=1)
+        if bool((border != cells.WALL).any()):
+            raise ValueError("every border cell of a state grid must be a wall")
+        counters = {}
+        for key in ("steps", "level_index", "episode_return"):
+            value = torch.as_tensor(state.get(key, getattr(self, key)))
+            if tuple(value.shape) != (self.num_envs,):
+                raise ValueError(f"state {key!r} has shape {tuple(value.shape)}, expected ({self.num_envs},)")
+            counters[key] = value
         self.codes.copy_(flat)
         self.player.copy_(rules.player_index(self.codes))
         self.unplaced.copy_(rules.unplaced_boxes(self.codes))
         self.obs_buffer.redraw(torch.arange(self.num_envs, device=self.device), self.codes)
-        self.steps.copy_(torch.as_tensor(state["steps"]))
-        self.level_index.copy_(torch.as_tensor(state.get("level_index", self.level_index)))
-        self.episode_return.copy_(torch.as_tensor(state.get("episode_return", self.episode_return)))
+        for key, value in counters.items():
+            getattr(self, key).copy_(value)
         if "rng" in state:
             self._generator.set_state(torch.as_tensor(state["rng"]))
         self._started = True

@@ -99,6 +99,8 @@ def parse_xsb(text: str, name: str = "level", first_line: int = 1, pad: bool = F
     def where(row: int, col: int) -> str:
         return f"{name}, line {first_line + row}, column {col + 1}"
 
+    whole = f"{name} (lines {first_line}-{first_line + len(lines) - 1})"
+
     width = max(len(line) for line in lines)
     if pad:
         lines = [line.ljust(width) for line in lines]
@@ -119,7 +121,7 @@ def parse_xsb(text: str, name: str = "level", first_line: int = 1, pad: bool = F
 
     players = np.argwhere(cells.IS_PLAYER[codes])
     if len(players) == 0:
-        raise ValueError(f"{name}: no player ('@' or '+') in the level")
+        raise ValueError(f"{whole}: no player ('@' or '+') in the level")
     if len(players) > 1:
         (r0, c0), (r1, c1) = players[:2]
         raise ValueError(
@@ -129,11 +131,11 @@ def parse_xsb(text: str, name: str = "level", first_line: int = 1, pad: bool = F
     num_boxes = int(cells.IS_BOX[codes].sum())
     num_targets = int(cells.IS_TARGET[codes].sum())
     if num_boxes != num_targets:
-        raise ValueError(f"{name}: {num_boxes} boxes but {num_targets} targets")
+        raise ValueError(f"{whole}: {num_boxes} boxes but {num_targets} targets")
     if num_boxes == 0:
-        raise ValueError(f"{name}: no boxes")
+        raise ValueError(f"{whole}: no boxes")
     if not (codes == cells.BOX).any():
-        raise ValueError(f"{name}: already solved (every box is on a target)")
+        raise ValueError(f"{whole}: already solved (every box is on a target)")
     escape = _escape_cell(codes, int(players[0][0]), int(players[0][1]))
     if escape is not None:
         raise ValueError(
@@ -179,9 +181,11 @@ def parse_level_file(text: str, source: str = "<text>", pad: bool = False) -> li
     label: str | None = None
 
     def flush() -> None:
+        nonlocal label
         if rows:
             level_name = f"{source} level {label if label is not None else len(levels)}"
             levels.append(parse_xsb("\n".join(rows), level_name, start, pad))
+            label = None
         rows.clear()
 
     for number, line in enumerate(text.split("\n"), start=1):

@@ -102,7 +102,7 @@ def step_(codes: torch.Tensor, player: torch.Tensor, actions: torch.Tensor, tabl
         solved = unplaced == 0
     # The bonus is for landing the last box, not for standing in a solved position (which the
     # perfect model may be asked to step from).
-    finished = on & solved
+    finished = on & ~off & solved
     reward = STEP_REWARD + BOX_ON_REWARD * on.float() + BOX_OFF_REWARD * off.float() + SOLVED_REWARD * finished.float()
     return StepResult(reward, solved, push, index, before, after)
 

@@ -1,0 +1,1 @@
+"""Training loops and the run infrastructure they share: checkpoints and metrics."""
