@@ -182,7 +182,7 @@ def main() -> None:
         "generated 7x7, 2 boxes": solver_times(list(generate_levels(count // 5, 7, 7, 2, seed=1)), 10.0),
         "generated 10x10, 4 boxes": solver_times(list(generate_levels(count // 5, 10, 10, 4, seed=1)), 10.0),
         "Boxoban unfiltered/test": solver_times(test_levels[:count], 10.0),
-        "Boxoban hard (first file)": solver_times(hard[: count // 2], 10.0),
+        "Boxoban hard (first 500)": solver_times(hard[: count // 2], 10.0),
     }
     for k, v in solver.items():
         print(f"solver {k}: {v}", flush=True)
