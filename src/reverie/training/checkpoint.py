@@ -25,6 +25,7 @@ VERSION = 1
 
 def save_checkpoint(path: str | Path, state: dict[str, Any], kind: str) -> Path:
     """Write ``state`` atomically; ``kind`` names what it is (e.g. "actor-critic-run")."""
+    _check_plain(state, "state")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, "kind": kind, "state": state}
@@ -40,6 +41,23 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], kind: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+_PLAIN = (torch.Tensor, int, float, bool, str, bytes, type(None))
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Refuse at save time what ``weights_only`` loading would refuse at resume time."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"checkpoint key {where}[{key!r}] must be a str or int")
+            _check_plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]")
+    elif not isinstance(value, _PLAIN):
+        raise TypeError(f"checkpoint value {where} is a {type(value).__name__}; store tensors and plain data only")
 
 
 def load_checkpoint(path: str | Path, kind: str | None = None,
