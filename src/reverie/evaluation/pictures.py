@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
+from ..atomic import atomic_write
 from ..envs.sokoban.render import rgb_image
 
 
 def _atomic_save(image: Image.Image, path: Path, **kwargs) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    os.close(fd)
-    try:
-        image.save(tmp, **kwargs)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        image.save(f, **kwargs)
 
 
 def save_gif(grids: Sequence[np.ndarray], path: str | Path, scale: int = 4,

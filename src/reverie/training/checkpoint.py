@@ -8,9 +8,7 @@ renamed over the target, so a crash mid-write leaves the previous checkpoint int
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import numpy as np
 import torch
 
 from .. import ReverieError
+from ..atomic import atomic_write
 
 FORMAT = "reverie-checkpoint"
 VERSION = 1
@@ -27,19 +26,9 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], kind: str) -> Path:
     """Write ``state`` atomically; ``kind`` names what it is (e.g. "actor-critic-run")."""
     _check_plain(state, "state")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, "kind": kind, "state": state}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        torch.save(payload, f)
     return path
 
 

@@ -6,14 +6,13 @@ and sampling a batch of levels is one tensor index on whatever device the bank l
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 
+from ...atomic import atomic_write
 from . import cells
 from .levels import Level, level_files, parse_level_file
 
@@ -74,18 +73,9 @@ class LevelBank(Sequence[Level]):
 
     def save(self, path: str | Path) -> None:
         """Write the bank as a compressed ``.npz``, atomically (temp file + rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         names = np.array(self.names if self.names is not None else [], dtype=str)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, codes=self.codes, names=names)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path) as f:
+            np.savez_compressed(f, codes=self.codes, names=names)
 
     @classmethod
     def load(cls, path: str | Path) -> "LevelBank":
