@@ -5,11 +5,12 @@ A crash or a full disk mid-write leaves the previous file intact, never half of 
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 
 @contextmanager
@@ -28,3 +29,10 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: str | Path, data: Any, indent: int = 1) -> Path:
+    """``data`` as JSON (non-JSON values via ``str``), written atomically."""
+    with atomic_write(path, "w") as f:
+        f.write(json.dumps(data, indent=indent, default=str) + "\n")
+    return Path(path)

@@ -1,0 +1,75 @@
+"""``reverie model collect | fit | evaluate``: thin shells over the environment-model library.
+
+Every flag comes from a config dataclass (:class:`~reverie.data.transitions.CollectConfig`,
+:class:`~reverie.training.model_fitting.FitConfig` with
+:class:`~reverie.models.GridModelConfig`, :class:`~reverie.evaluation.model_diagnostics.EvaluateConfig`),
+so the command line and the Python API take the same options with the same help.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .config import add_arguments, from_arguments
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from .data.transitions import CollectConfig, collect
+
+    config = from_arguments(CollectConfig, args)
+    manifest = collect(config, progress=not args.quiet)
+    for split, info in manifest["splits"].items():
+        print(f"{split}: {info['frames']:,} transitions from {info['levels']}; "
+              f"reward classes {info['reward_class_counts']}")
+    print(f"wrote {config.out} in {manifest['wall_seconds']:.0f} s")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from .models.grid import GridModelConfig
+    from .training.model_fitting import FitConfig, describe, fit
+
+    config = from_arguments(FitConfig, args)
+    model_config = from_arguments(GridModelConfig, args)
+    summary = fit(config, model_config, progress=not args.quiet)
+    print(describe(summary))
+    print(f"model: {config.out / 'model.pt'}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation.model_diagnostics import EvaluateConfig, evaluate, summarize
+
+    config = from_arguments(EvaluateConfig, args)
+    report = evaluate(config)
+    print(summarize(report["one_step"], report["horizon_curve"]))
+    print(f"report: {config.out / 'report.json'}, plot: {config.out / 'horizon.png'}")
+    return 0
+
+
+def add_model_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``model`` and its actions to the ``reverie`` command's subparsers."""
+    from .data.transitions import CollectConfig
+    from .evaluation.model_diagnostics import EvaluateConfig
+    from .models.grid import GridModelConfig
+    from .training.model_fitting import FitConfig
+
+    model = subparsers.add_parser("model", help="environment models: collect transitions, fit, evaluate")
+    actions = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+
+    collect = actions.add_parser("collect", help="play levels with a random policy and store the transitions")
+    add_arguments(collect, CollectConfig)
+    collect.add_argument("--quiet", action="store_true", help="no progress bar")
+    collect.set_defaults(func=cmd_collect)
+
+    fit = actions.add_parser("fit", help="fit a grid environment model to collected transitions")
+    add_arguments(fit, FitConfig)
+    add_arguments(fit.add_argument_group("model"), GridModelConfig)
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.set_defaults(func=cmd_fit)
+
+    evaluate = actions.add_parser("evaluate", help="one-step accuracy, compounding-error curve, pictures")
+    add_arguments(evaluate, EvaluateConfig)
+    evaluate.set_defaults(func=cmd_evaluate)
+    return model
+

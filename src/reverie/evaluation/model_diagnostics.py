@@ -1,0 +1,338 @@
+"""How well an environment model imagines: one-step accuracy and the compounding-error curve.
+
+One-step accuracy says how often the model gets the very next frame and reward right. It
+is not enough: inside I2A and search the model is fed its own predictions, and one wrong
+cell early on spoils every later frame. The horizon curve runs the model and the real rules
+side by side from the same states under the same actions and reports, per step, how many
+imagined frames still equal the real ones. Pictures show real and imagined frames next to
+each other with wrong cells marked, and a plot shows the curve.
+
+Everything works through ``EnvironmentModel.step``, so the perfect, copy and learned models
+are measured by the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .. import ReverieError
+from ..atomic import atomic_write
+from ..config import option, to_dict
+from ..envs.sokoban import rules
+from ..envs.sokoban.render import SPRITE, rgb_image
+from ..models.base import SOKOBAN_REWARDS, EnvironmentModel, codes_to_planes, planes_to_codes
+from ..models.simple import PerfectModel
+
+CLASS_NAMES = ("-0.1", "+0.9", "-1.1", "+10.9")
+
+
+def predicted_classes(reward: torch.Tensor) -> torch.Tensor:
+    """Imagined rewards -> reward class, or ``K`` ("other") for values that are no class."""
+    classes = SOKOBAN_REWARDS.to_classes(reward)
+    off = (SOKOBAN_REWARDS.to_values(classes) - reward.float()).abs() > SOKOBAN_REWARDS.tolerance
+    return torch.where(off, torch.full_like(classes, len(SOKOBAN_REWARDS)), classes)
+
+
+@torch.no_grad()
+def one_step(model: EnvironmentModel, dataset: Any, batch_size: int = 4096) -> dict[str, Any]:
+    """Exact next-frame rate, per-cell accuracy, reward-class accuracy and confusion.
+
+    ``dataset`` is a :class:`~reverie.data.dataset.TransitionDataset`. The confusion matrix
+    has true classes as rows and predicted classes as columns, plus a last column for
+    imagined rewards that match no class (e.g. the no-reward model's 0). Frames where a box
+    moved are also scored apart, since they are the hard, rare cases.
+    """
+    k = len(SOKOBAN_REWARDS)
+    frames = exact = pushes = push_exact = 0
+    cells_correct = 0.0
+    confusion = torch.zeros(k, k + 1, dtype=torch.long)
+    for batch in dataset.batches(batch_size):
+        next_obs, reward = model.step(batch["obs"], batch["action"])
+        correct = planes_to_codes(next_obs) == batch["next_codes"]
+        frame_ok = correct.flatten(1).all(1)
+        moved = _box_moved(batch["codes"], batch["next_codes"])
+        frames += len(frame_ok)
+        exact += int(frame_ok.sum())
+        cells_correct += float(correct.float().mean(dim=(1, 2)).sum())
+        pushes += int(moved.sum())
+        push_exact += int((frame_ok & moved).sum())
+        pair = batch["reward_class"] * (k + 1) + predicted_classes(reward)
+        confusion += torch.bincount(pair, minlength=k * (k + 1)).view(k, k + 1)
+    per_class = {}
+    for i, name in enumerate(CLASS_NAMES):
+        total = int(confusion[i].sum())
+        per_class[name] = {"count": total, "accuracy": float(confusion[i, i]) / total if total else None}
+    return {
+        "frames": frames,
+        "exact_frame_accuracy": exact / max(frames, 1),
+        "cell_accuracy": cells_correct / max(frames, 1),
+        "reward_accuracy": float(confusion.diagonal().sum()) / max(frames, 1),
+        "reward_class_accuracy": per_class,
+        "reward_confusion": confusion.tolist(),
+        "push_frames": pushes,
+        "push_exact_frame_accuracy": push_exact / pushes if pushes else None,
+    }
+
+
+def _box_moved(codes: torch.Tensor, next_codes: torch.Tensor) -> torch.Tensor:
+    def boxes(c: torch.Tensor) -> torch.Tensor:
+        return (c == 3) | (c == 4)
+
+    return (boxes(codes) != boxes(next_codes)).flatten(1).any(1)
+
+
+def random_actions(steps: int, count: int, seed: int) -> torch.Tensor:
+    """``[steps, count]`` uniform random actions (the random policy the data came from)."""
+    return torch.randint(0, rules.NUM_ACTIONS, (steps, count), generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def side_by_side(model: EnvironmentModel, start: torch.Tensor, actions: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Roll the real rules and the model (fed its own predictions) from ``start [N, H, W]``.
+
+    Returns real codes and imagined codes ``[T + 1, N, H, W]`` (step 0 is the start) and real
+    and imagined rewards ``[T, N]``.
+    """
+    perfect = PerfectModel()
+    real, obs = start, codes_to_planes(start)
+    real_codes, imagined_codes = [start], [start]
+    real_rewards, imagined_rewards = [], []
+    for action in actions:
+        real, real_reward = perfect.step_codes(real, action)
+        obs, reward = model.step(obs, action)
+        real_codes.append(real)
+        imagined_codes.append(planes_to_codes(obs))
+        real_rewards.append(real_reward)
+        imagined_rewards.append(reward.float())
+    return (torch.stack(real_codes), torch.stack(imagined_codes),
+            torch.stack(real_rewards), torch.stack(imagined_rewards))
+
+
+def horizon_curve(model: EnvironmentModel, start: torch.Tensor, horizon: int = 15, seed: int = 0,
+                  batch_size: int = 2048) -> dict[str, Any]:
+    """Accuracy of imagined frames by horizon 1..``horizon`` under random actions.
+
+    ``exact_frame_accuracy[t]`` is the share of rollouts whose imagined frame after t + 1
+    steps equals the real one; ``rollout_exact[t]`` the share exact at every step so far;
+    ``cell_accuracy[t]`` the share of cells right; ``reward_accuracy[t]`` the share of
+    imagined rewards equal to the real ones.
+    """
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
+    actions = random_actions(horizon, len(start), seed)
+    sums = {k: torch.zeros(horizon, dtype=torch.float64)
+            for k in ("exact", "rollout", "cells", "reward")}
+    for lo in range(0, len(start), batch_size):
+        real, imagined, real_r, imagined_r = side_by_side(model, start[lo:lo + batch_size],
+                                                          actions[:, lo:lo + batch_size])
+        correct = (real[1:] == imagined[1:])
+        frame_ok = correct.flatten(2).all(2)  # [T, n]
+        sums["exact"] += frame_ok.double().sum(1)
+        sums["rollout"] += frame_ok.cumprod(0).double().sum(1)
+        sums["cells"] += correct.double().mean(dim=(2, 3)).sum(1)
+        sums["reward"] += ((real_r - imagined_r).abs() < 1e-4).double().sum(1)
+    n = len(start)
+    return {
+        "horizon": list(range(1, horizon + 1)), "rollouts": n, "seed": seed,
+        "exact_frame_accuracy": (sums["exact"] / n).tolist(),
+        "rollout_exact": (sums["rollout"] / n).tolist(),
+        "cell_accuracy": (sums["cells"] / n).tolist(),
+        "reward_accuracy": (sums["reward"] / n).tolist(),
+    }
+
+
+def _mark(tile: np.ndarray, wrong: np.ndarray, scale: int) -> np.ndarray:
+    """Outline the wrong cells of an RGB tile in magenta."""
+    tile = tile.copy()
+    size = SPRITE * scale
+    edge = max(1, scale)
+    for r, c in np.argwhere(wrong):
+        y, x = r * size, c * size
+        tile[y:y + size, x:x + edge] = tile[y:y + size, x + size - edge:x + size] = (255, 0, 255)
+        tile[y:y + edge, x:x + size] = tile[y + size - edge:y + size, x:x + size] = (255, 0, 255)
+    return tile
+
+
+def _save_image(image, path: Path, **kwargs) -> None:
+    with atomic_write(path) as f:
+        image.save(f, **kwargs)
+
+
+def rollout_pictures(model: EnvironmentModel, start: torch.Tensor, steps: int, png: str | Path | None,
+                     gif: str | Path | None = None, seed: int = 0, scale: int = 2) -> dict[str, Any]:
+    """Draw a few rollouts, real beside imagined, with wrong imagined cells outlined.
+
+    The PNG is a film strip: per rollout, a row of real frames over a row of imagined ones,
+    one column per step. The GIF plays the steps, each frame showing every rollout's real
+    (left) and imagined (right) position. Imagined cells that differ from the real ones are
+    outlined in magenta.
+    """
+    from PIL import Image, ImageDraw
+
+    actions = random_actions(steps, len(start), seed)
+    real, imagined, _, _ = side_by_side(model, start, actions)
+    real_np, imag_np = real.cpu().numpy(), imagined.cpu().numpy()
+    gap = 4
+    pairs = []  # [t][n] -> (real tile, imagined tile)
+    for t in range(steps + 1):
+        pairs.append([(rgb_image(real_np[t, n], scale),
+                       _mark(rgb_image(imag_np[t, n], scale), real_np[t, n] != imag_np[t, n], scale))
+                      for n in range(len(start))])
+    th, tw, _ = pairs[0][0][0].shape
+    written: dict[str, Any] = {}
+    left, top = 64, 16  # margins for the labels
+    if png is not None:
+        rows, cols = 2 * len(start), steps + 1
+        sheet = np.full((top + rows * (th + gap) + gap * len(start), left + cols * (tw + gap), 3), 255, np.uint8)
+        labels = []
+        for n in range(len(start)):
+            for which in range(2):
+                y = top + (2 * n + which) * (th + gap) + n * gap
+                labels.append((y + th // 2 - 5, ("real", "imagined")[which]))
+                for t in range(cols):
+                    x = left + t * (tw + gap)
+                    sheet[y:y + th, x:x + tw] = pairs[t][n][which]
+        image = Image.fromarray(sheet)
+        draw = ImageDraw.Draw(image)
+        for t in range(cols):
+            draw.text((left + t * (tw + gap) + tw // 2 - 6, 2), f"t={t}" if t == 0 else str(t), fill=(0, 0, 0))
+        for y, text in labels:
+            draw.text((4, y), text, fill=(0, 0, 0))
+        _save_image(image, Path(png), format="PNG")
+        written["png"] = str(png)
+    if gif is not None:
+        frames = []
+        for t in range(steps + 1):
+            sheet = np.full((top + len(start) * (th + gap), 2 * tw + 3 * gap, 3), 255, np.uint8)
+            for n in range(len(start)):
+                y = top + n * (th + gap)
+                sheet[y:y + th, :tw] = pairs[t][n][0]
+                sheet[y:y + th, tw + 3 * gap:] = pairs[t][n][1]
+            frame = Image.fromarray(sheet)
+            draw = ImageDraw.Draw(frame)
+            draw.text((2, 2), f"real  t={t}", fill=(0, 0, 0))
+            draw.text((tw + 3 * gap + 2, 2), "imagined", fill=(0, 0, 0))
+            frames.append(frame)
+        _save_image(frames[0], Path(gif), format="GIF", save_all=True, append_images=frames[1:],
+                    duration=[400] * steps + [1500], loop=0)
+        written["gif"] = str(gif)
+    wrong = (real_np[1:] != imag_np[1:]).reshape(steps, len(start), -1).any(2)
+    written["first_wrong_step"] = [int(np.argmax(w)) + 1 if w.any() else None for w in wrong.T]
+    return written
+
+
+def plot_curves(curves: dict[str, dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Exact-frame and per-cell accuracy by horizon, one line per model (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name, curve in curves.items():
+        axes[0].plot(curve["horizon"], curve["exact_frame_accuracy"], marker="o", ms=3, label=name)
+        axes[1].plot(curve["horizon"], curve["cell_accuracy"], marker="o", ms=3, label=name)
+    axes[0].set_ylabel("exact imagined frames")
+    axes[1].set_ylabel("cells right")
+    for ax in axes:
+        ax.set_xlabel("imagined steps")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    try:
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def summarize(one: dict[str, Any], curve: dict[str, Any] | None = None) -> str:
+    """A few human lines for the command line."""
+    lines = [f"one step over {one['frames']} frames: exact frame {one['exact_frame_accuracy']:.4%}, "
+             f"cells {one['cell_accuracy']:.5%}, reward class {one['reward_accuracy']:.4%}"]
+    per = ", ".join(f"{name}: {v['accuracy']:.3%} of {v['count']}" if v["accuracy"] is not None
+                    else f"{name}: none" for name, v in one["reward_class_accuracy"].items())
+    lines.append(f"  reward classes: {per}")
+    if one.get("push_exact_frame_accuracy") is not None:
+        lines.append(f"  frames with a push: {one['push_exact_frame_accuracy']:.3%} exact of {one['push_frames']}")
+    if curve is not None:
+        marks = [h for h in (1, 5, 10, 15) if h <= len(curve["horizon"])]
+        shown = ", ".join(f"{h}: {curve['exact_frame_accuracy'][h - 1]:.3%}" for h in marks)
+        lines.append(f"  exact imagined frames by horizon ({curve['rollouts']} rollouts): {shown}")
+    return "\n".join(lines)
+
+
+def pick_states(dataset: Any, count: int, seed: int = 0) -> torch.Tensor:
+    """``count`` start states drawn at random (seeded, without repeats) from a dataset's states."""
+    g = torch.Generator().manual_seed(seed)
+    index = torch.randperm(len(dataset), generator=g)[:count]
+    return dataset.codes[index]
+
+
+@dataclass
+class EvaluateConfig:
+    """What ``reverie model evaluate`` measures and where it writes the report."""
+
+    model: str = option("sokoban-10x10", "a model file or run folder, a pretrained name, 'perfect' or 'copy'")
+    data: Path = option(Path("runs/transitions"), "dataset folder written by `reverie model collect`")
+    split: str = option("valid", "which split to score (validation levels are never fitted on)")
+    frames: int | None = option(None, "score at most this many transitions (default: all)")
+    horizon: int = option(15, "longest imagined rollout of the compounding-error curve")
+    rollouts: int = option(2000, "rollouts (start states) of the curve")
+    pictures: int = option(4, "rollouts drawn real-beside-imagined in the PNG and GIF (0 = none)")
+    baseline: bool = option(True, "also draw the copy model's curve in the plot")
+    out: Path = option(Path("runs/model-eval"), "report folder: report.json, horizon.png, rollouts.png/gif")
+    seed: int = option(0, "seed of start states and actions")
+    device: str = option("cpu", "device to run the model on")
+
+    def __post_init__(self) -> None:
+        self.data, self.out = Path(self.data), Path(self.out)
+        if self.horizon < 1 or self.rollouts < 1 or self.pictures < 0:
+            raise ReverieError("--horizon and --rollouts must be >= 1 and --pictures >= 0")
+        if self.frames is not None and self.frames < 1:
+            raise ReverieError(f"--frames must be >= 1, got {self.frames}")
+
+
+def evaluate(config: EvaluateConfig) -> dict[str, Any]:
+    """One-step accuracy, the horizon curve, pictures and a plot; returns the report."""
+    from ..data.dataset import TransitionDataset
+    from ..atomic import write_json
+    from ..models.io import resolve
+    from ..models.simple import CopyModel
+
+    device = torch.device(config.device)
+    model = resolve(config.model, device)
+    dataset = TransitionDataset.load(config.data, config.split, config.frames).to(device)
+    one = one_step(model, dataset)
+    start = pick_states(dataset, min(config.rollouts, len(dataset)), config.seed)
+    curve = horizon_curve(model, start, config.horizon, config.seed)
+    curves = {str(config.model): curve}
+    if config.baseline:
+        curves["copy model"] = horizon_curve(CopyModel(), start, config.horizon, config.seed)
+    config.out.mkdir(parents=True, exist_ok=True)
+    plot_curves(curves, config.out / "horizon.png", f"{config.model} on {config.data} ({config.split})")
+    pictures = {}
+    if config.pictures:
+        pictures = rollout_pictures(model, start[:config.pictures], min(config.horizon, 15),
+                                    config.out / "rollouts.png", config.out / "rollouts.gif", config.seed)
+    report = {"model": str(config.model), "data": str(config.data), "split": config.split,
+              "one_step": one, "horizon_curve": curve, "baselines": {k: v for k, v in curves.items()
+                                                                     if k != str(config.model)},
+              "pictures": pictures, "config": to_dict(config)}
+    write_json(config.out / "report.json", report)
+    return report
+
+
+__all__: Sequence[str] = ("one_step", "horizon_curve", "side_by_side", "rollout_pictures", "plot_curves",
+                          "summarize", "pick_states", "predicted_classes", "random_actions",
+                          "EvaluateConfig", "evaluate")

@@ -1,0 +1,28 @@
+"""Environment models: anything that maps a batch of observations and actions to next
+observations and rewards.
+
+- :class:`PerfectModel`: Sokoban's own rules (exact by construction);
+- :class:`CopyModel`: returns its input (the I2A paper's copy-model baseline);
+- :class:`RGBAdapter`: any symbolic model seen through the env's RGB frames;
+- :class:`GridModel`: the learned pool-and-inject conv model of the paper;
+- :func:`load` / :func:`pretrained`: ready models from checkpoints or shipped with reverie.
+"""
+
+from .base import (
+    SOKOBAN_REWARDS,
+    EnvironmentModel,
+    RewardClasses,
+    action_onehot,
+    action_planes,
+    codes_to_planes,
+    planes_to_codes,
+)
+from .grid import SIZES, GridModel, GridModelConfig, PoolAndInject
+from .io import load, model_from_record, pretrained, pretrained_info, resolve, save_model
+from .simple import CopyModel, PerfectModel, RGBAdapter
+
+__all__ = [
+    "EnvironmentModel", "RewardClasses", "SOKOBAN_REWARDS", "action_onehot", "action_planes", "codes_to_planes",
+    "planes_to_codes", "PerfectModel", "CopyModel", "RGBAdapter", "GridModel", "GridModelConfig", "PoolAndInject",
+    "SIZES", "load", "save_model", "model_from_record", "pretrained", "pretrained_info", "resolve",
+]

@@ -1,0 +1,110 @@
+"""Saving and loading environment models, and the pretrained models shipped with reverie.
+
+A model file is a reverie checkpoint (see :mod:`reverie.training.checkpoint`): plain data
+and tensors only, read with ``weights_only=True``, so a hostile file cannot run code. It
+holds the model's config and weights, enough to rebuild it with no other input. A fitting
+run's checkpoint holds the same record under ``"model"``, so :func:`load` reads both.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import ReverieError
+from ..training.checkpoint import load_checkpoint, save_checkpoint
+from .grid import GridModel, GridModelConfig
+from .simple import CopyModel, PerfectModel
+
+MODEL_KIND = "environment-model"
+RUN_KIND = "model-fitting-run"
+#: Pretrained models shipped inside the package (``reverie/data/models/<name>.pt``).
+PRETRAINED = ("sokoban-10x10",)
+
+
+def model_record(model: GridModel, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a checkpoint stores about a model: type, config, weights (on the CPU), metadata."""
+    weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    return {"type": "grid", "config": model.config.to_dict(), "weights": weights,
+            "metadata": dict(metadata or {})}
+
+
+def save_model(model: GridModel, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (config + weights) atomically to ``path``."""
+    return save_checkpoint(path, model_record(model, metadata), kind=MODEL_KIND)
+
+
+def model_from_record(record: Any, source: str = "checkpoint",
+                      device: torch.device | str = "cpu") -> GridModel:
+    """Rebuild a model from :func:`model_record`'s dict, with clear errors for bad records."""
+    if not isinstance(record, dict) or record.get("type") != "grid":
+        raise ReverieError(f"{source}: does not hold a grid environment model")
+    if not isinstance(record.get("config"), dict) or not isinstance(record.get("weights"), dict):
+        raise ReverieError(f"{source}: model record lacks its config or weights")
+    try:
+        config = GridModelConfig.from_dict(record["config"])
+    except (TypeError, ValueError, ReverieError) as err:
+        raise ReverieError(f"{source}: bad model config ({err})") from None
+    model = GridModel(config)
+    weights = record["weights"]
+    if not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise ReverieError(f"{source}: model weights must all be tensors")
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        raise ReverieError(f"{source}: weights do not fit the model config ({first[0] if first else err})") from None
+    model.metadata = dict(record.get("metadata") or {})  # type: ignore[assignment]
+    return model.to(device).eval()
+
+
+def load(path: str | Path, device: torch.device | str = "cpu") -> GridModel:
+    """A ready (eval-mode) model from a model file or a fitting run's checkpoint."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("model.pt", "checkpoint.pt"):
+            if (path / name).is_file():
+                path = path / name
+                break
+        else:
+            raise FileNotFoundError(f"{path}: a folder without model.pt or checkpoint.pt")
+    state = load_checkpoint(path)
+    if isinstance(state, dict) and "model" in state and "type" not in state:
+        state = state["model"]
+    return model_from_record(state, str(path), device)
+
+
+def pretrained_path(name: str) -> Path:
+    """Where the shipped model ``name`` lies (``FileNotFoundError`` if not installed)."""
+    if name not in PRETRAINED:
+        raise ReverieError(f"unknown pretrained model {name!r}; available: {list(PRETRAINED)}")
+    path = Path(str(resources.files("reverie") / "data" / "models" / f"{name}.pt"))
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained model {name!r} is not installed (looked for {path})")
+    return path
+
+
+def pretrained(name: str = "sokoban-10x10", device: torch.device | str = "cpu") -> GridModel:
+    """A model shipped with reverie, ready to imagine; see ``<name>.json`` beside it for its making."""
+    return load(pretrained_path(name), device)
+
+
+def pretrained_info(name: str = "sokoban-10x10") -> dict[str, Any]:
+    """The record of how a shipped model was made (command, data, frames, time, metrics)."""
+    path = pretrained_path(name).with_suffix(".json")
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def resolve(spec: str, device: torch.device | str = "cpu"):
+    """A model from a short spec: ``perfect``, ``copy``, a pretrained name, or a file path."""
+    if spec == "perfect":
+        return PerfectModel()
+    if spec == "copy":
+        return CopyModel()
+    if spec in PRETRAINED:
+        return pretrained(spec, device)
+    return load(spec, device)

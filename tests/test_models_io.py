@@ -1,0 +1,131 @@
+"""Saving and loading models: same predictions after a round trip; bad files refused safely."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from reverie import ReverieError
+from reverie.models import GridModel, GridModelConfig, codes_to_planes, load, resolve, save_model
+from reverie.models.io import model_record, pretrained_path
+from reverie.training.checkpoint import save_checkpoint
+
+
+def trained_ish(config: GridModelConfig) -> GridModel:
+    torch.manual_seed(3)
+    model = GridModel(config)
+    with torch.no_grad():  # move every weight off its initial value
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def inputs(n: int = 16):
+    g = torch.Generator().manual_seed(1)
+    obs = codes_to_planes(torch.randint(0, 7, (n, 10, 10), generator=g))
+    return obs, torch.randint(0, 5, (n,), generator=g)
+
+
+@pytest.mark.parametrize("config", [GridModelConfig(size="tiny"),
+                                    GridModelConfig(channels=(8, 12), feed="distribution", reward_head=False)])
+def test_loading_a_checkpoint_gives_the_same_predictions(tmp_path, config):
+    model = trained_ish(config)
+    path = save_model(model, tmp_path / "m.pt", {"note": "test"})
+    loaded = load(path)
+    assert not loaded.training
+    assert loaded.config.to_dict() == model.config.to_dict()
+    assert loaded.metadata == {"note": "test"}
+    obs, actions = inputs()
+    for a, b in zip(model.step(obs, actions), loaded.step(obs, actions)):
+        assert torch.equal(a, b)
+    for a, b in zip(model(obs, actions), loaded(obs, actions)):
+        if a is not None:
+            assert torch.equal(a, b)
+
+
+def test_load_reads_a_fitting_run_checkpoint_and_a_run_folder(tmp_path):
+    model = trained_ish(GridModelConfig(size="tiny"))
+    save_checkpoint(tmp_path / "checkpoint.pt", {"model": model_record(model), "step": 3}, kind="model-fitting-run")
+    obs, actions = inputs()
+    assert torch.equal(load(tmp_path).step(obs, actions)[0], model.step(obs, actions)[0])
+    assert torch.equal(resolve(str(tmp_path / "checkpoint.pt")).step(obs, actions)[1], model.step(obs, actions)[1])
+
+
+def test_corrupt_and_foreign_files_are_refused_clearly(tmp_path):
+    path = save_model(trained_ish(GridModelConfig(size="tiny")), tmp_path / "m.pt")
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(os.urandom(2000))
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(3)}, plain)
+    for bad in (truncated, garbage):
+        with pytest.raises(ReverieError, match="not a readable reverie checkpoint"):
+            load(bad)
+    with pytest.raises(ReverieError, match="not a reverie checkpoint"):
+        load(plain)
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        load(tmp_path / "missing.pt")
+
+
+class _Hostile:
+    """Unpickling this would run a shell command that creates a marker file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_hostile_pickled_checkpoint_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    hostile = tmp_path / "hostile.pt"
+    payload = {"format": "reverie-checkpoint", "version": 1, "kind": "environment-model",
+               "state": {"type": "grid", "config": {}, "weights": {}, "metadata": _Hostile(str(marker))}}
+    torch.save(payload, hostile)
+    with pytest.raises(ReverieError, match="not a readable reverie checkpoint"):
+        load(hostile)
+    assert not marker.exists()
+
+
+def test_records_that_do_not_fit_are_refused(tmp_path):
+    model = trained_ish(GridModelConfig(size="tiny"))
+    record = model_record(model)
+    record["config"]["channels"] = [32, 32, 32]
+    save_checkpoint(tmp_path / "shape.pt", record, kind="environment-model")
+    with pytest.raises(ReverieError, match="weights do not fit"):
+        load(tmp_path / "shape.pt")
+    record = model_record(model)
+    record["config"]["size"] = "enormous"
+    record["config"]["channels"] = None
+    save_checkpoint(tmp_path / "config.pt", record, kind="environment-model")
+    with pytest.raises(ReverieError, match="bad model config"):
+        load(tmp_path / "config.pt")
+    save_checkpoint(tmp_path / "other.pt", {"type": "mlp"}, kind="environment-model")
+    with pytest.raises(ReverieError, match="does not hold a grid"):
+        load(tmp_path / "other.pt")
+
+
+def test_pretrained_names_are_checked():
+    with pytest.raises(ReverieError, match="unknown pretrained model"):
+        pretrained_path("sokoban-99x99")
+
+
+def test_the_shipped_model_imagines_fixture_levels():
+    from conftest import HARD
+    from reverie.data.dataset import collect_dataset
+    from reverie.envs.sokoban.bank import load_boxoban
+    from reverie.evaluation.model_diagnostics import one_step
+    from reverie.models import pretrained, pretrained_info
+
+    model = pretrained("sokoban-10x10")
+    info = pretrained_info("sokoban-10x10")
+    assert info["model"]["config"] == model.config.to_dict()
+    assert {"commands", "data", "fit", "evaluation"} <= set(info)
+    data = collect_dataset(load_boxoban(HARD), 2000, num_envs=50, preplaced=0.5, seed=7)
+    result = one_step(model, data)
+    assert result["exact_frame_accuracy"] >= 0.995 and result["reward_accuracy"] >= 0.995
