@@ -21,7 +21,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from common import cpu_name, write_section
 from reverie.envs.sokoban import SokobanVecEnv, generate_levels, load_boxoban, solve
 from reverie.envs.sokoban.solver import SolverTimeout
 
@@ -131,18 +131,6 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, name: str, body: str) -> None:
-    """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{start}\n{body}\n{end}"
-    if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + f"\n\n{block}\n"
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short timings, fewer sizes")
@@ -192,7 +180,7 @@ def main() -> None:
         command += " --gym-sokoban-python <venv>/bin/python"
     result = {
         "date": datetime.date.today().isoformat(),
-        "machine": f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, no GPU",
+        "machine": f"{os.cpu_count()} CPU cores, {cpu_name()}, no GPU",
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "command": command, "env_levels": bank_name,
         "env": env_rows, "generator": {k: round(v, 3) for k, v in gen.items()}, "solver": solver,
@@ -204,7 +192,7 @@ def main() -> None:
     table = markdown(result)
     print(table)
     if not args.no_docs:
-        write_section(ROOT / "docs" / "benchmarks.md", "sokoban-throughput", table)
+        write_section("sokoban-throughput", table, "Sokoban: environment, generator, solver")
 
 
 if __name__ == "__main__":

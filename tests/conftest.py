@@ -81,3 +81,18 @@ def tiny_level():
 def as_batch(*grids: np.ndarray) -> torch.Tensor:
     """Stack same-size [H, W] grids into the rules' [N, H*W] uint8 layout."""
     return torch.from_numpy(np.stack([np.asarray(g, dtype=np.uint8).reshape(-1) for g in grids]))
+
+
+@pytest.fixture(scope="module")
+def level_cache(tmp_path_factory) -> Path:
+    """A per-module folder for generated level banks (REVERIE_CACHE), so tests never touch ~/.cache."""
+    return tmp_path_factory.mktemp("level-cache")
+
+
+@pytest.fixture
+def isolated_runs(level_cache, monkeypatch):
+    """Point REVERIE_CACHE at the module's cache and restore torch's thread count afterwards."""
+    monkeypatch.setenv("REVERIE_CACHE", str(level_cache))
+    threads = torch.get_num_threads()
+    yield level_cache
+    torch.set_num_threads(threads)

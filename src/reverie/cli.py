@@ -184,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--boxes", type=int, default=4, help="boxes in generated levels (default: 4)")
     play.add_argument("--seed", type=int, default=0, help="seed of generated levels (default: 0)")
     play.set_defaults(func=cmd_play)
+
+    from .cli_models import add_model_commands
+    from .cli_train import add_train_commands
+
+    add_model_commands(commands)
+    add_train_commands(commands)
     return parser
 
 

@@ -1,0 +1,18 @@
+"""Agents: actor-critic policies built by name (``standard``, ``large``; I2A later)."""
+
+from .actor_critic import (
+    ActorCriticPolicy,
+    agent_names,
+    agent_spec,
+    auxiliary_losses,
+    build_agent,
+    count_parameters,
+    greedy_actions,
+    register_agent,
+    sample_actions,
+)
+
+__all__ = [
+    "ActorCriticPolicy", "agent_names", "agent_spec", "auxiliary_losses", "build_agent",
+    "count_parameters", "greedy_actions", "register_agent", "sample_actions",
+]

@@ -1,0 +1,140 @@
+"""What an actor-critic policy is to reverie's trainer, and the registry of agent names.
+
+A policy is any ``torch.nn.Module`` whose ``forward(obs)`` returns ``(logits [B, A], value [B])``
+for a batch of observations. It may also define
+
+    auxiliary_losses(obs, logits, value) -> dict[str, Tensor]
+
+returning extra scalar losses (already weighted) computed on the same batch the trainer just
+scored; the trainer adds them to its total loss and logs each one under its name. I2A's
+policy distillation plugs in there, so the trainer never changes for a new agent.
+
+Agents are built by name from the observation shape and the number of actions:
+``build_agent("standard", (7, 7, 7), 5)``. :func:`register_agent` adds names; the model-free
+baselines register themselves in :mod:`reverie.agents.networks`, and modules listed in
+:data:`AGENT_MODULES` are imported on first use so their names exist before any lookup.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from .. import ReverieError
+
+__all__ = [
+    "ActorCriticPolicy", "AgentSpec", "register_agent", "build_agent", "agent_names", "agent_spec",
+    "auxiliary_losses", "sample_actions", "greedy_actions", "count_parameters", "AGENT_MODULES",
+]
+
+
+@runtime_checkable
+class ActorCriticPolicy(Protocol):
+    """The trainer's view of a policy (any ``nn.Module`` with this ``forward``)."""
+
+    def __call__(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ...
+
+
+def auxiliary_losses(policy: nn.Module, obs: torch.Tensor, logits: torch.Tensor,
+                     value: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The policy's extra losses on this batch (``{}`` when it defines none), checked."""
+    hook = getattr(policy, "auxiliary_losses", None)
+    if hook is None:
+        return {}
+    losses = hook(obs, logits, value)
+    if not isinstance(losses, dict):
+        raise TypeError(f"{type(policy).__name__}.auxiliary_losses must return a dict of scalar tensors")
+    for name, loss in losses.items():
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            raise TypeError(f"auxiliary loss {name!r} must be a scalar tensor")
+    return losses
+
+
+def sample_actions(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One action per row, drawn from ``softmax(logits)`` with ``generator`` (reproducible)."""
+    probs = torch.softmax(logits.float(), dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+def greedy_actions(logits: torch.Tensor) -> torch.Tensor:
+    """The most likely action of each row (the lowest index on ties)."""
+    return logits.argmax(dim=-1)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Trainable parameters of ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+# -- registry ------------------------------------------------------------------------------
+
+#: Modules that register agents when imported; the I2A module adds itself here.
+AGENT_MODULES: list[str] = ["reverie.agents.networks"]
+
+Builder = Callable[..., nn.Module]
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """A registered agent: its builder ``(obs_shape, num_actions, **options) -> nn.Module``."""
+
+    name: str
+    builder: Builder
+    description: str
+
+    def options(self) -> list[str]:
+        """The keyword options the builder accepts beyond the shape and action count."""
+        parameters = list(inspect.signature(self.builder).parameters.values())[2:]
+        return [p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+_AGENTS: dict[str, AgentSpec] = {}
+_loaded = False
+
+
+def register_agent(name: str, builder: Builder, description: str = "", replace: bool = False) -> None:
+    """Make ``build_agent(name, ...)`` call ``builder``; names are unique unless ``replace``."""
+    if name in _AGENTS and not replace and _AGENTS[name].builder is not builder:
+        raise ValueError(f"agent {name!r} is registered already")
+    _AGENTS[name] = AgentSpec(name, builder, description)
+
+
+def _load_modules() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in AGENT_MODULES:
+            importlib.import_module(module)
+
+
+def agent_names() -> list[str]:
+    """Every registered agent name, sorted."""
+    _load_modules()
+    return sorted(_AGENTS)
+
+
+def agent_spec(name: str) -> AgentSpec:
+    """The spec of agent ``name``; a :class:`ReverieError` listing the known names if unknown."""
+    _load_modules()
+    if name not in _AGENTS:
+        raise ReverieError(f"unknown agent {name!r}; known agents: {', '.join(sorted(_AGENTS))}")
+    return _AGENTS[name]
+
+
+def build_agent(name: str, obs_shape: tuple[int, ...], num_actions: int, **options: Any) -> nn.Module:
+    """Build agent ``name`` for observations of ``obs_shape`` (channels first) and ``num_actions``."""
+    spec = agent_spec(name)
+    accepted = spec.options()
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ReverieError(
+            f"agent {name!r} takes no option {', '.join(map(repr, unknown))}; "
+            f"its options: {', '.join(accepted) or 'none'}"
+        )
+    return spec.builder(tuple(obs_shape), int(num_actions), **options)

@@ -1,0 +1,264 @@
+"""A report on one or more training runs: one Markdown page with its pictures beside it.
+
+- **Learning curves**: training solve rate and episode return against frames, one line per
+  group of runs that differ only in their seed (same env id, agent and training settings):
+  the mean over the group's runs with their min-max spread shaded, on the frames all of them
+  reached. Groups are labelled by env id and agent, plus the settings that tell them apart.
+- **Evaluation table**: every run's held-out results (``evaluation.json``; runs without one
+  are evaluated first on their env id's test split) and, per group, the mean and standard
+  deviation over seeds.
+- **A GIF** of one evaluation episode of the first run (a solved one when there is one).
+
+The page links its PNG and GIF by relative path, so it opens in any Markdown viewer, on
+GitHub, or as a file, without a server.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import ReverieError
+from ..atomic import atomic_write
+
+__all__ = ["write_report", "RunRecord", "read_run", "group_curves", "group_labels"]
+
+#: Run settings that do not change what is learned: runs differing only in these (and the
+#: seed) are one group.
+_BOOKKEEPING = {"seed", "run_dir", "log_every", "checkpoint_every", "eval_episodes", "threads", "device",
+                "tensorboard", "levels_dir"}
+
+
+@dataclass
+class RunRecord:
+    """What a report needs from a run folder."""
+
+    path: Path
+    config: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    evaluations: dict[str, Any]
+    summary: dict[str, Any]
+
+    @property
+    def env(self) -> str:
+        return self.config["train"]["env"]
+
+    @property
+    def agent(self) -> str:
+        return self.config["train"]["agent"]
+
+    @property
+    def seed(self) -> int:
+        return self.config["train"]["seed"]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The training settings that define the run's group (everything but seed and bookkeeping)."""
+        train = {k: v for k, v in self.config["train"].items() if k not in _BOOKKEEPING}
+        return train | self.config.get("a2c", {})
+
+    @property
+    def group(self) -> tuple[str, str, str]:
+        return self.env, self.agent, json.dumps(self.settings, sort_keys=True, default=str)
+
+
+def group_labels(runs: list[RunRecord]) -> dict[tuple[str, str, str], str]:
+    """A short name per group: "agent on env", plus the settings that differ between groups
+    of the same env and agent."""
+    labels = {}
+    for group in dict.fromkeys(run.group for run in runs):
+        env, agent, _ = group
+        same = [json.loads(g[2]) for g in dict.fromkeys(r.group for r in runs) if g[:2] == (env, agent)]
+        mine = json.loads(group[2])
+        differ = [k for k in sorted(mine) if k not in ("env", "agent") and len({json.dumps(s.get(k)) for s in same}) > 1]
+        labels[group] = f"{agent} on {env}" + (f" ({', '.join(f'{k}={mine[k]}' for k in differ)})" if differ else "")
+    return labels
+
+
+def read_run(path: str | Path) -> RunRecord:
+    """Read a run folder's config, metrics, evaluations and summary."""
+    from ..training.metrics import read_metrics
+    from .evaluate import read_evaluations
+
+    path = Path(path)
+    if not path.is_dir():
+        raise ReverieError(f"{path}: no such run folder")
+    config_path = path / "config.json"
+    if not config_path.is_file() or not (path / "metrics.jsonl").is_file():
+        raise ReverieError(f"{path}: not a training run folder (no config.json and metrics.jsonl)")
+    try:
+        config = json.loads(config_path.read_text())
+        metrics = read_metrics(path)
+        summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else {}
+    except json.JSONDecodeError as err:
+        raise ReverieError(f"{path}: a run file is not valid JSON ({err})") from None
+    if "train" not in config:
+        raise ReverieError(f"{config_path}: not the config of an actor-critic run")
+    return RunRecord(path, config, metrics, read_evaluations(path), summary)
+
+
+def _series(run: RunRecord, key: str) -> tuple[np.ndarray, np.ndarray]:
+    points = [(r["frames"], r[key]) for r in run.metrics
+              if key in r and r[key] is not None and isinstance(r[key], (int, float)) and math.isfinite(r[key])]
+    if not points:
+        return np.zeros(0), np.zeros(0)
+    frames, values = zip(*points)
+    return np.asarray(frames, dtype=float), np.asarray(values, dtype=float)
+
+
+def group_curves(runs: list[RunRecord], key: str, points: int = 200) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Per group (:attr:`RunRecord.group`): a frames grid and the mean, min and max of ``key``
+    over its runs, each run linearly interpolated onto the frames every run of the group reached."""
+    groups: dict[tuple[str, str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
+    for run in runs:
+        frames, values = _series(run, key)
+        if len(frames):
+            groups.setdefault(run.group, []).append((frames, values))
+    curves = {}
+    for group, series in groups.items():
+        start = max(f[0] for f, _ in series)
+        end = min(f[-1] for f, _ in series)
+        grid = np.linspace(start, end, points) if end > start else np.asarray([end])
+        stacked = np.stack([np.interp(grid, f, v) for f, v in series])
+        curves[group] = {"frames": grid, "mean": stacked.mean(0), "min": stacked.min(0),
+                         "max": stacked.max(0), "runs": len(series)}
+    return curves
+
+
+def _plot(runs: list[RunRecord], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    labels = group_labels(runs)
+    figure = Figure(figsize=(11, 4.2 + 0.22 * len(labels)), dpi=110)
+    panels = figure.subplots(1, 2)
+    for ax, key, label in ((panels[0], "solve_rate", "training solve rate"),
+                           (panels[1], "episode_return", "training episode return")):
+        top = 0.0
+        for group, curve in sorted(group_curves(runs, key).items(), key=lambda item: labels[item[0]]):
+            name = f"{labels[group]}: {curve['runs']} run{'s' if curve['runs'] > 1 else ''}"
+            line, = ax.plot(curve["frames"], curve["mean"], label=name)
+            if curve["runs"] > 1:
+                ax.fill_between(curve["frames"], curve["min"], curve["max"], color=line.get_color(), alpha=0.2)
+            top = max(top, float(curve["max"].max()))
+        ax.set_xlabel("frames")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        if key == "solve_rate":
+            ax.set_ylim(0, min(1.0, max(0.1, 1.1 * top)))
+    handles, names = panels[0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="lower center", fontsize=8, frameon=False)
+    figure.suptitle("mean over seeds (line), min to max (shaded)", fontsize=9)
+    figure.tight_layout(rect=(0, 0.05 + 0.05 * len(labels), 1, 1))
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    with atomic_write(path) as f:
+        f.write(buffer.getvalue())
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _eval_rows(runs: list[RunRecord]) -> list[str]:
+    rows = ["| run | env | agent | seed | parameters | frames | frames/s | levels | actions | episodes "
+            "| solved (95% CI) | mean return | mean length |",
+            "|---|---|---|---:|---:|---:|---:|---|---|---:|---|---:|---:|"]
+    for run in runs:
+        params = run.config.get("agent", {}).get("parameters")
+        params = f"{params:,}" if isinstance(params, int) else "-"
+        fps = run.summary.get("frames_per_second")
+        frames = run.summary.get("frames", run.metrics[-1]["frames"] if run.metrics else 0)
+        for key, result in sorted(run.evaluations.items()):
+            low, high = result["ci95"]
+            rows.append(
+                f"| {run.path.name} | {run.env} | {run.agent} | {run.seed} | {params} | {frames:,} | "
+                f"{f'{fps:,.0f}' if fps else '-'} | {result['levels']} | {result['mode']} | {result['episodes']} | "
+                f"{_pct(result['solve_rate'])} ({_pct(low)} to {_pct(high)}) | {result['mean_return']:.2f} | "
+                f"{result['mean_length']:.1f} |")
+    return rows
+
+
+def _group_rows(runs: list[RunRecord]) -> list[str]:
+    labels = group_labels(runs)
+    table: dict[tuple[str, str, str], list[float]] = {}
+    for run in runs:
+        for result in run.evaluations.values():
+            table.setdefault((labels[run.group], result["levels"], result["mode"]), []).append(result["solve_rate"])
+    rows = ["| runs of | levels | actions | runs | solved, mean | std over runs |",
+            "|---|---|---|---:|---:|---:|"]
+    for (label, levels, mode), rates in sorted(table.items()):
+        std = _pct(statistics.stdev(rates)) if len(rates) > 1 else "-"
+        rows.append(f"| {label} | {levels} | {mode} | {len(rates)} | {_pct(statistics.mean(rates))} | {std} |")
+    return rows
+
+
+def write_report(run_dirs: list[str | Path], out: str | Path | None = None, eval_episodes: int = 500,
+                 levels_dir: str | Path | None = None) -> Path:
+    """Write the report page (and ``<stem>_curves.png``, ``<stem>_episode.gif`` beside it)."""
+    from .evaluate import evaluate_run
+
+    if not run_dirs:
+        raise ReverieError("report needs at least one run folder")
+    runs = [read_run(d) for d in run_dirs]
+    if out is None:
+        out = runs[0].path / "report.md" if len(runs) == 1 else Path("report.md")
+    out = Path(out)
+    if out.suffix.lower() != ".md":
+        raise ReverieError(f"--out {out}: the report is a Markdown page; give a path ending in .md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for i, run in enumerate(runs):
+        if not run.evaluations and (run.path / "checkpoint.pt").is_file():
+            evaluate_run(run.path, None, eval_episodes, levels_dir=levels_dir)
+            runs[i] = read_run(run.path)
+    curves = out.with_name(f"{out.stem}_curves.png")
+    _plot(runs, curves)
+    gif = out.with_name(f"{out.stem}_episode.gif")
+    gif_note = ""
+    first = runs[0]
+    if (first.path / "checkpoint.pt").is_file():
+        shown = evaluate_run(first.path, None, 16, levels_dir=levels_dir, gif=gif, save=False)
+        gif_note = (f"One {first.env} test level played by {first.agent} (seed {first.seed}, sampled actions): "
+                    + ("solved" if shown["solved"] else "not solved") + " in the episode shown.")
+    lines = [
+        "# Training report",
+        "",
+        f"{len(runs)} run{'s' if len(runs) > 1 else ''}, written "
+        f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')} by `reverie report`.",
+        "",
+        "## Learning curves",
+        "",
+        "Training episodes (sampled actions) on the training levels; each point averages the episodes "
+        "that ended in one logging interval.",
+        "",
+        f"![learning curves]({curves.name})",
+        "",
+        "## Evaluation",
+        "",
+        "Held-out levels; the interval is the 95% Wilson score interval of the solve rate.",
+        "",
+        *_group_rows(runs),
+        "",
+        *_eval_rows(runs),
+        "",
+    ]
+    if gif_note and gif.is_file():
+        lines += ["## An evaluation episode", "", gif_note, "", f"![evaluation episode]({gif.name})", ""]
+    lines += ["## Runs", ""]
+    for run in runs:
+        a2c = run.config.get("a2c", {})
+        train = run.config["train"]
+        lines.append(f"- `{run.path}`: {train['agent']} on {train['env']}, seed {train['seed']}, "
+                     f"{train['num_envs']} envs x {a2c.get('n_steps')} steps, {a2c.get('optimizer')} "
+                     f"lr {a2c.get('lr')} ({a2c.get('lr_schedule')}), entropy {a2c.get('entropy_coef')}, "
+                     f"budget {train['frames']:,} frames")
+    with atomic_write(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return out

@@ -1,0 +1,357 @@
+"""Training runs: ``reverie train`` and its Python twin :func:`train`, resumable exactly.
+
+A run directory holds
+
+- ``config.json``: the resolved run and algorithm configs, the env and agent details;
+- ``metrics.jsonl`` / ``metrics.csv`` / ``tensorboard/``: per log interval the frames, mean
+  episode return, solve rate and episode length of the episodes that ended, the losses,
+  entropy, gradient norm, learning rate and frames/s;
+- ``checkpoint.pt``: the latest resumable checkpoint (written atomically every
+  ``checkpoint_every`` frames, on Ctrl-C and at the end): weights, optimizer, frame and
+  update counters, the global RNG states, the trainer's action sampler, the env's state
+  (level grids, step counters and level sampler, via ``get_state``) and the current
+  observations, so ``resume`` continues the very same run: a run killed after a checkpoint and
+  resumed ends with exactly the weights of an uninterrupted one (on the CPU);
+- ``evaluation.json``: held-out results (the env id's test split, sampled and greedy action
+  choice) from the end of training and from ``reverie evaluate``; ``summary.json``.
+
+Ctrl-C (SIGINT) and SIGTERM stop the run after the current update, with a final checkpoint;
+a second Ctrl-C aborts at once.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import ReverieError, __version__
+from ..atomic import write_json
+from ..config import option, to_dict
+from .actor_critic import A2C, A2CConfig
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .metrics import MetricsLogger
+
+__all__ = ["TrainConfig", "train", "resume", "load_run", "Run", "parse_agent_options", "RUN_KIND",
+           "describe"]
+
+RUN_KIND = "actor-critic-run"
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    """One actor-critic training run (the algorithm's own settings are an A2CConfig)."""
+
+    env: str = option("sokoban-7x7-2", "env id: sokoban-6x6-1, sokoban-7x7-2, sokoban-10x10-4, "
+                                       "boxoban-unfiltered, boxoban-medium")
+    agent: str = option("standard", "agent name: standard or large (more once registered)")
+    agent_options: str = option("", "options for the agent builder, comma-separated key=value "
+                                    "(e.g. hidden=128, or target_params=800000 for large)")
+    frames: int = option(1_000_000, "training frames (env steps summed over the envs)")
+    seed: int = option(0, "seeds weights, action sampling and the level sampler")
+    run_dir: Path = option(Path("runs/a2c"), "run folder: config, metrics, checkpoint, evaluation, report")
+    num_envs: int = option(64, "envs stepped as one batch")
+    max_steps: int | None = option(None, "episode step cap (default: the env id's)")
+    train_levels: int | None = option(None, "generated ids: levels in the training bank (default: the id's)")
+    levels_dir: Path | None = option(None, "Boxoban folder for boxoban-* ids (default: ../shared/boxoban-levels "
+                                           "beside the repo, if it exists)")
+    observation: str = option("symbolic", "observation: symbolic (one plane per cell type) or rgb")
+    log_every: int = option(20_000, "log metrics every N frames")
+    checkpoint_every: int = option(250_000, "write the resumable checkpoint every N frames")
+    eval_episodes: int = option(1000, "held-out test episodes played at the end, per action choice (0 = none)")
+    threads: int = option(1, "torch CPU threads (1 is fastest for small agents on a busy CPU); 0 = torch's default")
+    device: str = option("cpu", "device to train on")
+    tensorboard: bool = option(True, "also write TensorBoard events")
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir)
+        self.levels_dir = Path(self.levels_dir) if self.levels_dir is not None else None
+        for name in ("frames", "num_envs", "log_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ReverieError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+        for name in ("max_steps", "train_levels"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ReverieError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.eval_episodes < 0 or self.threads < 0:
+            raise ReverieError("--eval-episodes and --threads must be >= 0")
+        if self.observation not in ("symbolic", "rgb"):
+            raise ReverieError(f"--observation must be symbolic or rgb, got {self.observation!r}")
+        parse_agent_options(self.agent_options)
+
+
+def parse_agent_options(text: str) -> dict[str, Any]:
+    """``"hidden=128,channels=32"`` -> ``{"hidden": 128, "channels": 32}`` (JSON values, else strings)."""
+    options: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ReverieError(f"--agent-options wants key=value pairs, got {item!r}")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value.strip()
+    return options
+
+
+def _config_from_dict(values: dict[str, Any], run_dir: Path) -> TrainConfig:
+    return TrainConfig(**(values | {"run_dir": run_dir}))
+
+
+# -- building a run ------------------------------------------------------------------------
+
+def _build(config: TrainConfig):
+    """The training env, the agent and details of both (for config.json)."""
+    from ..agents import build_agent, count_parameters
+    from ..envs.presets import get_preset, make_env
+
+    preset = get_preset(config.env)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = torch.device(config.device)
+    env = make_env(config.env, config.num_envs, "train", seed=config.seed, device=device,
+                   observation=config.observation, max_steps=config.max_steps,
+                   levels_dir=config.levels_dir, train_levels=config.train_levels)
+    obs_shape = tuple(env.single_observation_space.shape)
+    num_actions = int(env.action_space.n)
+    torch.manual_seed(config.seed)
+    policy = build_agent(config.agent, obs_shape, num_actions, **parse_agent_options(config.agent_options))
+    policy = policy.to(device)
+    env_info = {"id": config.env, "description": preset.description, "obs_shape": list(obs_shape),
+                "num_actions": num_actions, "max_steps": env.max_steps, "train_levels": len(env.bank),
+                "level_size": list(env.bank.shape)}
+    agent_info = {"name": config.agent, "options": parse_agent_options(config.agent_options),
+                  "parameters": count_parameters(policy), "class": type(policy).__name__}
+    return env, policy, env_info, agent_info
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM set a flag the loop checks between updates; a second SIGINT aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nreverie: stopping after this update with a checkpoint (Ctrl-C again to abort)",
+              file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "_StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None, progress: bool) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    run_dir = config.run_dir
+    env, policy, env_info, agent_info = _build(config)
+    trainer = A2C(policy, env, a2c, total_frames=config.frames, seed=config.seed)
+    elapsed = 0.0
+    if state is not None:
+        trainer.load_state_dict(state["trainer"], reseed=config.seed + 1)
+        set_rng_state(state["rng"])
+        elapsed = float(state["elapsed"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", {
+        "train": to_dict(config), "a2c": to_dict(a2c), "env": env_info, "agent": agent_info,
+        "frames_per_update": trainer.frames_per_update,
+        "versions": {"reverie": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        "threads": torch.get_num_threads(),
+    })
+    metrics = MetricsLogger(run_dir, tensorboard=config.tensorboard,
+                            resume_step=trainer.frames if state is not None else None)
+
+    def save() -> None:
+        save_checkpoint(run_dir / CHECKPOINT, {
+            "trainer": trainer.state_dict(), "rng": rng_state(), "elapsed": elapsed,
+            "config": {"train": to_dict(config), "a2c": to_dict(a2c)},
+            "env_info": env_info, "agent_info": agent_info,
+            # the losses summed since the last log line, so a resumed run logs the same means
+            "log_window": {"sums": {k: v.clone() for k, v in sums.items()}, "updates": window_updates},
+        }, kind=RUN_KIND)
+
+    sums: dict[str, torch.Tensor] = {}
+    window_updates = 0
+    if state is not None and "log_window" in state:
+        sums = dict(state["log_window"]["sums"])
+        window_updates = int(state["log_window"]["updates"])
+    window_start, window_frames = time.perf_counter(), trainer.frames
+    last_solve = float("nan")
+    start = time.perf_counter() - elapsed
+    bar = tqdm(total=config.frames, initial=trainer.frames, unit="frame", unit_scale=True,
+               desc=f"{config.agent} {config.env}", disable=not progress, smoothing=0.1, mininterval=0.5)
+    interrupted = False
+    with _StopRequest() as stop:
+        while trainer.frames < config.frames:
+            if stop.requested:
+                interrupted = True
+                break
+            before = trainer.frames
+            stats = trainer.train_step()
+            for key, value in stats.items():
+                sums[key] = sums[key] + value if key in sums else value.clone()
+            window_updates += 1
+            bar.update(trainer.frames - before)
+            done = trainer.frames >= config.frames
+            if trainer.frames // config.log_every > before // config.log_every or done:
+                now = time.perf_counter()
+                elapsed = now - start
+                episodes = trainer.stats.pop()
+                fps = (trainer.frames - window_frames) / max(now - window_start, 1e-9)
+                record = {"frames": trainer.frames, "updates": trainer.updates,
+                          "episodes": episodes["episodes"], "episode_return": episodes["episode_return"],
+                          # every preset is Sokoban, where an episode terminates only when solved
+                          "solve_rate": episodes["terminated_rate"],
+                          "episode_length": episodes["episode_length"]}
+                record |= {k: float(v) / window_updates for k, v in sums.items()}
+                record |= {"frames_per_second": fps, "elapsed_seconds": elapsed}
+                metrics.log(trainer.frames, record)
+                if episodes["episodes"]:
+                    last_solve = episodes["terminated_rate"]
+                bar.set_postfix_str(f"{fps:,.0f} frames/s, solved {last_solve:.1%}", refresh=False)
+                sums, window_updates, window_start, window_frames = {}, 0, now, trainer.frames
+            if trainer.frames // config.checkpoint_every > before // config.checkpoint_every:
+                elapsed = time.perf_counter() - start
+                save()
+        elapsed = time.perf_counter() - start
+        save()
+    bar.close()
+    metrics.close()
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir), "env": config.env, "agent": config.agent, "seed": config.seed,
+        "frames": trainer.frames, "updates": trainer.updates, "target_frames": config.frames,
+        "completed": trainer.frames >= config.frames, "interrupted": interrupted,
+        "wall_seconds": round(elapsed, 2), "frames_per_second": round(trainer.frames / max(elapsed, 1e-9), 1),
+        "final_train_solve_rate": last_solve, "parameters": agent_info["parameters"],
+    }
+    if summary["completed"] and config.eval_episodes:
+        summary["evaluation"] = _final_evaluation(config, policy, env_info, trainer.frames)
+    write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def _final_evaluation(config: TrainConfig, policy, env_info: dict[str, Any], frames: int) -> dict[str, Any]:
+    from ..envs.presets import level_bank
+    from ..evaluation.evaluate import evaluate_policy, record_evaluation
+
+    bank = level_bank(config.env, "test", config.levels_dir, config.train_levels)
+    results = {}
+    for greedy in (False, True):
+        result = evaluate_policy(policy, bank, config.eval_episodes, env_info["max_steps"], greedy=greedy,
+                                 device=config.device, observation=config.observation)
+        result = {"levels": f"{config.env}:test", **result, "train_frames": frames}
+        record_evaluation(config.run_dir, result)
+        results[result["mode"]] = {k: result[k] for k in ("solve_rate", "ci95", "mean_return", "mean_length",
+                                                          "episodes")}
+    return results
+
+
+# -- public API ----------------------------------------------------------------------------
+
+def train(config: TrainConfig, a2c: A2CConfig | None = None, progress: bool = True) -> dict[str, Any]:
+    """Start a run in ``config.run_dir`` (which must not hold one); returns its summary."""
+    a2c = a2c or A2CConfig()
+    if (config.run_dir / CHECKPOINT).exists():
+        raise ReverieError(f"{config.run_dir}: holds a run already; resume it with "
+                           f"`reverie train --resume {config.run_dir}` or choose another --run-dir")
+    if config.run_dir.exists() and not config.run_dir.is_dir():
+        raise ReverieError(f"{config.run_dir}: exists and is not a folder")
+    return _run(config, a2c, None, progress)
+
+
+def _load_state(run_dir: Path) -> dict[str, Any]:
+    if not run_dir.is_dir():
+        raise ReverieError(f"{run_dir}: no such run folder")
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        raise ReverieError(f"{run_dir}: no {CHECKPOINT} in this folder, so there is no run to resume or load")
+    state = load_checkpoint(path, kind=RUN_KIND)
+    for key in ("trainer", "rng", "config", "env_info"):
+        if key not in state:
+            raise ReverieError(f"{path}: incomplete checkpoint (no {key!r})")
+    return state
+
+
+def resume(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from its checkpoint, with the config it was started with."""
+    run_dir = Path(run_dir)
+    state = _load_state(run_dir)
+    config = _config_from_dict(state["config"]["train"], run_dir)
+    a2c = A2CConfig(**state["config"]["a2c"])
+    return _run(config, a2c, state, progress)
+
+
+@dataclass
+class Run:
+    """A trained run loaded for evaluation: its config, policy and training details."""
+
+    run_dir: Path
+    config: TrainConfig
+    a2c: A2CConfig
+    policy: torch.nn.Module
+    env_info: dict[str, Any]
+    frames: int
+    device: torch.device
+
+    def training_levels(self):
+        from ..envs.presets import level_bank
+
+        return level_bank(self.config.env, "train", self.config.levels_dir, self.config.train_levels)
+
+
+def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> Run:
+    """The policy of a run's latest checkpoint, rebuilt from the run's own config."""
+    from ..agents import build_agent
+
+    run_dir = Path(run_dir)
+    state = _load_state(run_dir)
+    config = _config_from_dict(state["config"]["train"], run_dir)
+    if config.threads:
+        torch.set_num_threads(config.threads)  # as in training: one thread is fastest for small agents
+    device = torch.device(device or config.device)
+    env_info = state["env_info"]
+    policy = build_agent(config.agent, tuple(env_info["obs_shape"]), env_info["num_actions"],
+                         **parse_agent_options(config.agent_options)).to(device)
+    try:
+        policy.load_state_dict(state["trainer"]["policy"])
+    except RuntimeError as err:
+        raise ReverieError(f"{run_dir / CHECKPOINT}: weights do not fit agent {config.agent!r} "
+                           f"({str(err).splitlines()[0]})") from None
+    policy.eval()
+    return Run(run_dir, config, A2CConfig(**state["config"]["a2c"]), policy, env_info,
+               int(state["trainer"]["frames"]), device)
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """A few lines about a finished (or stopped) run."""
+    lines = [f"{summary['agent']} on {summary['env']}, seed {summary['seed']}: {summary['frames']:,} frames "
+             f"in {summary['wall_seconds']:.0f} s ({summary['frames_per_second']:,.0f} frames/s), "
+             f"last training solve rate {summary['final_train_solve_rate']:.1%}"]
+    for mode, result in summary.get("evaluation", {}).items():
+        low, high = result["ci95"]
+        lines.append(f"held-out test ({mode}): solved {result['solve_rate']:.1%} [{low:.1%}, {high:.1%}] "
+                     f"of {result['episodes']} episodes, mean return {result['mean_return']:.2f}, "
+                     f"mean length {result['mean_length']:.1f}")
+    if summary["interrupted"]:
+        lines.append(f"stopped early with a checkpoint; continue with: reverie train --resume {summary['run_dir']}")
+    return "\n".join(lines)

@@ -1,0 +1,195 @@
+"""Evaluation (Wilson intervals, episode accounting, held-out checks), reports and CLI errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from conftest import level
+from reverie import ReverieError
+from reverie.cli import main
+from reverie.envs.sokoban.bank import LevelBank
+from reverie.evaluation.evaluate import evaluate_policy, evaluate_run, wilson_interval
+from reverie.evaluation.report import group_curves, group_labels, read_run, write_report
+from reverie.training.actor_critic import A2CConfig
+from reverie.training.runs import TrainConfig, train
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+pytestmark = pytest.mark.usefixtures("isolated_runs")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, level_cache) -> list[Path]:
+    """Two short runs of one env and agent (seeds 1 and 2)."""
+    root = tmp_path_factory.mktemp("runs")
+    dirs = []
+    threads = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REVERIE_CACHE", str(level_cache))
+        for seed in (1, 2):
+            config = TrainConfig(env="sokoban-6x6-1", train_levels=50, num_envs=8, frames=2_400, seed=seed,
+                                 run_dir=root / f"seed{seed}", log_every=400, eval_episodes=30, tensorboard=False)
+            train(config, A2CConfig(), progress=False)
+            dirs.append(config.run_dir)
+    torch.set_num_threads(threads)
+    return dirs
+
+
+# -- the maths ---------------------------------------------------------------------------------
+
+def test_wilson_interval_known_values():
+    low, high = wilson_interval(0, 10)
+    assert low == 0.0 and high == pytest.approx(0.27753, abs=1e-5)  # z^2 / (n + z^2)
+    low, high = wilson_interval(10, 10)
+    assert high == 1.0 and low == pytest.approx(0.72247, abs=1e-5)
+    low, high = wilson_interval(5, 10)
+    assert (low, high) == (pytest.approx(0.23659, abs=1e-5), pytest.approx(0.76341, abs=1e-5))
+    low, high = wilson_interval(412, 1000)
+    assert (low, high) == (pytest.approx(0.38189, abs=1e-5), pytest.approx(0.44279, abs=1e-5))
+    with pytest.raises(ValueError):
+        wilson_interval(3, 0)
+    with pytest.raises(ValueError):
+        wilson_interval(4, 3)
+
+
+class FixedPolicy(nn.Module):
+    """Always the same action, whatever it sees."""
+
+    def __init__(self, action: int) -> None:
+        super().__init__()
+        self.logits = nn.Parameter(torch.full((5,), -30.0))
+        with torch.no_grad():
+            self.logits[action] = 30.0
+
+    def forward(self, obs):
+        return self.logits.expand(len(obs), 5), torch.zeros(len(obs))
+
+
+ONE_PUSH = level("""
+    #####
+    #@$.#
+    #####
+""")
+
+
+@pytest.mark.parametrize("greedy", [True, False])
+def test_episode_accounting_with_scripted_policies(greedy):
+    bank = LevelBank.from_levels([ONE_PUSH])
+    right = evaluate_policy(FixedPolicy(4), bank, episodes=7, max_steps=10, greedy=greedy, batch=3, record=True)
+    assert right["episodes"] == 7 and right["solved"] == 7 and right["solve_rate"] == 1.0
+    assert right["mean_length"] == 1.0 and right["mean_return"] == pytest.approx(10.9)
+    assert len(right["frames"]) == 2 and right["frames"][-1][1].tolist() == [0, 1, 5, 4, 0]  # box on target
+    up = evaluate_policy(FixedPolicy(1), bank, episodes=5, max_steps=10, greedy=greedy)
+    assert up["solved"] == 0 and up["mean_length"] == 10.0
+    assert up["mean_return"] == pytest.approx(-1.0)
+    assert up["ci95"][0] == 0.0 and 0.4 < up["ci95"][1] < 0.5
+
+
+def test_episode_j_plays_level_j():
+    # level 0 is solved by pushing right, level 1 (mirrored) by pushing left
+    left = level("""
+        #####
+        #.$@#
+        #####
+    """)
+    bank = LevelBank.from_levels([ONE_PUSH, left])
+    result = evaluate_policy(FixedPolicy(4), bank, episodes=6, max_steps=5, greedy=True)
+    assert result["solved"] == 3 and result["distinct_levels"] == 2
+
+
+# -- run evaluation ------------------------------------------------------------------------------
+
+def test_evaluate_run_on_held_out_levels_only(runs):
+    result = evaluate_run(runs[0], episodes=40, greedy=True)
+    assert result["levels"] == "sokoban-6x6-1:test" and result["episodes"] == 40 and result["mode"] == "greedy"
+    assert 0.0 <= result["ci95"][0] <= result["solve_rate"] <= result["ci95"][1] <= 1.0
+    assert json.loads((runs[0] / "evaluation.json").read_text())["sokoban-6x6-1:test|greedy"]["episodes"] == 40
+    with pytest.raises(ReverieError, match="are training levels of"):
+        evaluate_run(runs[0], "sokoban-6x6-1:train", episodes=10)
+    allowed = evaluate_run(runs[0], "sokoban-6x6-1:train", episodes=10, allow_train_levels=True, save=False)
+    assert allowed["episodes"] == 10
+    with pytest.raises(ReverieError, match="trained on 6x6 levels"):
+        evaluate_run(runs[0], "sokoban-7x7-2:test", episodes=10)
+
+
+# -- reports -------------------------------------------------------------------------------------
+
+def test_report_page_with_curves_table_and_gif(runs, tmp_path):
+    page = write_report(runs, tmp_path / "out" / "page.md")
+    text = page.read_text()
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert linked == ["page_curves.png", "page_episode.gif"]
+    for name in linked:
+        assert (page.parent / name).is_file()
+    with Image.open(page.parent / "page_curves.png") as png:
+        assert png.format == "PNG" and png.size[0] > 500
+    with Image.open(page.parent / "page_episode.gif") as gif:
+        assert gif.format == "GIF" and gif.n_frames >= 2
+    assert "| standard on sokoban-6x6-1 | sokoban-6x6-1:test | sample | 2 |" in text
+    assert text.count("| seed1 |") == 2 and text.count("| seed2 |") == 2  # sample and greedy rows
+
+
+def test_curves_average_over_seeds(runs):
+    records = [read_run(d) for d in runs]
+    assert records[0].group == records[1].group  # runs that differ only in their seed
+    assert group_labels(records) == {records[0].group: "standard on sokoban-6x6-1"}
+    curve = group_curves(records, "solve_rate", points=5)[records[0].group]
+    assert curve["runs"] == 2 and len(curve["frames"]) == 5
+    assert (curve["min"] <= curve["mean"]).all() and (curve["mean"] <= curve["max"]).all()
+
+
+def test_single_run_report_goes_into_the_run_folder(runs, capsys):
+    assert main(["report", str(runs[1])]) == 0
+    assert (runs[1] / "report.md").is_file() and (runs[1] / "report_curves.png").is_file()
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+def run_cli(args: list[str], capsys) -> tuple[int, str]:
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--env", "sokoban-3x3-9", "--run-dir", "{tmp}/a"], "unknown env id 'sokoban-3x3-9'; known ids: sokoban-6x6-1"),
+    (["train", "--env", "sokoban-6x6-1", "--agent", "tiny", "--run-dir", "{tmp}/b"], "unknown agent 'tiny'; known agents: large, standard"),
+    (["train", "--frames", "-100", "--run-dir", "{tmp}/c"], "--frames must be a positive integer, got -100"),
+    (["train", "--resume", "{tmp}/missing"], "no such run folder"),
+    (["evaluate", "{tmp}/missing"], "no such run folder"),
+    (["report", "{tmp}/missing"], "no such run folder"),
+    (["evaluate", "{corrupt}"], "not a readable reverie checkpoint"),
+    (["train", "--resume", "{corrupt}"], "not a readable reverie checkpoint"),
+])
+def test_bad_input_gives_one_line_errors(args, message, tmp_path, capsys):
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "checkpoint.pt").write_bytes(b"\x80\x02garbage" * 10)
+    args = [a.format(tmp=tmp_path, corrupt=corrupt) for a in args]
+    code, err = run_cli(args, capsys)
+    assert code == 2
+    assert err.startswith("reverie: error: ") and "\n" not in err
+    assert message in err
+
+
+def test_cli_errors_in_a_real_process_have_no_traceback(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    done = subprocess.run([sys.executable, "-m", "reverie", "train", "--frames", "-1",
+                           "--run-dir", str(tmp_path / "x")], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+
+
+def test_cli_evaluate_json(runs, capsys):
+    assert main(["evaluate", str(runs[0]), "--episodes", "12", "--json", "--sample"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["episodes"] == 12 and result["mode"] == "sample" and len(result["ci95"]) == 2
