@@ -196,4 +196,4 @@ def test_terminal_too_small_says_so_and_ctrl_c_quits(tmux, tmp_path):
     _wait_for(_screen_shows(tmux, "Terminal too small"), "the too-small message", tmux)
     tmux("send-keys", "-t", "game", "C-c")
     _wait_for(result.exists, "the game to stop on Ctrl-C", tmux)
-    assert result.read_text() == "0"
+    _wait_for(lambda: result.read_text() == "0", "the solved count (written after the file appears)", tmux)
