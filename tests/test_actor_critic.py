@@ -51,23 +51,28 @@ def test_large_agent_matches_its_target_size(target):
 
 
 def test_large_agent_defaults_to_the_registered_i2a_size():
+    i2a = count_parameters(build_agent("i2a", (7, 7, 7), 5))
     default = count_parameters(build_agent("large", (7, 7, 7), 5))
-    assert abs(default - DEFAULT_LARGE_PARAMS) / DEFAULT_LARGE_PARAMS < 0.002
+    assert abs(default - i2a) / i2a < 0.002
+    # grids the i2a agent refuses (not symbolic Sokoban) fall back to the fixed default
+    other = count_parameters(build_agent("large", (5, 7, 7), 5))
+    assert abs(other - DEFAULT_LARGE_PARAMS) / DEFAULT_LARGE_PARAMS < 0.002
 
     def fake_i2a(obs_shape, num_actions):
         return nn.Linear(1000, 600)  # 600,600 parameters
 
-    registry.register_agent("i2a", fake_i2a, "test stand-in")
+    real = registry.agent_spec("i2a")
+    registry.register_agent("i2a", fake_i2a, "test stand-in", replace=True)
     try:
         matched = count_parameters(build_agent("large", (7, 7, 7), 5))
         assert abs(matched - 600_600) / 600_600 < 0.002
         assert "i2a" in agent_names()
     finally:
-        del registry._AGENTS["i2a"]
+        registry.register_agent("i2a", real.builder, real.description, replace=True)
 
 
 def test_agent_registry_errors():
-    with pytest.raises(ReverieError, match="unknown agent 'nope'; known agents: large, standard"):
+    with pytest.raises(ReverieError, match="unknown agent 'nope'; known agents: i2a, i2a-copy, .*, large, standard"):
         build_agent("nope", (7, 7, 7), 5)
     with pytest.raises(ReverieError, match="takes no option 'depth'"):
         build_agent("standard", (7, 7, 7), 5, depth=3)
@@ -138,6 +143,18 @@ def test_rollout_bootstraps_truncated_episodes_from_their_final_observation():
     assert stats["episodes"] == 4 and stats["terminated_rate"] == 0.5
     assert stats["episode_return"] == 2.5 and stats["episode_length"] == 2.5
     assert trainer.frames == 12
+
+
+def test_step_cap_can_end_returns_like_a_terminal_state():
+    """``bootstrap_truncated=False``: the cap cuts the return (A3C's convention), nothing else changes."""
+    config = dict(n_steps=4, gamma=0.5, lr_schedule="constant")
+    rollout = A2C(ValueOfCounter(), CounterEnv(ends=[2, 99, 99], cap=3), A2CConfig(**config)).collect()
+    cut = A2C(ValueOfCounter(), CounterEnv(ends=[2, 99, 99], cap=3),
+              A2CConfig(**config, bootstrap_truncated=False))
+    returns, _ = cut.targets(rollout)
+    assert returns[:, 0].tolist() == [1.5, 1.0, 1.5, 1.0]
+    assert returns[:, 1].tolist() == [1.75, 1.5, 1.0, 6.5]
+    assert returns[:, 2].tolist() == [1.75, 1.5, 1.0, 7.0]
 
 
 # -- the trainer on Sokoban --------------------------------------------------------------------

@@ -61,6 +61,9 @@ class A2CConfig:
     value_coef: float = option(0.5, "weight of the value loss")
     max_grad_norm: float = option(0.5, "clip the gradient's global norm to this; 0 = no clipping")
     normalize_advantages: bool = option(False, "scale each rollout's advantages to mean 0, std 1")
+    bootstrap_truncated: bool = option(True, "a truncated episode (step cap) bootstraps from its last "
+                                             "observation's value; off = the cap ends the return like a "
+                                             "terminal state")
 
     def __post_init__(self) -> None:
         if self.n_steps < 1:
@@ -230,12 +233,18 @@ class A2C:
 
     # -- update --------------------------------------------------------------------------
 
+    def targets(self, rollout: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[T, N]`` value targets and advantages of a rollout, under this config."""
+        c = self.config
+        return returns_and_advantages(
+            rollout["rewards"], rollout["values"], rollout["bootstrap"], rollout["terminated"],
+            rollout["truncated"], rollout["final_values"] if c.bootstrap_truncated else None,
+            c.gamma, c.gae_lambda)
+
     def update(self, rollout: dict[str, torch.Tensor], lr: float | None = None) -> dict[str, torch.Tensor]:
         """One gradient step on a rollout; returns the losses and diagnostics as 0-d tensors."""
         c = self.config
-        returns, advantages = returns_and_advantages(
-            rollout["rewards"], rollout["values"], rollout["bootstrap"], rollout["terminated"],
-            rollout["truncated"], rollout["final_values"], c.gamma, c.gae_lambda)
+        returns, advantages = self.targets(rollout)
         returns, advantages = returns.reshape(-1), advantages.reshape(-1)
         if c.normalize_advantages:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)

@@ -1,0 +1,191 @@
+"""The CPU-scale Sokoban protocol: several agents x seeds trained to one frame budget, then
+evaluated on held-out levels, as one rerunnable command.
+
+    python benchmarks/sokoban_protocol.py                          # standard + large, 3 seeds
+    python benchmarks/sokoban_protocol.py --agents i2a i2a-copy    # more agents, same protocol
+
+Each (agent, seed) is a normal ``reverie train`` run folder under ``--runs``. A finished run
+is kept, an interrupted one is resumed from its checkpoint (``reverie train --resume``), so
+the command can be stopped and rerun at any time. ``--jobs`` runs go at once, one torch
+thread each. At the end it writes
+
+- ``benchmarks/results/sokoban_protocol.json``: every run's held-out result and, per agent,
+  the mean and spread over seeds and the solve rate pooled over all seeds' episodes with its
+  95% Wilson interval;
+- ``docs/protocol/report.md`` (``reverie report`` over all runs: curves, tables, a GIF);
+- the protocol section of ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import cpu_name, write_section
+from reverie.evaluation.evaluate import wilson_interval
+from reverie.evaluation.report import write_report
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "sokoban_protocol.json"
+REPORT = ROOT / "docs" / "protocol" / "report.md"
+
+#: The protocol: what every run shares (flags of ``reverie train``).
+PROTOCOL = {
+    "env": "sokoban-7x7-2",
+    "frames": 3_000_000,
+    "num_envs": 64,
+    "n_steps": 5,
+    "lr": 7e-4,
+    "lr_schedule": "constant",
+    "entropy_coef": 0.01,
+    "bootstrap_truncated": False,
+    "eval_episodes": 1000,
+}
+#: Agent options per agent name (``--agent-options``), where the default is not wanted.
+AGENT_OPTIONS: dict[str, str] = {}
+
+
+def run_dir(runs: Path, agent: str, seed: int) -> Path:
+    return runs / f"{agent}-seed{seed}"
+
+
+def finished(path: Path) -> bool:
+    summary = path / "summary.json"
+    return summary.is_file() and json.loads(summary.read_text()).get("completed", False)
+
+
+def command(path: Path, agent: str, seed: int, protocol: dict) -> list[str]:
+    """The ``reverie train`` call for one run (a resume when its checkpoint exists)."""
+    base = [sys.executable, "-m", "reverie", "train"]
+    if (path / "checkpoint.pt").is_file():
+        return base + ["--resume", str(path), "--quiet"]
+    flags = [(f"--{key}" if value else f"--no-{key}") if isinstance(value, bool) else f"--{key}={value}"
+             for key, value in ((k.replace("_", "-"), v) for k, v in protocol.items())]
+    options = AGENT_OPTIONS.get(agent, "")
+    return base + flags + [f"--agent={agent}", f"--seed={seed}", f"--run-dir={path}", "--threads=1",
+                           "--quiet"] + ([f"--agent-options={options}"] if options else [])
+
+
+def train_all(jobs: list[tuple[str, int]], runs: Path, protocol: dict, parallel: int) -> None:
+    """Run every unfinished (agent, seed), ``parallel`` at a time; stop at the first failure."""
+    pending = [(a, s) for a, s in jobs if not finished(run_dir(runs, a, s))]
+    running: list[tuple[subprocess.Popen, str]] = []
+    while pending or running:
+        while pending and len(running) < parallel:
+            agent, seed = pending.pop(0)
+            path = run_dir(runs, agent, seed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(runs / f"{agent}-seed{seed}.log", "a")
+            print(f"start {path.name}", flush=True)
+            running.append((subprocess.Popen(command(path, agent, seed, protocol), stdout=log,
+                                             stderr=subprocess.STDOUT), path.name))
+        time.sleep(2)
+        for process, name in list(running):
+            if process.poll() is not None:
+                running.remove((process, name))
+                if process.returncode != 0:
+                    raise SystemExit(f"{name} failed (exit {process.returncode}); see {runs / name}.log")
+                print(f"done  {name}", flush=True)
+
+
+def summarize(jobs: list[tuple[str, int]], runs: Path, protocol: dict) -> dict:
+    """Per-run held-out results and per-agent aggregates over seeds."""
+    rows, agents = [], {}
+    for agent, seed in jobs:
+        path = run_dir(runs, agent, seed)
+        summary = json.loads((path / "summary.json").read_text())
+        evaluation = json.loads((path / "evaluation.json").read_text())
+        test = evaluation[f"{protocol['env']}:test|sample"]
+        greedy = evaluation.get(f"{protocol['env']}:test|greedy")
+        rows.append({"agent": agent, "seed": seed, "parameters": summary["parameters"],
+                     "frames": summary["frames"], "frames_per_second": summary["frames_per_second"],
+                     "wall_seconds": summary["wall_seconds"], "solved": test["solved"],
+                     "episodes": test["episodes"], "solve_rate": test["solve_rate"], "ci95": test["ci95"],
+                     "greedy_solve_rate": greedy["solve_rate"] if greedy else None})
+    for agent in dict.fromkeys(a for a, _ in jobs):
+        mine = [r for r in rows if r["agent"] == agent]
+        rates = [r["solve_rate"] for r in mine]
+        solved, episodes = sum(r["solved"] for r in mine), sum(r["episodes"] for r in mine)
+        agents[agent] = {
+            "seeds": len(mine), "parameters": mine[0]["parameters"],
+            "solve_rate_mean": statistics.mean(rates),
+            "solve_rate_std": statistics.stdev(rates) if len(rates) > 1 else None,
+            "solve_rate_min": min(rates), "solve_rate_max": max(rates),
+            "pooled_solve_rate": solved / episodes, "pooled_ci95": list(wilson_interval(solved, episodes)),
+            "greedy_mean": statistics.mean(r["greedy_solve_rate"] or 0.0 for r in mine),
+            "frames_per_second_mean": statistics.mean(r["frames_per_second"] for r in mine),
+            "minutes_mean": statistics.mean(r["wall_seconds"] for r in mine) / 60,
+        }
+    return {"runs": rows, "agents": agents}
+
+
+def markdown(result: dict) -> str:
+    p = result["protocol"]
+    lines = [
+        f"`{result['command']}` on {result['date']}; {result['machine']}.",
+        "",
+        f"Protocol: `{p['env']}` (7x7 rooms with the border, 2 boxes, 50-step cap; 50,000 generated "
+        f"training levels; 1,000 held-out test levels from another generator seed, deduplicated "
+        f"against the training bank), {p['frames']:,} frames per run, {p['num_envs']} envs x "
+        f"{p['n_steps']} steps, RMSprop lr {p['lr']} ({p['lr_schedule']}), entropy {p['entropy_coef']}, the step cap "
+        f"{'bootstrapped' if p['bootstrap_truncated'] else 'ending returns like a terminal state'}; "
+        f"evaluation on the test levels with sampled actions, one episode per level. One torch thread "
+        f"per run, {result['parallel']} runs at a time on this shared machine.",
+        "",
+        "| agent | parameters | seeds | solved, mean over seeds | min - max | pooled (95% CI) | greedy, mean "
+        "| frames/s | minutes per run |",
+        "|---|---:|---:|---:|---|---|---:|---:|---:|",
+    ]
+    for agent, a in result["agents"].items():
+        std = f" +/- {100 * a['solve_rate_std']:.1f}" if a["solve_rate_std"] is not None else ""
+        low, high = a["pooled_ci95"]
+        lines.append(
+            f"| {agent} | {a['parameters']:,} | {a['seeds']} | {100 * a['solve_rate_mean']:.1f}%{std} | "
+            f"{100 * a['solve_rate_min']:.1f} - {100 * a['solve_rate_max']:.1f}% | "
+            f"{100 * a['pooled_solve_rate']:.1f}% ({100 * low:.1f} to {100 * high:.1f}) | "
+            f"{100 * a['greedy_mean']:.1f}% | {a['frames_per_second_mean']:,.0f} | {a['minutes_mean']:.1f} |")
+    lines += ["", f"![learning curves]({Path(result['report']).parent.name}/{Path(result['report']).stem}_curves.png)",
+              "", f"Every run's curves, tables and an episode GIF: [{Path(result['report']).parent.name}/"
+              f"{Path(result['report']).name}]({Path(result['report']).parent.name}/{Path(result['report']).name})."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", nargs="+", default=["standard", "large"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--frames", type=int, default=PROTOCOL["frames"], help="frame budget per run")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "protocol", help="run folders go here")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once (one thread each)")
+    parser.add_argument("--no-docs", action="store_true", help="do not touch docs/")
+    args = parser.parse_args()
+    protocol = PROTOCOL | {"frames": args.frames}
+    jobs = [(agent, seed) for agent in args.agents for seed in args.seeds]
+    started = time.time()
+    train_all(jobs, args.runs, protocol, args.jobs)
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
+        "command": "python benchmarks/sokoban_protocol.py " + " ".join(sys.argv[1:]),
+        "protocol": protocol, "parallel": args.jobs, "wall_seconds": round(time.time() - started, 1),
+        "report": str(REPORT.relative_to(ROOT)),
+        **summarize(jobs, args.runs, protocol),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    table = markdown(result)
+    print(table)
+    if not args.no_docs:
+        write_report([run_dir(args.runs, a, s) for a, s in jobs], REPORT)
+        write_section("sokoban-protocol", table, "The CPU-scale Sokoban protocol (`benchmarks/sokoban_protocol.py`)")
+
+
+if __name__ == "__main__":
+    main()
