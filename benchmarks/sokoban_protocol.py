@@ -3,6 +3,7 @@ evaluated on held-out levels, as one rerunnable command.
 
     python benchmarks/sokoban_protocol.py                          # standard + large, 3 seeds
     python benchmarks/sokoban_protocol.py --agents i2a i2a-copy    # more agents, same protocol
+    python benchmarks/sokoban_protocol.py --study                  # why the protocol is set so
 
 Each (agent, seed) is a normal ``reverie train`` run folder under ``--runs``. A finished run
 is kept, an interrupted one is resumed from its checkpoint (``reverie train --resume``), so
@@ -14,6 +15,10 @@ thread each. At the end it writes
   95% Wilson interval;
 - ``docs/protocol/report.md`` (``reverie report`` over all runs: curves, tables, a GIF);
 - the protocol section of ``docs/benchmarks.md``.
+
+``--study`` instead trains the standard agent once (seed 0, 2M frames) under each setting of
+:data:`STUDY`, the evidence behind the protocol's A2C settings, into
+``benchmarks/results/sokoban_protocol_study.json`` and its own docs section.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from reverie.evaluation.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "sokoban_protocol.json"
+STUDY_RESULTS = ROOT / "benchmarks" / "results" / "sokoban_protocol_study.json"
 REPORT = ROOT / "docs" / "protocol" / "report.md"
 
 #: The protocol: what every run shares (flags of ``reverie train``).
@@ -50,6 +56,22 @@ PROTOCOL = {
 }
 #: Agent options per agent name (``--agent-options``), where the default is not wanted.
 AGENT_OPTIONS: dict[str, str] = {}
+#: The settings study: name -> (what it tests, settings that differ from PROTOCOL).
+STUDY: dict[str, tuple[str, dict]] = {
+    "a3c-defaults": ("A3C's Atari defaults: linear lr decay, step cap bootstrapped",
+                     {"lr_schedule": "linear", "bootstrap_truncated": True}),
+    "fc128-bootstrap": ("constant lr, FC 128, step cap bootstrapped",
+                        {"bootstrap_truncated": True, "agent_options": "hidden=128"}),
+    "fc128-bootstrap-n10-ent02": ("as above with 10-step returns and entropy 0.02",
+                                  {"bootstrap_truncated": True, "agent_options": "hidden=128",
+                                   "n_steps": 10, "entropy_coef": 0.02}),
+    "fc128-cap-terminal": ("constant lr, FC 128, step cap ends the return",
+                           {"agent_options": "hidden=128"}),
+    "fc128-cap-terminal-clip5": ("as above with gradient clipping at 5 instead of 0.5",
+                                 {"agent_options": "hidden=128", "max_grad_norm": 5.0}),
+    "protocol": ("the protocol's settings (standard agent, FC 256)", {}),
+}
+STUDY_FRAMES = 2_000_000
 
 
 def run_dir(runs: Path, agent: str, seed: int) -> Path:
@@ -61,38 +83,35 @@ def finished(path: Path) -> bool:
     return summary.is_file() and json.loads(summary.read_text()).get("completed", False)
 
 
-def command(path: Path, agent: str, seed: int, protocol: dict) -> list[str]:
+def command(path: Path, agent: str, seed: int, settings: dict) -> list[str]:
     """The ``reverie train`` call for one run (a resume when its checkpoint exists)."""
     base = [sys.executable, "-m", "reverie", "train"]
     if (path / "checkpoint.pt").is_file():
         return base + ["--resume", str(path), "--quiet"]
+    settings = {"agent_options": AGENT_OPTIONS.get(agent, "")} | settings
     flags = [(f"--{key}" if value else f"--no-{key}") if isinstance(value, bool) else f"--{key}={value}"
-             for key, value in ((k.replace("_", "-"), v) for k, v in protocol.items())]
-    options = AGENT_OPTIONS.get(agent, "")
-    return base + flags + [f"--agent={agent}", f"--seed={seed}", f"--run-dir={path}", "--threads=1",
-                           "--quiet"] + ([f"--agent-options={options}"] if options else [])
+             for key, value in ((k.replace("_", "-"), v) for k, v in settings.items() if v != "")]
+    return base + flags + [f"--agent={agent}", f"--seed={seed}", f"--run-dir={path}", "--threads=1", "--quiet"]
 
 
-def train_all(jobs: list[tuple[str, int]], runs: Path, protocol: dict, parallel: int) -> None:
-    """Run every unfinished (agent, seed), ``parallel`` at a time; stop at the first failure."""
-    pending = [(a, s) for a, s in jobs if not finished(run_dir(runs, a, s))]
-    running: list[tuple[subprocess.Popen, str]] = []
+def train_all(jobs: dict[Path, list[str]], parallel: int) -> None:
+    """Run every unfinished run folder's command, ``parallel`` at a time; stop at a failure."""
+    pending = [(path, cmd) for path, cmd in jobs.items() if not finished(path)]
+    running: list[tuple[subprocess.Popen, Path]] = []
     while pending or running:
         while pending and len(running) < parallel:
-            agent, seed = pending.pop(0)
-            path = run_dir(runs, agent, seed)
+            path, cmd = pending.pop(0)
             path.parent.mkdir(parents=True, exist_ok=True)
-            log = open(runs / f"{agent}-seed{seed}.log", "a")
+            log = open(path.with_suffix(".log"), "a")
             print(f"start {path.name}", flush=True)
-            running.append((subprocess.Popen(command(path, agent, seed, protocol), stdout=log,
-                                             stderr=subprocess.STDOUT), path.name))
+            running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), path))
         time.sleep(2)
-        for process, name in list(running):
+        for process, path in list(running):
             if process.poll() is not None:
-                running.remove((process, name))
+                running.remove((process, path))
                 if process.returncode != 0:
-                    raise SystemExit(f"{name} failed (exit {process.returncode}); see {runs / name}.log")
-                print(f"done  {name}", flush=True)
+                    raise SystemExit(f"{path.name} failed (exit {process.returncode}); see {path.with_suffix('.log')}")
+                print(f"done  {path.name}", flush=True)
 
 
 def summarize(jobs: list[tuple[str, int]], runs: Path, protocol: dict) -> dict:
@@ -157,6 +176,36 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def study(runs: Path, parallel: int, docs: bool) -> None:
+    """Train the standard agent under each setting of STUDY and tabulate the held-out results."""
+    paths = {name: runs / name for name in STUDY}
+    jobs = {paths[name]: command(paths[name], "standard", 0, PROTOCOL | {"frames": STUDY_FRAMES} | changes)
+            for name, (_, changes) in STUDY.items()}
+    train_all(jobs, parallel)
+    rows = []
+    for name, (what, changes) in STUDY.items():
+        evaluation = json.loads((paths[name] / "evaluation.json").read_text())
+        test, greedy = (evaluation[f"{PROTOCOL['env']}:test|{mode}"] for mode in ("sample", "greedy"))
+        rows.append({"name": name, "what": what, "settings": PROTOCOL | {"frames": STUDY_FRAMES} | changes,
+                     "solve_rate": test["solve_rate"], "ci95": test["ci95"], "greedy_solve_rate": greedy["solve_rate"]})
+    result = {"date": datetime.date.today().isoformat(), "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
+              "command": "python benchmarks/sokoban_protocol.py --study", "frames": STUDY_FRAMES, "seed": 0,
+              "rows": rows}
+    STUDY_RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    lines = [f"`{result['command']}` on {result['date']}; {result['machine']}. The standard agent, seed 0, "
+             f"{STUDY_FRAMES:,} frames on `{PROTOCOL['env']}`, everything else as in the protocol; held-out "
+             "test levels, 1,000 episodes.", "",
+             "| setting | what changes | solved, sampled (95% CI) | solved, greedy |", "|---|---|---|---:|"]
+    for row in rows:
+        low, high = row["ci95"]
+        lines.append(f"| {row['name']} | {row['what']} | {100 * row['solve_rate']:.1f}% ({100 * low:.1f} to "
+                     f"{100 * high:.1f}) | {100 * row['greedy_solve_rate']:.1f}% |")
+    table = "\n".join(lines)
+    print(table)
+    if docs:
+        write_section("sokoban-protocol-study", table, "Why the protocol's A2C settings (`--study`)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", nargs="+", default=["standard", "large"])
@@ -164,26 +213,31 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=PROTOCOL["frames"], help="frame budget per run")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "protocol", help="run folders go here")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (one thread each)")
+    parser.add_argument("--study", action="store_true", help="run the settings study instead (into RUNS/../study)")
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/")
     args = parser.parse_args()
+    if args.study:
+        study(args.runs.parent / "study", args.jobs, not args.no_docs)
+        return
     protocol = PROTOCOL | {"frames": args.frames}
-    jobs = [(agent, seed) for agent in args.agents for seed in args.seeds]
+    pairs = [(agent, seed) for agent in args.agents for seed in args.seeds]
     started = time.time()
-    train_all(jobs, args.runs, protocol, args.jobs)
+    train_all({run_dir(args.runs, a, s): command(run_dir(args.runs, a, s), a, s, protocol) for a, s in pairs},
+              args.jobs)
     result = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
         "command": "python benchmarks/sokoban_protocol.py " + " ".join(sys.argv[1:]),
         "protocol": protocol, "parallel": args.jobs, "wall_seconds": round(time.time() - started, 1),
         "report": str(REPORT.relative_to(ROOT)),
-        **summarize(jobs, args.runs, protocol),
+        **summarize(pairs, args.runs, protocol),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     table = markdown(result)
     print(table)
     if not args.no_docs:
-        write_report([run_dir(args.runs, a, s) for a, s in jobs], REPORT)
+        write_report([run_dir(args.runs, a, s) for a, s in pairs], REPORT)
         write_section("sokoban-protocol", table, "The CPU-scale Sokoban protocol (`benchmarks/sokoban_protocol.py`)")
 
 
