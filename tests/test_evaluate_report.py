@@ -162,7 +162,7 @@ def run_cli(args: list[str], capsys) -> tuple[int, str]:
 
 @pytest.mark.parametrize("args, message", [
     (["train", "--env", "sokoban-3x3-9", "--run-dir", "{tmp}/a"], "unknown env id 'sokoban-3x3-9'; known ids: sokoban-6x6-1"),
-    (["train", "--env", "sokoban-6x6-1", "--agent", "tiny", "--run-dir", "{tmp}/b"], "unknown agent 'tiny'; known agents: large, standard"),
+    (["train", "--env", "sokoban-6x6-1", "--agent", "tiny", "--run-dir", "{tmp}/b"], "unknown agent 'tiny'; known agents: i2a, "),
     (["train", "--frames", "-100", "--run-dir", "{tmp}/c"], "--frames must be a positive integer, got -100"),
     (["train", "--resume", "{tmp}/missing"], "no such run folder"),
     (["evaluate", "{tmp}/missing"], "no such run folder"),

@@ -1,4 +1,4 @@
-"""Agents: actor-critic policies built by name (``standard``, ``large``; I2A later)."""
+"""Agents: actor-critic policies built by name (``standard``, ``large``, ``i2a`` and its variants)."""
 
 from .actor_critic import (
     ActorCriticPolicy,

@@ -74,8 +74,8 @@ def count_parameters(module: nn.Module) -> int:
 
 # -- registry ------------------------------------------------------------------------------
 
-#: Modules that register agents when imported; the I2A module adds itself here.
-AGENT_MODULES: list[str] = ["reverie.agents.networks"]
+#: Modules that register agents when imported.
+AGENT_MODULES: list[str] = ["reverie.agents.networks", "reverie.agents.i2a"]
 
 Builder = Callable[..., nn.Module]
 

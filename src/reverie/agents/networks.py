@@ -20,9 +20,10 @@ width allows. With the grid trunk on ``[C, H, W]`` inputs, ``c1, c2`` channels, 
     P(h) = (9 C + 1) c1 + (9 c1 + 1) c2 + (c2 H W + 1) h + (h + 1) A + (h + 1)
 
 so ``h = round((target - conv - A - 1) / (c2 H W + A + 2))``. The paper matches the large
-agent to the I2A agent's size: when an agent named ``i2a`` is registered, its parameter count
-for the same observation shape is the default target; until then the default target is
-:data:`DEFAULT_LARGE_PARAMS` (one million, ~5x the standard agent on 7x7 grids).
+agent to the I2A agent's size: the default target is the trainable parameter count of the
+registered ``i2a`` agent (:mod:`reverie.agents.i2a`, default options) for the same observation
+shape; where it refuses the shape (observations that are not symbolic Sokoban grids) the
+default target is :data:`DEFAULT_LARGE_PARAMS` (one million, ~5x the standard agent on 7x7 grids).
 Pass ``target_params=...`` to match any other size.
 
 Initialisation: orthogonal weights (gain sqrt(2) in the trunk, 0.01 on the policy head so
@@ -38,7 +39,7 @@ import torch
 from torch import nn
 
 from .. import ReverieError
-from .actor_critic import _AGENTS, count_parameters, register_agent
+from .actor_critic import _AGENTS, _load_modules, count_parameters, register_agent
 
 __all__ = ["ConvActorCritic", "MLPActorCritic", "standard_agent", "large_agent", "grid_params",
            "DEFAULT_LARGE_PARAMS", "GRID_LAYERS", "PIXEL_LAYERS"]
@@ -166,11 +167,17 @@ def grid_params(obs_shape: tuple[int, ...], num_actions: int, channels: Sequence
 
 
 def _reference_params(obs_shape: tuple[int, ...], num_actions: int) -> int:
-    """The default size of the large agent: the I2A agent's, once one is registered."""
+    """The default size of the large agent: the I2A agent's (default options, trainable
+    parameters), or :data:`DEFAULT_LARGE_PARAMS` where no ``i2a`` agent exists or it refuses
+    these observations (it imagines symbolic Sokoban grids only)."""
+    _load_modules()
     spec = _AGENTS.get("i2a")
     if spec is None:
         return DEFAULT_LARGE_PARAMS
-    return count_parameters(spec.builder(obs_shape, num_actions))
+    try:
+        return count_parameters(spec.builder(obs_shape, num_actions))
+    except ReverieError:
+        return DEFAULT_LARGE_PARAMS
 
 
 def large_agent(obs_shape: tuple[int, ...], num_actions: int, target_params: int | None = None) -> nn.Module:

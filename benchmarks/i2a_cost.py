@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""What imagination costs: I2A's training wall-clock per frame against the standard agent.
+
+    PYTHONPATH=src python benchmarks/i2a_cost.py              # the full run (~6 min)
+    PYTHONPATH=src python benchmarks/i2a_cost.py --quick      # a smoke run (~1 min)
+
+Each configuration times ``A2C.train_step()`` with the real trainer (64 envs, 5-step
+rollouts, one torch thread): env steps, forward passes while acting, the returns, forward
+and backward over the rollout and an RMSprop step, on the ``sokoban-7x7-2`` training levels
+after a warm-up. The machine is shared and its speed drifts with the other jobs' load, so
+each I2A configuration is paired with a run of the standard agent timed just before it, and
+its cost is the ratio within the pair.
+
+Writes ``benchmarks/results/i2a_cost.json`` and the table between the ``i2a-cost`` markers
+of ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from common import cpu_name, write_section
+from reverie.agents import build_agent, count_parameters
+from reverie.envs.presets import make_env
+from reverie.training.actor_critic import A2C, A2CConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADING = "I2A cost per frame"
+ENV_ID = "sokoban-7x7-2"
+NUM_ENVS = 64
+VARIANTS = ("i2a", "i2a-perfect", "i2a-copy", "i2a-noreward")
+
+
+def measure(agent: str, options: dict, seconds: float, warmup: int = 5) -> dict:
+    torch.set_num_threads(1)
+    env = make_env(ENV_ID, NUM_ENVS, seed=0)
+    torch.manual_seed(0)
+    policy = build_agent(agent, tuple(env.single_observation_space.shape), int(env.action_space.n), **options)
+    trainer = A2C(policy, env, A2CConfig(), total_frames=10**9, seed=0)
+    for _ in range(warmup):
+        trainer.train_step()
+    acting = learning = 0.0
+    updates, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        rollout = trainer.collect()
+        t1 = time.perf_counter()
+        trainer.update(rollout)
+        t2 = time.perf_counter()
+        acting, learning, updates = acting + t1 - t0, learning + t2 - t1, updates + 1
+    wall = time.perf_counter() - start
+    frames = updates * trainer.frames_per_update
+    cache = getattr(policy, "cache", None)
+    length = policy.core.rollout_length if hasattr(policy, "core") else None
+    row = {"agent": agent, "options": options, "rollout_length": length,
+           "parameters": count_parameters(policy), "updates": updates,
+           "frames": frames, "frames_per_s": round(frames / wall, 1),
+           "acting_share": round(acting / (acting + learning), 3)}
+    if cache is not None:
+        row["cache_hits"], row["cache_misses"] = cache.hits, cache.misses
+    return row
+
+
+def label(row: dict) -> str:
+    options = ",".join(f"{k}={v}" for k, v in row["options"].items())
+    return row["agent"] + (f" ({options})" if options else "")
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        f"Measured {result['date']} on {result['machine']} (torch {result['torch']}; load average "
+        f"{result['load_average']} at the start: **the machine was shared with other jobs**, so treat "
+        f"the ratios as +/-20-30%), with `{result['command']}`, {result['seconds_per_config']:.0f} s per "
+        "configuration.",
+        "",
+        f"A2C training frames/s on `{ENV_ID}` with {NUM_ENVS} envs and one torch thread (env + forward + "
+        "backward + RMSprop step). *cost* is the wall-clock per frame relative to the standard agent "
+        "timed just before it (*standard*: its frames/s in that pair; over all pairs it made "
+        f"{result['standard_frames_per_s']:,.0f} frames/s on average). *acting* is the share of time spent "
+        "in the rollout (env steps and forward passes). The issue's bar: I2A at most 10x, aim 5x.",
+        "",
+        "| agent | rollout length | trainable parameters | frames/s | standard | cost vs standard | acting |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["results"]:
+        extra = {k: v for k, v in row["options"].items() if k != "rollout_length"}
+        name = row["agent"] + "".join(f" ({k}={v})" for k, v in extra.items())
+        lines.append(f"| {name} | {row['rollout_length']} | {row['parameters']:,} | "
+                     f"{row['frames_per_s']:,.0f} | {row['standard_frames_per_s']:,.0f} | {row['cost']:.1f}x | "
+                     f"{row['acting_share']:.0%} |")
+    lines += ["", "I2A imagines one rollout per action (5 here) of the given length for every frame: "
+              "the environment model and the rollout policy run on 5 x length imagined frames per real "
+              "frame, once (rollouts imagined while acting are reused by the update), and the rollout "
+              "encoder reads them while acting and again, with gradients, in the update. The copy model "
+              "costs nothing, so *i2a-copy* prices the network around the model (rollout policy, encoder, "
+              "model-free path, head); the gap between *i2a* and *i2a-copy* is the learned model's share "
+              "(the shipped `sokoban-10x10`, 16/16 channels, run on 7x7 frames). *cache_rows=0* turns "
+              "the reuse off: the update then imagines every rollout again."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short timings, rollout length 5 only")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds timed per configuration")
+    parser.add_argument("--agents", default=",".join(VARIANTS), help="comma-separated I2A variants to time")
+    parser.add_argument("--lengths", default=None, help="comma-separated rollout lengths (default 5,1,3)")
+    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "i2a_cost.json"))
+    parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    args = parser.parse_args()
+    seconds = args.seconds or (4.0 if args.quick else 25.0)
+    lengths = [int(v) for v in (args.lengths or ("5" if args.quick else "5,1,3")).split(",")]
+    configs = [(agent, {"rollout_length": length} if length != 5 else {}) for length in lengths
+               for agent in args.agents.split(",") if length == 5 or agent == "i2a"]
+    if not args.quick:
+        configs.append(("i2a", {"cache_rows": 0}))  # before the cache: imagination paid twice
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    make_env(ENV_ID, 1)  # generate (or load) the level bank before timing anything
+    rows, standard_runs = [], []
+    for agent, options in configs:
+        standard = measure("standard", {}, seconds / 2)
+        row = measure(agent, options, seconds)
+        row["standard_frames_per_s"] = standard["frames_per_s"]
+        row["cost"] = round(standard["frames_per_s"] / row["frames_per_s"], 2)
+        rows.append(row)
+        standard_runs.append(standard)
+        print(f"{label(row):32s} {row['frames_per_s']:8,.0f} frames/s, standard {standard['frames_per_s']:8,.0f}: "
+              f"cost {row['cost']:.1f}x", flush=True)
+    standard_mean = sum(r["frames_per_s"] for r in standard_runs) / len(standard_runs)
+    command = "PYTHONPATH=src python benchmarks/i2a_cost.py" + (" --quick" if args.quick else "")
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
+        "torch": torch.__version__, "load_average": round(load, 2), "command": command, "env": ENV_ID,
+        "num_envs": NUM_ENVS, "threads": 1, "seconds_per_config": seconds,
+        "standard_frames_per_s": round(standard_mean, 1),
+        "standard_parameters": standard_runs[0]["parameters"],
+        "results": rows,
+    }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    table = markdown(result)
+    print(table)
+    if not args.no_docs:
+        write_section("i2a-cost", table, HEADING)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""Imagination-Augmented Agents (Weber et al. 2017): the agent and its registered variants.
+
+The agent scores an observation along two paths and joins them:
+
+- **model-free path**: the standard agent's trunk (conv 16/16 3x3 + FC 256) on the real
+  observation;
+- **imagination path**: the :class:`~reverie.agents.imagination.ImaginationCore` imagines
+  one rollout of ``L`` steps per action; a :class:`RolloutEncoder` reads each rollout (a
+  small CNN per imagined frame, the imagined reward appended after the CNN, then an LSTM
+  that reads the steps **last first**); the aggregator concatenates the ``A`` rollout codes
+  in action order;
+- **head**: FC 256 over (model-free features, aggregated code) -> policy logits and value.
+
+The rollout policy is trained by **distillation** (``auxiliary_losses``): the cross-entropy
+between the agent's policy (detached: the target) and the rollout policy on the real
+observations, times ``distill_weight``. Only the rollout policy's weights get its gradient.
+
+Cost: imagination runs once per observation. Rollouts imagined while acting (no-grad) are
+cached and re-encoded by the update's gradient pass (see
+:class:`~reverie.agents.imagination.ImaginationCache`), so the model and the rollout policy
+run once per frame; the encoder, small by default, runs twice like the rest of the network.
+
+Registered names (``build_agent(name, obs_shape, num_actions, **options)``):
+``i2a`` (a learned model, by default the shipped ``sokoban-10x10``: 99.9995% exact one-step
+frames on 7x7 2-box levels and 100% on 6x6, as it is fully convolutional), ``i2a-perfect``
+(the game's rules), ``i2a-copy`` (the copy model) and ``i2a-noreward`` (the learned model
+with every imagined reward replaced by 0). ``distill_weight`` defaults to 1: RMSprop
+scales each weight's step by its own gradient size, so the weight mostly decides the
+distillation gradient's share of the clipped global norm.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .. import ReverieError
+from .actor_critic import register_agent
+from .imagination import (ROLLOUT_ACTIONS, ImaginationCache, ImaginationCore, RolloutPolicy, conv_side, model_digest,
+                          orthogonal)
+from .networks import GRID_HIDDEN, GRID_LAYERS
+
+__all__ = ["I2A", "RolloutEncoder", "LSTM", "i2a_agent", "i2a_perfect_agent", "i2a_copy_agent", "i2a_noreward_agent",
+           "DEFAULT_MODEL", "IMAGINE"]
+
+#: The learned model ``i2a`` imagines with unless ``model=`` names another.
+DEFAULT_MODEL = "sokoban-10x10"
+#: How imagined frames are fed forward: one-hot planes of the most likely frame, or the
+#: model's predicted per-cell distribution.
+IMAGINE = ("argmax", "distribution")
+
+
+class LSTM(nn.Module):
+    """A one-layer LSTM over ``[L, N, D]`` that returns its last hidden state ``[N, H]``.
+
+    nn.LSTM's gates and initialisation, written out: the input projections of all steps are
+    one matrix product, which on a CPU trains these small sizes ~1.4x faster than nn.LSTM.
+    """
+
+    def __init__(self, input_size: int, hidden: int) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.input = nn.Linear(input_size, 4 * hidden)
+        self.recurrent = nn.Linear(hidden, 4 * hidden, bias=False)
+        bound = 1 / math.sqrt(hidden)
+        for weight in (self.input.weight, self.input.bias, self.recurrent.weight):
+            nn.init.uniform_(weight, -bound, bound)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        gates_in = self.input(inputs)
+        h = c = None
+        for t in range(inputs.shape[0]):
+            gates = gates_in[t] if h is None else gates_in[t] + self.recurrent(h)
+            i, f, _, o = torch.sigmoid(gates).chunk(4, dim=1)
+            g = torch.tanh(gates[:, 2 * self.hidden:3 * self.hidden])
+            c = i * g if c is None else f * c + i * g
+            h = o * torch.tanh(c)
+        assert h is not None
+        return h
+
+
+class RolloutEncoder(nn.Module):
+    """Imagined frames ``[L, N, C, H, W]`` and rewards ``[L, N]`` -> rollout codes ``[N, hidden]``.
+
+    A conv 3x3 (``channels`` maps, ``stride``) per frame, flattened, the reward appended,
+    then an LSTM (``self.lstm``) over the steps in reverse order: the code is the LSTM's
+    state after reading the first imagined step last, so the earliest (most trustworthy)
+    step weighs most. It reads ``A x L`` frames per real frame, twice (acting, then the
+    update with gradients), so it is kept small: stride 2 still lets every cell into some
+    3x3 window.
+    """
+
+    def __init__(self, obs_shape: Sequence[int], channels: int = 8, hidden: int = 32, stride: int = 2) -> None:
+        super().__init__()
+        c, h, w = obs_shape
+        self.conv = orthogonal(nn.Conv2d(c, channels, 3, stride, padding=1), math.sqrt(2))
+        self.lstm = LSTM(channels * conv_side(h, stride) * conv_side(w, stride) + 1, hidden)
+        self.hidden = hidden
+
+    def forward(self, frames: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+        steps, n = frames.shape[:2]
+        features = torch.relu(self.conv(frames.flatten(0, 1).float())).flatten(1).view(steps, n, -1)
+        inputs = torch.cat((features, rewards.unsqueeze(-1).to(features.dtype)), dim=-1)
+        return self.lstm(inputs.flip(0))  # last imagined step first
+
+
+class I2A(nn.Module):
+    """The I2A agent: ``forward(obs) -> (logits [B, A], value [B])`` plus distillation.
+
+    Args:
+        obs_shape: ``[C, H, W]`` of the observations (the env model's too).
+        num_actions: ``A``.
+        env_model: any :class:`~reverie.models.base.EnvironmentModel` (frozen here).
+        rollout_length: imagined steps per rollout, the forced first action included.
+        rollout_actions: ``"sample"`` or ``"greedy"`` choice of the rollout policy.
+        encoder_channels, encoder_hidden: the rollout encoder's conv maps and LSTM units.
+        rollout_channels: conv maps of the rollout policy.
+        hidden: width of the output head's FC layer.
+        distill_weight: lambda_dist, weight of the distillation loss.
+        use_reward: feed imagined rewards to the encoder (False feeds zeros: the no-reward ablation).
+        cache_rows: observations whose imagined rollouts may be cached for reuse (0 = off).
+    """
+
+    def __init__(self, obs_shape: Sequence[int], num_actions: int, env_model, rollout_length: int = 5,
+                 rollout_actions: str = "sample", encoder_channels: int = 8, encoder_hidden: int = 32,
+                 rollout_channels: int = 16, hidden: int = GRID_HIDDEN, distill_weight: float = 1.0,
+                 use_reward: bool = True, cache_rows: int = 2048) -> None:
+        super().__init__()
+        if len(obs_shape) != 3:
+            raise ReverieError(f"I2A needs [C, H, W] observations, got shape {tuple(obs_shape)}")
+        self.obs_shape, self.num_actions = tuple(int(s) for s in obs_shape), int(num_actions)
+        c, h, w = self.obs_shape
+        self.distill_weight, self.use_reward = float(distill_weight), bool(use_reward)
+        layers: list[nn.Module] = []
+        channels = c
+        for out, kernel, stride, padding in GRID_LAYERS:
+            layers += [orthogonal(nn.Conv2d(channels, out, kernel, stride, padding), math.sqrt(2)), nn.ReLU()]
+            channels = out
+        self.model_free = nn.Sequential(*layers, nn.Flatten(),
+                                        orthogonal(nn.Linear(channels * h * w, GRID_HIDDEN), math.sqrt(2)), nn.ReLU())
+        self.core = ImaginationCore(env_model, RolloutPolicy(self.obs_shape, num_actions, rollout_channels),
+                                    num_actions, rollout_length, rollout_actions)
+        self.encoder = RolloutEncoder(self.obs_shape, encoder_channels, encoder_hidden)
+        self.fc = orthogonal(nn.Linear(GRID_HIDDEN + num_actions * encoder_hidden, hidden), math.sqrt(2))
+        self.policy = orthogonal(nn.Linear(hidden, num_actions), 0.01)
+        self.value = orthogonal(nn.Linear(hidden, 1), 1.0)
+        self.cache = ImaginationCache(cache_rows)
+        self._digest = model_digest(env_model)
+
+    @property
+    def env_model(self):
+        return self.core.env_model
+
+    @property
+    def rollout_policy(self) -> nn.Module:
+        return self.core.rollout_policy
+
+    def imagine(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Imagined frames ``[L, B*A, C, H, W]`` and rewards ``[L, B*A]``; cached while acting,
+        reused by the gradient pass on the same observations (see the module docstring)."""
+        version = self.core.version()
+        if torch.is_grad_enabled():
+            cached = self.cache.take(obs, version)
+            self.cache.clear()  # the optimizer step that follows makes every entry stale
+            if cached is not None:
+                return cached
+            return self.core(obs)
+        frames, rewards = self.core(obs)
+        if self.training:
+            self.cache.add(obs, frames, rewards, version)
+        return frames, rewards
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        obs = obs.float()
+        features = self.model_free(obs)
+        frames, rewards = self.imagine(obs)
+        if not self.use_reward:
+            rewards = torch.zeros_like(rewards)
+        code = self.encoder(frames, rewards).view(obs.shape[0], -1)  # rollouts in action order
+        hidden = torch.relu(self.fc(torch.cat((features, code), dim=1)))
+        return self.policy(hidden), self.value(hidden).squeeze(-1)
+
+    def auxiliary_losses(self, obs: torch.Tensor, logits: torch.Tensor, value: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"distillation": lambda_dist * CE(softmax(logits) detached, rollout policy)}``."""
+        target = torch.softmax(logits.detach().float(), dim=-1)
+        log_rollout = torch.log_softmax(self.rollout_policy(obs).float(), dim=-1)
+        return {"distillation": -self.distill_weight * (target * log_rollout).sum(-1).mean()}
+
+    # the env model's fingerprint travels in the state dict: a checkpoint refuses another model
+    def get_extra_state(self) -> torch.Tensor:
+        return self._digest.clone()
+
+    def set_extra_state(self, state: torch.Tensor) -> None:
+        if not torch.equal(state.cpu(), self._digest):
+            raise ReverieError(f"these weights were trained with another environment model than "
+                               f"{self.env_model!r}; pass the model the run used (agent option model=...)")
+
+
+# -- builders ----------------------------------------------------------------------------------
+
+def _check(obs_shape: tuple[int, ...], rollout_length: int, encoder_channels: int, encoder_hidden: int,
+           rollout_channels: int, hidden: int, distill_weight: float, rollout_actions: str, cache_rows: int) -> None:
+    from ..envs.sokoban import cells
+
+    if len(obs_shape) != 3 or obs_shape[0] != cells.NUM_CODES:
+        raise ReverieError(f"the i2a agents imagine symbolic Sokoban grids [{cells.NUM_CODES}, H, W], got "
+                           f"observations of shape {obs_shape} (use --observation symbolic)")
+    for name, value in dict(rollout_length=rollout_length, encoder_channels=encoder_channels,
+                            encoder_hidden=encoder_hidden, rollout_channels=rollout_channels, hidden=hidden).items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ReverieError(f"agent option {name} must be a positive integer, got {value!r}")
+    if not isinstance(distill_weight, (int, float)) or distill_weight < 0:
+        raise ReverieError(f"agent option distill_weight must be a number >= 0, got {distill_weight!r}")
+    if rollout_actions not in ROLLOUT_ACTIONS:
+        raise ReverieError(f"agent option rollout_actions must be one of {', '.join(ROLLOUT_ACTIONS)}, "
+                           f"got {rollout_actions!r}")
+    if not isinstance(cache_rows, int) or cache_rows < 0:
+        raise ReverieError(f"agent option cache_rows must be an integer >= 0, got {cache_rows!r}")
+
+
+def _learned_model(model: str, imagine: str):
+    """The model named by ``model`` (pretrained name or path), set to feed frames as ``imagine`` asks."""
+    from ..models import GridModel, resolve
+
+    if imagine not in IMAGINE:
+        raise ReverieError(f"agent option imagine must be one of {', '.join(IMAGINE)}, got {imagine!r}")
+    try:
+        env_model = resolve(str(model))
+    except FileNotFoundError as err:
+        raise ReverieError(f"agent option model={model}: {err}") from None
+    if isinstance(env_model, GridModel):
+        env_model.config.feed = "onehot" if imagine == "argmax" else "distribution"
+    elif imagine == "distribution":
+        raise ReverieError(f"imagine=distribution needs a learned model; {model!r} predicts exact frames")
+    return env_model
+
+
+def i2a_agent(obs_shape: tuple[int, ...], num_actions: int, model: str = DEFAULT_MODEL, rollout_length: int = 5,
+              imagine: str = "argmax", rollout_actions: str = "sample", encoder_channels: int = 8,
+              encoder_hidden: int = 32, rollout_channels: int = 16, hidden: int = GRID_HIDDEN,
+              distill_weight: float = 1.0, cache_rows: int = 2048) -> I2A:
+    """I2A with a learned model: a pretrained name or a model file/run folder (``model=PATH``)."""
+    _check(obs_shape, rollout_length, encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight,
+           rollout_actions, cache_rows)
+    return I2A(obs_shape, num_actions, _learned_model(model, imagine), rollout_length, rollout_actions,
+               encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight, True, cache_rows)
+
+
+def i2a_noreward_agent(obs_shape: tuple[int, ...], num_actions: int, model: str = DEFAULT_MODEL,
+                       rollout_length: int = 5, imagine: str = "argmax", rollout_actions: str = "sample",
+                       encoder_channels: int = 8, encoder_hidden: int = 32, rollout_channels: int = 16,
+                       hidden: int = GRID_HIDDEN, distill_weight: float = 1.0, cache_rows: int = 2048) -> I2A:
+    """I2A whose encoder sees imagined frames only (every imagined reward fed as 0)."""
+    _check(obs_shape, rollout_length, encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight,
+           rollout_actions, cache_rows)
+    return I2A(obs_shape, num_actions, _learned_model(model, imagine), rollout_length, rollout_actions,
+               encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight, False, cache_rows)
+
+
+def i2a_perfect_agent(obs_shape: tuple[int, ...], num_actions: int, rollout_length: int = 5,
+                      rollout_actions: str = "sample", encoder_channels: int = 8, encoder_hidden: int = 32,
+                      rollout_channels: int = 16, hidden: int = GRID_HIDDEN, distill_weight: float = 1.0,
+                      cache_rows: int = 2048) -> I2A:
+    """I2A imagining with the game's own rules (an oracle model)."""
+    from ..models import PerfectModel
+
+    _check(obs_shape, rollout_length, encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight,
+           rollout_actions, cache_rows)
+    return I2A(obs_shape, num_actions, PerfectModel(), rollout_length, rollout_actions, encoder_channels,
+               encoder_hidden, rollout_channels, hidden, distill_weight, True, cache_rows)
+
+
+def i2a_copy_agent(obs_shape: tuple[int, ...], num_actions: int, rollout_length: int = 5,
+                   rollout_actions: str = "sample", encoder_channels: int = 8, encoder_hidden: int = 32,
+                   rollout_channels: int = 16, hidden: int = GRID_HIDDEN, distill_weight: float = 1.0,
+                   cache_rows: int = 2048) -> I2A:
+    """I2A whose "model" returns its input: same network, no information about the future."""
+    from ..models import CopyModel
+
+    _check(obs_shape, rollout_length, encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight,
+           rollout_actions, cache_rows)
+    return I2A(obs_shape, num_actions, CopyModel(), rollout_length, rollout_actions, encoder_channels,
+               encoder_hidden, rollout_channels, hidden, distill_weight, True, cache_rows)
+
+
+register_agent("i2a", i2a_agent, f"Imagination-Augmented Agent with a learned model (default {DEFAULT_MODEL}; model=PATH)")
+register_agent("i2a-perfect", i2a_perfect_agent, "I2A imagining with the game's rules (perfect model)")
+register_agent("i2a-copy", i2a_copy_agent, "I2A with the copy model (imagines its input): the capacity control")
+register_agent("i2a-noreward", i2a_noreward_agent, "I2A with the learned model, imagined rewards fed as 0")

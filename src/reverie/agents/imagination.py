@@ -1,0 +1,255 @@
+"""I2A's imagination core: a frozen environment model driven by a distilled rollout policy.
+
+For a batch of ``B`` observations the core imagines one rollout per action, all ``B x A``
+rollouts as one tensor batch: rollout ``a`` of observation ``b`` (row ``b * A + a``) starts
+with the forced action ``a``; the rollout policy then picks the remaining ``L - 1`` actions
+from the imagined frames. The Python loop runs over the ``L`` imagined steps only, never
+over actions or envs, and nothing is read back to the host.
+
+Rollout actions are **sampled** from the rollout policy's softmax by default (the paper's
+rollout policy is a stochastic policy distilled from the agent's; sampling gives varied
+futures), drawn with the core's own ``torch.Generator`` so a seed fixes them. The
+generator's state is part of the module's state dict (``get_extra_state``), so a checkpoint
+resumes the same draws. ``actions="greedy"`` takes the most likely action instead.
+
+The environment model is kept *outside* the module's registered children: it is frozen
+(``requires_grad`` off, eval mode), run under ``torch.no_grad()``, never in
+``parameters()`` (so neither the optimizer nor ``count_parameters`` sees it) and not in the
+state dict (runs refer to it by name or path). ``.to(device)`` still moves it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .. import ReverieError
+
+__all__ = ["RolloutPolicy", "conv_side", "ImaginationCore", "ImaginationCache", "model_digest", "ROLLOUT_ACTIONS"]
+
+ROLLOUT_ACTIONS = ("sample", "greedy")
+
+
+def orthogonal(module: nn.Module, gain: float) -> nn.Module:
+    """Orthogonal weights and zero biases (as the model-free agents are initialised)."""
+    nn.init.orthogonal_(module.weight, gain)
+    nn.init.zeros_(module.bias)
+    return module
+
+
+def conv_side(size: int, stride: int) -> int:
+    """Output side of a 3x3 convolution with padding 1 and ``stride`` on ``size`` cells."""
+    return (size - 1) // stride + 1
+
+
+class RolloutPolicy(nn.Module):
+    """The small model-free policy that acts inside imagination: conv 3x3 -> linear -> logits.
+
+    It runs on ``B x A`` imagined frames at every imagined step, so it is kept one layer
+    deep with stride 2 (every cell still falls in some 3x3 window); it learns only from
+    distillation of the agent's policy.
+    """
+
+    def __init__(self, obs_shape: Sequence[int], num_actions: int, channels: int = 16, stride: int = 2) -> None:
+        super().__init__()
+        c, h, w = obs_shape
+        self.conv = orthogonal(nn.Conv2d(c, channels, 3, stride, padding=1), math.sqrt(2))
+        self.logits = orthogonal(nn.Linear(channels * conv_side(h, stride) * conv_side(w, stride), num_actions), 0.01)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.logits(torch.relu(self.conv(obs.float())).flatten(1))
+
+
+def model_digest(model) -> torch.Tensor:
+    """A SHA-256 of the model's weights (or of its ``repr`` if it has none and a ``repr`` of
+    its own, else of its class), as 32 uint8 values.
+
+    Checkpoints store it so that a run resumed or evaluated with a different model file
+    fails loudly instead of silently imagining something else.
+    """
+    digest = hashlib.sha256(type(model).__name__.encode())
+    if isinstance(model, nn.Module):
+        for name, tensor in model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
+    elif type(model).__repr__ is not object.__repr__:  # object's repr holds an address
+        digest.update(repr(model).encode())
+    else:
+        digest.update(f"{type(model).__module__}.{type(model).__qualname__}".encode())
+    return torch.frombuffer(bytearray(digest.digest()), dtype=torch.uint8).clone()
+
+
+class ImaginationCore(nn.Module):
+    """``forward(obs [B, C, H, W])`` -> imagined frames ``[L, B*A, C, H, W]`` and rewards ``[L, B*A]``.
+
+    Args:
+        env_model: any :class:`~reverie.models.base.EnvironmentModel`; frozen here.
+        rollout_policy: module mapping observations to action logits.
+        num_actions: ``A``, the number of rollouts per observation.
+        rollout_length: ``L``, imagined steps per rollout (the forced first one included).
+        actions: ``"sample"`` or ``"greedy"`` (see the module docstring).
+        seed: seed of the sampling generator (default: drawn from torch's global RNG).
+    """
+
+    def __init__(self, env_model, rollout_policy: nn.Module, num_actions: int, rollout_length: int = 5,
+                 actions: str = "sample", seed: int | None = None) -> None:
+        super().__init__()
+        if actions not in ROLLOUT_ACTIONS:
+            raise ReverieError(f"rollout actions must be one of {', '.join(ROLLOUT_ACTIONS)}, got {actions!r}")
+        if rollout_length < 1:
+            raise ReverieError(f"rollout_length must be >= 1, got {rollout_length}")
+        if isinstance(env_model, nn.Module):
+            env_model.requires_grad_(False)
+            env_model.eval()
+        object.__setattr__(self, "env_model", env_model)  # not a registered child: see module docstring
+        self.rollout_policy = rollout_policy
+        self.num_actions, self.rollout_length, self.actions = int(num_actions), int(rollout_length), actions
+        self.seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else int(seed)
+        self._generator: torch.Generator | None = None
+        self._pending_state: torch.Tensor | None = None
+
+    def extra_repr(self) -> str:
+        return (f"env_model={self.env_model!r}, rollout_length={self.rollout_length}, "
+                f"actions={self.actions!r}")
+
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        if isinstance(self.env_model, nn.Module):
+            self.env_model._apply(fn)
+        return self
+
+    # -- the sampler's state travels in the state dict ----------------------------------------
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """The sampling generator on ``device`` (created on first use, seeded)."""
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device)
+            self._generator.manual_seed(self.seed)
+            if self._pending_state is not None:
+                self._set_generator_state(self._pending_state)
+                self._pending_state = None
+        return self._generator
+
+    def _set_generator_state(self, state: torch.Tensor) -> None:
+        assert self._generator is not None
+        try:
+            self._generator.set_state(state.cpu())
+        except RuntimeError:
+            raise ReverieError("the checkpoint's rollout sampler state was saved on another kind of device; "
+                               "resume on the device the run was trained on") from None
+
+    def _device(self) -> torch.device:
+        return next(self.rollout_policy.parameters()).device
+
+    def get_extra_state(self) -> torch.Tensor:
+        if self._generator is None and self._pending_state is not None:
+            return self._pending_state.clone()
+        return self.generator(self._device()).get_state()
+
+    def set_extra_state(self, state: torch.Tensor) -> None:
+        if self._generator is None:
+            self._pending_state = state.detach().clone()
+        else:
+            self._set_generator_state(state)
+
+    # -- imagination ---------------------------------------------------------------------------
+
+    def version(self) -> tuple[int, ...]:
+        """Changes whenever a weight that imagination depends on is written (an optimizer
+        step, ``load_state_dict``): what keeps cached rollouts honest."""
+        tensors = list(self.rollout_policy.parameters())
+        if isinstance(self.env_model, nn.Module):
+            tensors += list(self.env_model.parameters())
+        return tuple(t._version for t in tensors)
+
+    def choose(self, logits: torch.Tensor) -> torch.Tensor:
+        """One action per row: the argmax, or a draw from ``softmax(logits)`` by the Gumbel-max
+        trick (``argmax(logits + Gumbel noise)``, the noise as ``-log`` of Exp(1) draws),
+        which takes half the time of ``torch.multinomial`` on these small batches."""
+        if self.actions == "greedy":
+            return logits.argmax(-1)
+        noise = torch.empty_like(logits, dtype=torch.float32).exponential_(generator=self.generator(logits.device))
+        return (logits.float() - noise.log()).argmax(-1)
+
+    @torch.no_grad()
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, a = obs.shape[0], self.num_actions
+        state = obs.repeat_interleave(a, dim=0)  # row b * A + a
+        action = torch.arange(a, device=obs.device).repeat(b)
+        frames, rewards = [], []
+        for t in range(self.rollout_length):
+            state, reward = self.env_model.step(state, action)
+            frames.append(state)
+            rewards.append(reward)
+            if t + 1 < self.rollout_length:
+                action = self.choose(self.rollout_policy(state))
+        return torch.stack(frames), torch.stack(rewards).float()
+
+
+@dataclass(eq=False)  # compared by identity: fields are tensors
+class _Entry:
+    obs: torch.Tensor
+    frames: torch.Tensor
+    rewards: torch.Tensor
+    version: tuple[int, ...]
+
+
+class ImaginationCache:
+    """Rollouts imagined in no-grad passes (acting), reused by the gradient pass (update).
+
+    The A2C trainer scores each observation twice: while acting and again in the update,
+    with the same weights. Imagination has no gradient path (frozen model, discrete actions),
+    so the update can re-encode the very rollouts that were imagined while acting instead of
+    imagining again; it then also sees the same sampled futures the actions were chosen
+    with. An entry is used only when its observations are equal in value to the queried ones
+    and no weight imagination depends on has changed since (see :meth:`ImaginationCore.version`);
+    otherwise the rollouts are imagined afresh. ``max_rows`` bounds the observations held.
+    """
+
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = int(max_rows)
+        self.entries: list[_Entry] = []
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return sum(e.obs.shape[0] for e in self.entries)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def add(self, obs: torch.Tensor, frames: torch.Tensor, rewards: torch.Tensor, version: tuple[int, ...]) -> None:
+        if self.max_rows <= 0 or obs.shape[0] > self.max_rows:
+            return
+        self.entries = [e for e in self.entries if e.version == version]
+        self.entries.append(_Entry(obs.detach().clone(), frames, rewards, version))
+        while len(self) > self.max_rows:
+            self.entries.pop(0)
+
+    def take(self, obs: torch.Tensor, version: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The cached rollouts of ``obs`` if a run of consecutive entries covers it exactly, else None.
+
+        Matched entries are removed; the others stay.
+        """
+        parts: list[_Entry] = []
+        pos, rows = 0, obs.shape[0]
+        for entry in self.entries:
+            n = entry.obs.shape[0]
+            if (pos < rows and entry.version == version and n <= rows - pos and entry.obs.shape[1:] == obs.shape[1:]
+                    and torch.equal(entry.obs, obs[pos:pos + n])):
+                parts.append(entry)
+                pos += n
+            elif parts and pos < rows:
+                break  # a gap: the covering entries must be consecutive
+        if pos != rows or not parts:
+            self.misses += 1
+            return None
+        self.hits += 1
+        for entry in parts:
+            self.entries.remove(entry)
+        # outside inference mode, cat makes normal tensors the encoder may save for backward
+        return torch.cat([e.frames for e in parts], dim=1), torch.cat([e.rewards for e in parts], dim=1)

@@ -1,0 +1,338 @@
+"""The I2A agent: imagination mechanics, distillation, frozen model, caching, variants, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from reverie import ReverieError
+from reverie.agents import agent_names, build_agent, count_parameters
+from reverie.agents.i2a import I2A
+from reverie.envs.sokoban import SokobanVecEnv, generate_levels
+from reverie.models import CopyModel, GridModel, GridModelConfig, PerfectModel, codes_to_planes
+from reverie.training.actor_critic import A2C, A2CConfig
+from reverie.training.checkpoint import load_checkpoint
+from reverie.training.runs import RUN_KIND, load_run
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+SMALL = dict(encoder_channels=4, encoder_hidden=8, rollout_channels=4, hidden=32)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def sokoban_obs(batch: int, seed: int = 0, side: int = 6) -> torch.Tensor:
+    bank = generate_levels(max(batch, 2), side, side, 1, seed=seed)
+    return codes_to_planes(torch.as_tensor(bank.codes[:batch]))
+
+
+class Recorder:
+    """A fake model: returns ``obs + 1`` and reward = the new value of cell (0, 0, 0), and
+    records every call's actions and whether autograd was on."""
+
+    def __init__(self) -> None:
+        self.actions: list[torch.Tensor] = []
+        self.grad_enabled: list[bool] = []
+
+    def step(self, obs, action):
+        self.actions.append(action.clone())
+        self.grad_enabled.append(torch.is_grad_enabled())
+        next_obs = obs + 1
+        return next_obs, next_obs[:, 0, 0, 0].clone()
+
+
+def agent_with(model, num_actions=5, obs_shape=(7, 6, 6), **options) -> I2A:
+    torch.manual_seed(0)
+    return I2A(obs_shape, num_actions, model, **(SMALL | options))
+
+
+def lstm_inputs(agent: I2A, obs: torch.Tensor) -> torch.Tensor:
+    seen = []
+    handle = agent.encoder.lstm.register_forward_hook(lambda module, args, out: seen.append(args[0].detach()))
+    try:
+        agent(obs)
+    finally:
+        handle.remove()
+    return seen[0]
+
+
+# -- imagination ---------------------------------------------------------------------------------
+
+def test_rollout_a_starts_with_action_a_then_follows_the_rollout_policy():
+    model = Recorder()
+    agent = agent_with(model, rollout_length=3, rollout_actions="greedy")
+    obs = torch.randn(4, 7, 6, 6)
+    with torch.no_grad():
+        agent(obs)
+    assert len(model.actions) == 3 and not any(model.grad_enabled)
+    assert torch.equal(model.actions[0], torch.arange(5).repeat(4))  # row b * A + a starts with a
+    state = obs.repeat_interleave(5, 0) + 1
+    with torch.no_grad():
+        assert torch.equal(model.actions[1], agent.rollout_policy(state).argmax(-1))
+
+
+def test_sampled_rollout_actions_are_reproducible_and_travel_in_the_state_dict():
+    def actions(agent):
+        model = Recorder()
+        agent.core.env_model = model
+        with torch.no_grad():
+            agent(torch.zeros(8, 7, 6, 6))
+        return torch.stack(model.actions)
+
+    a, b = agent_with(Recorder(), rollout_length=4), agent_with(Recorder(), rollout_length=4)
+    assert torch.equal(actions(a), actions(b))
+    state = a.state_dict()
+    first = actions(a)
+    b.load_state_dict(state)
+    assert torch.equal(actions(b), first)
+    assert not torch.equal(actions(b), first)  # the generator moved on
+
+
+def test_encoder_reads_the_imagined_steps_last_first():
+    agent = agent_with(Recorder(), rollout_length=4)
+    inputs = lstm_inputs(agent, torch.zeros(2, 7, 6, 6))  # [L, B*A, features + reward]
+    assert inputs.shape[:2] == (4, 10)
+    assert inputs[:, :, -1].T.tolist() == [[4.0, 3.0, 2.0, 1.0]] * 10  # step t's reward is t
+
+
+def test_copy_variant_imagines_exactly_its_input():
+    agent = build_agent("i2a-copy", (7, 6, 6), 5, rollout_length=3, **SMALL)
+    obs = sokoban_obs(3)
+    frames, rewards = agent.core(obs)
+    assert torch.equal(frames, obs.repeat_interleave(5, 0).expand(3, -1, -1, -1, -1))
+    assert torch.equal(rewards, torch.zeros(3, 15))
+
+
+def test_perfect_variant_imagines_the_rules():
+    agent = build_agent("i2a-perfect", (7, 6, 6), 5, rollout_length=1, **SMALL)
+    obs = sokoban_obs(2)
+    frames, rewards = agent.core(obs)
+    expected, reward = PerfectModel().step(obs.repeat_interleave(5, 0), torch.arange(5).repeat(2))
+    assert torch.equal(frames[0], expected) and torch.equal(rewards[0], reward)
+
+
+def test_noreward_variant_feeds_zero_rewards():
+    obs = torch.zeros(2, 7, 6, 6)
+    assert lstm_inputs(agent_with(Recorder(), rollout_length=2), obs)[:, :, -1].abs().sum() > 0
+    assert lstm_inputs(agent_with(Recorder(), rollout_length=2, use_reward=False), obs)[:, :, -1].abs().sum() == 0
+    assert not build_agent("i2a-noreward", (7, 6, 6), 5, **SMALL).use_reward
+    assert build_agent("i2a", (7, 6, 6), 5, **SMALL).use_reward
+
+
+def test_distribution_imagination_feeds_the_predicted_probabilities():
+    agent = build_agent("i2a", (7, 6, 6), 5, imagine="distribution", rollout_length=2, **SMALL)
+    frames, _ = agent.core(sokoban_obs(2))
+    assert torch.allclose(frames.sum(2), torch.ones(()), atol=1e-5)
+    assert ((frames > 0) & (frames < 1)).any()  # soft, not one-hot
+    onehot, _ = build_agent("i2a", (7, 6, 6), 5, rollout_length=2, **SMALL).core(sokoban_obs(2))
+    assert torch.equal(onehot, (onehot == 1).float())
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("num_actions", [2, 5, 7])
+@pytest.mark.parametrize("length", [1, 2, 4])
+def test_shapes(batch, num_actions, length):
+    agent = agent_with(CopyModel(), num_actions, (7, 5, 6), rollout_length=length)
+    logits, value = agent(torch.randn(batch, 7, 5, 6))
+    assert logits.shape == (batch, num_actions) and value.shape == (batch,)
+    frames, rewards = agent.core(torch.randn(batch, 7, 5, 6))
+    assert frames.shape == (length, batch * num_actions, 7, 5, 6) and rewards.shape == (length, batch * num_actions)
+
+
+def test_every_variant_runs_on_sokoban_observations():
+    obs = sokoban_obs(3)
+    for name in ("i2a", "i2a-perfect", "i2a-copy", "i2a-noreward"):
+        assert name in agent_names()
+        logits, value = build_agent(name, (7, 6, 6), 5, rollout_length=2, **SMALL)(obs)
+        assert logits.shape == (3, 5) and torch.isfinite(value).all()
+
+
+# -- gradients -------------------------------------------------------------------------------------
+
+def test_distillation_reaches_the_rollout_policy_only():
+    agent = agent_with(Recorder(), rollout_length=2)
+    obs = torch.randn(6, 7, 6, 6)
+    logits, value = agent(obs)
+    loss = agent.auxiliary_losses(obs, logits, value)["distillation"]
+    named = dict(agent.named_parameters())
+    grads = dict(zip(named, torch.autograd.grad(loss, list(named.values()), allow_unused=True)))
+    for name, grad in grads.items():
+        if name.startswith("core.rollout_policy."):
+            assert grad is not None and grad.abs().sum() > 0, name
+        else:
+            assert grad is None, name  # model-free path, encoder, head: untouched
+
+
+def test_distillation_pulls_the_rollout_policy_towards_the_agents_policy():
+    agent = agent_with(Recorder(), rollout_length=1, distill_weight=0.5)
+    obs = torch.randn(16, 7, 6, 6)
+    with torch.no_grad():
+        nn.init.normal_(agent.policy.weight, std=1.0)  # a clearly non-uniform target
+        target = torch.softmax(agent(obs)[0], -1)
+    optimizer = torch.optim.SGD(agent.rollout_policy.parameters(), lr=0.5)
+
+    def divergence():
+        with torch.no_grad():
+            log_q = torch.log_softmax(agent.rollout_policy(obs), -1)
+            return float((target * (target.log() - log_q)).sum(-1).mean())
+
+    before = divergence()
+    logits, value = agent(obs)
+    for _ in range(30):
+        loss = agent.auxiliary_losses(obs, logits, value)["distillation"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert divergence() < 0.5 * before
+
+
+def test_the_environment_model_is_frozen_and_outside_the_optimizer():
+    model = GridModel(GridModelConfig(size="tiny"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    agent = agent_with(model, rollout_length=2)
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    model_ids = {id(p) for p in model.parameters()}
+    assert not model_ids & {id(p) for p in agent.parameters()}
+    assert count_parameters(agent) == sum(p.numel() for p in agent.parameters())
+    assert not any(k.startswith("core.env_model") for k in agent.state_dict())
+    bank = generate_levels(16, 6, 6, 1, seed=3)
+    trainer = A2C(agent, SokobanVecEnv(bank, 4, max_steps=10, seed=0), A2CConfig(lr_schedule="constant"), seed=0)
+    for _ in range(2):
+        trainer.train_step()
+    assert all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_large_agent_matches_the_i2a_parameter_count():
+    i2a = count_parameters(build_agent("i2a", (7, 7, 7), 5))
+    assert abs(count_parameters(build_agent("large", (7, 7, 7), 5)) - i2a) / i2a < 0.002
+    for name in ("i2a-perfect", "i2a-copy", "i2a-noreward"):
+        assert count_parameters(build_agent(name, (7, 7, 7), 5)) == i2a
+
+
+# -- imagining once per observation ---------------------------------------------------------------
+
+def test_the_update_reuses_the_rollouts_imagined_while_acting():
+    bank = generate_levels(16, 6, 6, 1, seed=3)
+    torch.manual_seed(0)
+    agent = build_agent("i2a-perfect", (7, 6, 6), 5, rollout_length=3, **SMALL)
+    trainer = A2C(agent, SokobanVecEnv(bank, 4, max_steps=10, seed=0), A2CConfig(lr_schedule="constant"), seed=0)
+    rollout = trainer.collect()
+    obs = rollout["obs"].reshape(-1, 7, 6, 6)
+    acting_values = rollout["values"].reshape(-1).clone()
+    _, values = agent(obs)  # a gradient pass, as in the update: the sampled futures are reused
+    assert agent.cache.hits == 1 and len(agent.cache) == 0
+    assert torch.allclose(values, acting_values, atol=1e-5)
+    _, fresh = agent(obs)  # nothing cached any more: imagined afresh, other samples
+    assert agent.cache.misses == 1 and not torch.allclose(fresh, acting_values, atol=1e-5)
+
+
+def test_cached_rollouts_are_dropped_when_the_rollout_policy_changes():
+    agent = agent_with(Recorder(), rollout_length=2)
+    obs = torch.randn(3, 7, 6, 6)
+    with torch.inference_mode():
+        agent(obs)
+    with torch.no_grad():
+        agent.rollout_policy.logits.bias.add_(1.0)
+    agent(obs)
+    assert agent.cache.hits == 0 and agent.cache.misses == 1
+    with torch.inference_mode():
+        agent(obs)
+    agent(obs + 1)  # other observations
+    assert agent.cache.hits == 0 and agent.cache.misses == 2
+
+
+# -- variants and options ----------------------------------------------------------------------------
+
+def test_option_errors():
+    with pytest.raises(ReverieError, match="imagine must be one of"):
+        build_agent("i2a", (7, 6, 6), 5, imagine="mean")
+    with pytest.raises(ReverieError, match="rollout_length must be a positive integer"):
+        build_agent("i2a-copy", (7, 6, 6), 5, rollout_length=0)
+    with pytest.raises(ReverieError, match="symbolic Sokoban grids"):
+        build_agent("i2a-perfect", (3, 48, 48), 5)
+    with pytest.raises(ReverieError, match="model=/no/such/model.pt"):
+        build_agent("i2a", (7, 6, 6), 5, model="/no/such/model.pt")
+    with pytest.raises(ReverieError, match="takes no option 'model'"):
+        build_agent("i2a-copy", (7, 6, 6), 5, model="sokoban-10x10")
+
+
+def test_weights_refuse_another_environment_model():
+    state = build_agent("i2a", (7, 6, 6), 5, **SMALL).state_dict()
+    build_agent("i2a", (7, 6, 6), 5, **SMALL).load_state_dict(state)
+    with pytest.raises(ReverieError, match="another environment model"):
+        build_agent("i2a-perfect", (7, 6, 6), 5, **SMALL).load_state_dict(state)
+
+
+# -- training ----------------------------------------------------------------------------------------
+
+def test_i2a_perfect_trains_through_the_real_trainer():
+    bank = generate_levels(32, 6, 6, 1, seed=4)
+    torch.manual_seed(0)
+    agent = build_agent("i2a-perfect", (7, 6, 6), 5, rollout_length=2, **SMALL)
+    before = [p.detach().clone() for p in agent.parameters()]
+    trainer = A2C(agent, SokobanVecEnv(bank, 8, max_steps=20, seed=0), A2CConfig(), total_frames=400, seed=0)
+    for _ in range(6):
+        stats = trainer.train_step()
+        assert all(torch.isfinite(v) for v in stats.values())
+    assert float(stats["aux/distillation"]) > 0
+    assert all(not torch.equal(a, b) for a, b in zip(before, agent.parameters()))
+    assert agent.cache.hits == 6
+
+
+TOTAL = 16 * 5 * 30
+
+
+def train_command(run_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "reverie", "train", "--env", "sokoban-6x6-1", "--train-levels", "40",
+            "--agent", "i2a", "--agent-options", "rollout_length=2,encoder_hidden=8,model=sokoban-10x10",
+            "--num-envs", "16", "--frames", str(TOTAL), "--seed", "3", "--run-dir", str(run_dir),
+            "--checkpoint-every", "800", "--log-every", "400", "--eval-episodes", "0", "--no-tensorboard",
+            "--quiet", *extra]
+
+
+def test_an_i2a_run_killed_after_a_checkpoint_resumes_exactly(tmp_path, isolated_runs):
+    from reverie.cli import main
+
+    reference = tmp_path / "reference"
+    assert main(train_command(reference)[3:]) == 0
+    config = json.loads((reference / "config.json").read_text())
+    assert "model=sokoban-10x10" in config["train"]["agent_options"]
+
+    killed = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=str(SRC), REVERIE_CACHE=str(isolated_runs))
+    process = subprocess.Popen(train_command(killed), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (killed / "checkpoint.pt").exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    assert load_checkpoint(killed / "checkpoint.pt", RUN_KIND)["trainer"]["frames"] < TOTAL
+    done = subprocess.run([sys.executable, "-m", "reverie", "train", "--resume", str(killed), "--quiet"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+    ours = load_checkpoint(killed / "checkpoint.pt", RUN_KIND)["trainer"]
+    theirs = load_checkpoint(reference / "checkpoint.pt", RUN_KIND)["trainer"]
+    assert ours["frames"] == theirs["frames"] == TOTAL
+    assert ours["policy"].keys() == theirs["policy"].keys()
+    for name, tensor in theirs["policy"].items():
+        assert torch.equal(ours["policy"][name], tensor), name
+    run = load_run(killed)
+    assert isinstance(run.policy, I2A) and run.policy.env_model.config.channels == (16, 16)
