@@ -186,10 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     play.set_defaults(func=cmd_play)
 
     from .cli_models import add_model_commands
+    from .cli_plan import add_plan_commands
     from .cli_train import add_train_commands
 
     add_model_commands(commands)
     add_train_commands(commands)
+    add_plan_commands(commands)
     return parser
 
 
