@@ -214,7 +214,9 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "protocol", help="run folders go here")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (one thread each)")
     parser.add_argument("--study", action="store_true", help="run the settings study instead (into RUNS/../study)")
-    parser.add_argument("--no-docs", action="store_true", help="do not touch docs/")
+    parser.add_argument("--no-docs", action="store_true", help="train only: write no results JSON and no docs")
+    parser.add_argument("--no-train", action="store_true",
+                        help="summarise the finished runs among AGENTS x SEEDS; train nothing")
     args = parser.parse_args()
     if args.study:
         study(args.runs.parent / "study", args.jobs, not args.no_docs)
@@ -222,13 +224,21 @@ def main() -> None:
     protocol = PROTOCOL | {"frames": args.frames}
     pairs = [(agent, seed) for agent in args.agents for seed in args.seeds]
     started = time.time()
-    train_all({run_dir(args.runs, a, s): command(run_dir(args.runs, a, s), a, s, protocol) for a, s in pairs},
-              args.jobs)
+    if args.no_train:
+        pairs = [(a, s) for a, s in pairs if finished(run_dir(args.runs, a, s))]
+        if not pairs:
+            raise SystemExit(f"no finished runs under {args.runs}")
+    else:
+        train_all({run_dir(args.runs, a, s): command(run_dir(args.runs, a, s), a, s, protocol) for a, s in pairs},
+                  args.jobs)
+    if args.no_docs:
+        return
     result = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
         "command": "python benchmarks/sokoban_protocol.py " + " ".join(sys.argv[1:]),
-        "protocol": protocol, "parallel": args.jobs, "wall_seconds": round(time.time() - started, 1),
+        "protocol": protocol, "parallel": args.jobs,
+        "wall_seconds": None if args.no_train else round(time.time() - started, 1),
         "report": str(REPORT.relative_to(ROOT)),
         **summarize(pairs, args.runs, protocol),
     }
@@ -236,9 +246,8 @@ def main() -> None:
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     table = markdown(result)
     print(table)
-    if not args.no_docs:
-        write_report([run_dir(args.runs, a, s) for a, s in pairs], REPORT)
-        write_section("sokoban-protocol", table, "The CPU-scale Sokoban protocol (`benchmarks/sokoban_protocol.py`)")
+    write_report([run_dir(args.runs, a, s) for a, s in pairs], REPORT)
+    write_section("sokoban-protocol", table, "The CPU-scale Sokoban protocol (`benchmarks/sokoban_protocol.py`)")
 
 
 if __name__ == "__main__":
