@@ -20,12 +20,11 @@ import argparse
 import datetime
 import json
 import os
-import time
 from pathlib import Path
 
 import torch
 
-from common import cpu_name, write_section
+from common import cpu_name, time_training, write_section
 from reverie.agents import build_agent, count_parameters
 from reverie.envs.presets import make_env
 from reverie.training.actor_critic import A2C, A2CConfig
@@ -43,22 +42,9 @@ def measure(agent: str, num_envs: int, threads: int, channels_last: bool, second
     if channels_last:
         policy = policy.to(memory_format=torch.channels_last)
     trainer = A2C(policy, env, A2CConfig(), total_frames=10**9, seed=0)
-    for _ in range(20):
-        trainer.train_step()
-    acting = learning = 0.0
-    updates, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        t0 = time.perf_counter()
-        rollout = trainer.collect()
-        t1 = time.perf_counter()
-        trainer.update(rollout)
-        t2 = time.perf_counter()
-        acting, learning, updates = acting + t1 - t0, learning + t2 - t1, updates + 1
-    wall = time.perf_counter() - start
-    frames = updates * trainer.frames_per_update
+    timing = time_training(trainer, seconds, warmup=20)
     return {"agent": agent, "parameters": count_parameters(policy), "num_envs": num_envs, "threads": threads,
-            "channels_last": channels_last, "updates": updates, "frames": frames,
-            "frames_per_s": round(frames / wall), "acting_share": round(acting / (acting + learning), 3)}
+            "channels_last": channels_last, **timing, "frames_per_s": round(timing["frames_per_s"])}
 
 
 def markdown(result: dict) -> str:

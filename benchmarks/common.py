@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import time
 from pathlib import Path
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -32,3 +33,22 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def time_training(trainer, seconds: float, warmup: int) -> dict:
+    """Train ``warmup`` updates untimed, then for ``seconds``: frames, frames/s and the share
+    of the time spent acting (collecting the rollout) rather than learning (the update)."""
+    for _ in range(warmup):
+        trainer.train_step()
+    acting = learning = 0.0
+    updates, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        rollout = trainer.collect()
+        t1 = time.perf_counter()
+        trainer.update(rollout)
+        t2 = time.perf_counter()
+        acting, learning, updates = acting + t1 - t0, learning + t2 - t1, updates + 1
+    frames = updates * trainer.frames_per_update
+    return {"updates": updates, "frames": frames, "frames_per_s": frames / (time.perf_counter() - start),
+            "acting_share": round(acting / (acting + learning), 3)}

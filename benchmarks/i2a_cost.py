@@ -21,12 +21,11 @@ import argparse
 import datetime
 import json
 import os
-import time
 from pathlib import Path
 
 import torch
 
-from common import cpu_name, write_section
+from common import cpu_name, time_training, write_section
 from reverie.agents import build_agent, count_parameters
 from reverie.envs.presets import make_env
 from reverie.training.actor_critic import A2C, A2CConfig
@@ -44,25 +43,12 @@ def measure(agent: str, options: dict, seconds: float, warmup: int = 5) -> dict:
     torch.manual_seed(0)
     policy = build_agent(agent, tuple(env.single_observation_space.shape), int(env.action_space.n), **options)
     trainer = A2C(policy, env, A2CConfig(), total_frames=10**9, seed=0)
-    for _ in range(warmup):
-        trainer.train_step()
-    acting = learning = 0.0
-    updates, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        t0 = time.perf_counter()
-        rollout = trainer.collect()
-        t1 = time.perf_counter()
-        trainer.update(rollout)
-        t2 = time.perf_counter()
-        acting, learning, updates = acting + t1 - t0, learning + t2 - t1, updates + 1
-    wall = time.perf_counter() - start
-    frames = updates * trainer.frames_per_update
+    timing = time_training(trainer, seconds, warmup)
     cache = getattr(policy, "cache", None)
     length = policy.core.rollout_length if hasattr(policy, "core") else None
     row = {"agent": agent, "options": options, "rollout_length": length,
-           "parameters": count_parameters(policy), "updates": updates,
-           "frames": frames, "frames_per_s": round(frames / wall, 1),
-           "acting_share": round(acting / (acting + learning), 3)}
+           "parameters": count_parameters(policy), **timing,
+           "frames_per_s": round(timing["frames_per_s"], 1)}
     if cache is not None:
         row["cache_hits"], row["cache_misses"] = cache.hits, cache.misses
     return row

@@ -83,6 +83,17 @@ def as_batch(*grids: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.stack([np.asarray(g, dtype=np.uint8).reshape(-1) for g in grids]))
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: small networks run fastest on one, and far slower on
+    two when the machine's other core is busy. Modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def level_cache(tmp_path_factory) -> Path:
     """A per-module folder for generated level banks (REVERIE_CACHE), so tests never touch ~/.cache."""

@@ -27,12 +27,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 SMALL = dict(encoder_channels=4, encoder_hidden=8, rollout_channels=4, hidden=32)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def sokoban_obs(batch: int, seed: int = 0, side: int = 6) -> torch.Tensor:

@@ -20,13 +20,7 @@ from reverie.training.metrics import read_metrics
 from reverie.training.model_fitting import FitConfig, _improved, fit, learning_rate
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions run best on one thread, and do not stall when other work holds a core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,7 @@ from reverie.planning.control import (PendulumTask, collect_random, make_model, 
 from reverie.models.vector import VectorFitConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these small networks run fastest on one, and far slower on two when
-    the machine's other core is busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class StillModel:

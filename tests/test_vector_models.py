@@ -11,14 +11,7 @@ from reverie.models.vector import (Transitions, VectorFitConfig, VectorModel, Ve
                                    load_vector_model, save_vector_model)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: these small networks run fastest on one, and far slower on two when
-    the machine's other core is busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def linear_data(n: int = 600, seed: int = 0) -> Transitions:

@@ -31,6 +31,7 @@ distillation gradient's share of the clipped global norm.
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Sequence
 
@@ -238,15 +239,31 @@ def _learned_model(model: str, imagine: str):
     return env_model
 
 
+def _assemble(env_model, use_reward: bool, obs_shape: tuple[int, ...], num_actions: int, rollout_length: int,
+              rollout_actions: str, encoder_channels: int, encoder_hidden: int, rollout_channels: int, hidden: int,
+              distill_weight: float, cache_rows: int) -> I2A:
+    """Check the shared options, then build the agent around ``env_model`` (built lazily by a
+    callable, so that bad options fail before a model file is read)."""
+    _check(obs_shape, rollout_length, encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight,
+           rollout_actions, cache_rows)
+    return I2A(obs_shape, num_actions, env_model(), rollout_length, rollout_actions, encoder_channels,
+               encoder_hidden, rollout_channels, hidden, distill_weight, use_reward, cache_rows)
+
+
+def _options(scope: dict) -> dict:
+    """A builder's shared arguments: those of its ``locals()`` that :func:`_assemble` takes."""
+    return {k: v for k, v in scope.items() if k in _SHARED}
+
+
+_SHARED = tuple(inspect.signature(_assemble).parameters)[2:]
+
+
 def i2a_agent(obs_shape: tuple[int, ...], num_actions: int, model: str = DEFAULT_MODEL, rollout_length: int = 5,
               imagine: str = "argmax", rollout_actions: str = "sample", encoder_channels: int = 8,
               encoder_hidden: int = 32, rollout_channels: int = 16, hidden: int = GRID_HIDDEN,
               distill_weight: float = 1.0, cache_rows: int = 2048) -> I2A:
     """I2A with a learned model: a pretrained name or a model file/run folder (``model=PATH``)."""
-    _check(obs_shape, rollout_length, encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight,
-           rollout_actions, cache_rows)
-    return I2A(obs_shape, num_actions, _learned_model(model, imagine), rollout_length, rollout_actions,
-               encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight, True, cache_rows)
+    return _assemble(lambda: _learned_model(model, imagine), True, **_options(locals()))
 
 
 def i2a_noreward_agent(obs_shape: tuple[int, ...], num_actions: int, model: str = DEFAULT_MODEL,
@@ -254,10 +271,7 @@ def i2a_noreward_agent(obs_shape: tuple[int, ...], num_actions: int, model: str 
                        encoder_channels: int = 8, encoder_hidden: int = 32, rollout_channels: int = 16,
                        hidden: int = GRID_HIDDEN, distill_weight: float = 1.0, cache_rows: int = 2048) -> I2A:
     """I2A whose encoder sees imagined frames only (every imagined reward fed as 0)."""
-    _check(obs_shape, rollout_length, encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight,
-           rollout_actions, cache_rows)
-    return I2A(obs_shape, num_actions, _learned_model(model, imagine), rollout_length, rollout_actions,
-               encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight, False, cache_rows)
+    return _assemble(lambda: _learned_model(model, imagine), False, **_options(locals()))
 
 
 def i2a_perfect_agent(obs_shape: tuple[int, ...], num_actions: int, rollout_length: int = 5,
@@ -267,10 +281,7 @@ def i2a_perfect_agent(obs_shape: tuple[int, ...], num_actions: int, rollout_leng
     """I2A imagining with the game's own rules (an oracle model)."""
     from ..models import PerfectModel
 
-    _check(obs_shape, rollout_length, encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight,
-           rollout_actions, cache_rows)
-    return I2A(obs_shape, num_actions, PerfectModel(), rollout_length, rollout_actions, encoder_channels,
-               encoder_hidden, rollout_channels, hidden, distill_weight, True, cache_rows)
+    return _assemble(PerfectModel, True, **_options(locals()))
 
 
 def i2a_copy_agent(obs_shape: tuple[int, ...], num_actions: int, rollout_length: int = 5,
@@ -280,10 +291,7 @@ def i2a_copy_agent(obs_shape: tuple[int, ...], num_actions: int, rollout_length:
     """I2A whose "model" returns its input: same network, no information about the future."""
     from ..models import CopyModel
 
-    _check(obs_shape, rollout_length, encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight,
-           rollout_actions, cache_rows)
-    return I2A(obs_shape, num_actions, CopyModel(), rollout_length, rollout_actions, encoder_channels,
-               encoder_hidden, rollout_channels, hidden, distill_weight, True, cache_rows)
+    return _assemble(CopyModel, True, **_options(locals()))
 
 
 register_agent("i2a", i2a_agent, f"Imagination-Augmented Agent with a learned model (default {DEFAULT_MODEL}; model=PATH)")

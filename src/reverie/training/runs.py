@@ -53,7 +53,7 @@ class TrainConfig:
 
     env: str = option("sokoban-7x7-2", "env id: sokoban-6x6-1, sokoban-7x7-2, sokoban-10x10-4, "
                                        "boxoban-unfiltered, boxoban-medium")
-    agent: str = option("standard", "agent name: standard or large (more once registered)")
+    agent: str = option("standard", "agent name: standard, large, i2a, i2a-perfect, i2a-copy, i2a-noreward")
     agent_options: str = option("", "options for the agent builder, comma-separated key=value "
                                     "(e.g. hidden=128, or target_params=800000 for large)")
     frames: int = option(1_000_000, "training frames (env steps summed over the envs)")
