@@ -72,6 +72,12 @@ STUDY: dict[str, tuple[str, dict]] = {
     "protocol": ("the protocol's settings (standard agent, FC 256)", {}),
 }
 STUDY_FRAMES = 2_000_000
+#: Where the learned I2A agents' model comes from (its frames are not in the protocol's budget).
+MODEL_NOTE = ("`i2a` and `i2a-noreward` imagine with the shipped `sokoban-10x10` model (fully convolutional; "
+              "99.9995% exact one-step frames on these 7x7 levels), fitted once, before and apart from these "
+              "runs, on 2,000,000 random-policy transitions of Boxoban 10x10 training levels (5.12M frames "
+              "seen in 12 minutes on one thread; `src/reverie/data/models/sokoban-10x10.json`). Those "
+              "environment-model frames are not counted in the frame budget above.")
 
 
 def run_dir(runs: Path, agent: str, seed: int) -> Path:
@@ -170,6 +176,8 @@ def markdown(result: dict) -> str:
             f"{100 * a['solve_rate_min']:.1f} - {100 * a['solve_rate_max']:.1f}% | "
             f"{100 * a['pooled_solve_rate']:.1f}% ({100 * low:.1f} to {100 * high:.1f}) | "
             f"{100 * a['greedy_mean']:.1f}% | {a['frames_per_second_mean']:,.0f} | {a['minutes_mean']:.1f} |")
+    if any(agent in ("i2a", "i2a-noreward") for agent in result["agents"]):
+        lines += ["", MODEL_NOTE]
     lines += ["", f"![learning curves]({Path(result['report']).parent.name}/{Path(result['report']).stem}_curves.png)",
               "", f"Every run's curves, tables and an episode GIF: [{Path(result['report']).parent.name}/"
               f"{Path(result['report']).name}]({Path(result['report']).parent.name}/{Path(result['report']).name})."]
