@@ -1,0 +1,187 @@
+"""MCTS over environment models: solves what the solver proves short, spends its budget exactly,
+never touches the state it is given, and searches a level the same alone or in a batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import UNFILTERED_TEST, level
+from reverie.cli import main
+from reverie.envs.sokoban import rules
+from reverie.envs.sokoban.bank import LevelBank, load_boxoban
+from reverie.envs.sokoban.env import SokobanVecEnv
+from reverie.envs.sokoban.generator import generate_levels
+from reverie.envs.sokoban.solver import solve
+from reverie.models import GridModel, PerfectModel
+from reverie.planning.counter_rng import level_keys
+from reverie.planning.episodes import play_levels
+from reverie.planning.guides import AgentGuide
+from reverie.planning.mcts import MCTS, MCTSConfig
+
+torch.set_num_threads(1)
+
+
+class CountingModel:
+    """The rules behind the generic (planes) path, counting every row it is asked to step."""
+
+    def __init__(self) -> None:
+        self.inner, self.rows = PerfectModel(), 0
+
+    def step(self, obs, action):
+        self.rows += obs.shape[0]
+        return self.inner.step(obs, action)
+
+
+def short_levels(max_pushes: int = 3, count: int = 6) -> tuple[LevelBank, list[int]]:
+    """Generated 7x7 two-box levels the solver proves solvable in at most ``max_pushes`` pushes."""
+    bank = generate_levels(40, 7, 7, 2, 11)
+    keep, pushes = [], []
+    for i in range(len(bank)):
+        solution = solve(bank[i])
+        if solution is not None and solution.pushes <= max_pushes:
+            keep.append(i)
+            pushes.append(solution.pushes)
+        if len(keep) == count:
+            break
+    return LevelBank(bank.codes[keep]), pushes
+
+
+def boxoban(n: int = 6) -> torch.Tensor:
+    return torch.from_numpy(load_boxoban(UNFILTERED_TEST).codes[:n].copy())
+
+
+def run_episodes(planner, codes: torch.Tensor, keys: torch.Tensor, steps: int):
+    """Play ``steps`` real steps; per level the actions and imagined steps of every decision."""
+    b, h, w = codes.shape
+    planner.start(codes, keys)
+    state, tables = codes.reshape(b, -1).clone(), rules.make_tables(w)
+    done = torch.zeros(b, dtype=torch.bool)
+    actions, imagined = [], []
+    for _ in range(steps):
+        a = planner.act(~done)
+        actions.append(a.clone())
+        imagined.append(planner.last_imagined.clone())
+        done |= rules.step_(state, rules.player_index(state), a, tables).solved
+        planner.advance(a, state.view(b, h, w), ~done)
+    return torch.stack(actions, 1), torch.stack(imagined, 1)
+
+
+def test_perfect_model_solves_levels_the_solver_proves_short():
+    bank, pushes = short_levels(max_pushes=2, count=4)
+    assert len(bank) == 4 and max(pushes) <= 2
+    result = play_levels(MCTS(PerfectModel(), MCTSConfig(budget=400)), bank, len(bank), max_steps=50)
+    assert result["solved"] == len(bank)
+
+
+def test_one_push_level_is_solved_in_one_step():
+    codes = torch.from_numpy(level("""
+        #######
+        #     #
+        # @$. #
+        #     #
+        #######""").codes.copy())[None]
+    search = MCTS(PerfectModel(), MCTSConfig(budget=100))
+    assert search.search(codes).tolist() == [4]
+    assert 0 < int(search.last_imagined[0]) <= 100
+
+
+@pytest.mark.parametrize("budget", [1, 57, 200])
+def test_budget_is_spent_exactly(budget):
+    codes = boxoban()
+    model = CountingModel()
+    search = MCTS(model, MCTSConfig(budget=budget, stop_on_solution=False))
+    search.search(codes)
+    assert search.last_imagined.tolist() == [budget] * len(codes)
+    assert model.rows == budget * len(codes)
+
+
+def test_budget_is_never_exceeded_over_episodes():
+    bank, _ = short_levels()
+    _, imagined = run_episodes(MCTS(PerfectModel(), MCTSConfig(budget=40)), torch.from_numpy(bank.codes.copy()),
+                               torch.arange(len(bank)), 12)
+    assert int(imagined.max()) <= 40
+    assert (imagined == 40).any()
+
+
+def test_search_never_mutates_what_it_is_given():
+    codes = boxoban(4)
+    before = codes.clone()
+    MCTS(PerfectModel(), MCTSConfig(budget=64)).search(codes)
+    assert torch.equal(codes, before)
+
+    env = SokobanVecEnv(load_boxoban(UNFILTERED_TEST), 4, seed=3)
+    env.reset()
+    state, obs = env.get_state(), env.observe()
+    actions = MCTS(PerfectModel(), MCTSConfig(budget=64)).search_env(env)
+    assert actions.shape == (4,)
+    after = env.get_state()
+    for key in ("codes", "steps", "level_index", "episode_return", "rng"):
+        assert torch.equal(after[key], state[key]), key
+    assert torch.equal(env.observe(), obs)
+
+
+def test_batched_and_one_at_a_time_search_agree():
+    bank, _ = short_levels(max_pushes=9, count=5)
+    codes = torch.from_numpy(bank.codes.copy())
+    keys = level_keys(7, torch.arange(len(codes)))
+    config = MCTSConfig(budget=60, rollout_depth=4, seed=7)
+    batched = run_episodes(MCTS(PerfectModel(), config), codes, keys, 8)
+    for i in range(len(codes)):
+        alone = run_episodes(MCTS(PerfectModel(), config), codes[i:i + 1], keys[i:i + 1], 8)
+        assert torch.equal(alone[0][0], batched[0][i]) and torch.equal(alone[1][0], batched[1][i])
+
+
+def test_puct_with_an_agent_guide_agrees_batched_and_alone():
+    from reverie.agents import build_agent
+
+    torch.manual_seed(0)
+    codes = boxoban(3)
+    guide = AgentGuide(build_agent("standard", (7, 10, 10), 5), 10, 10)
+    keys = level_keys(0, torch.arange(3))
+    config = MCTSConfig(budget=30)
+    batched = MCTS(PerfectModel(), config, guide)
+    actions = batched.search(codes, keys)
+    assert 0 < int(batched.last_imagined.min()) and int(batched.last_imagined.max()) <= 30
+    for i in range(3):
+        alone = MCTS(PerfectModel(), config, guide)
+        assert alone.search(codes[i:i + 1], keys[i:i + 1]).item() == actions[i].item()
+        assert alone.last_imagined.item() == batched.last_imagined[i].item()
+
+
+def test_a_learned_model_can_be_searched():
+    torch.manual_seed(0)
+    search = MCTS(GridModel().eval(), MCTSConfig(budget=25, rollout_depth=3, prune_cycles=False))
+    search.search(boxoban(2))
+    assert search.last_imagined.tolist() == [25, 25]
+
+
+def test_bad_settings_and_states_fail_clearly():
+    with pytest.raises(Exception, match="budget"):
+        MCTSConfig(budget=0)
+    with pytest.raises(ValueError, match="cell codes"):
+        MCTS(PerfectModel()).search(torch.zeros(1, 7, 10, 10))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--levels", "no-such-levels", "--budget", "10"], "neither an env id"),
+    (["--levels", str(UNFILTERED_TEST), "--budget", "0"], "--budget"),
+    (["--levels", str(UNFILTERED_TEST), "--budget", "10", "--model", "/no/such/model.pt"], "model"),
+    (["--levels", str(UNFILTERED_TEST), "--budget", "10", "--episodes", "0"], "--episodes"),
+])
+def test_cli_bad_input_is_one_line_and_nonzero(args, message, capsys):
+    assert main(["search", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("reverie: error:") and message in err and len(err.splitlines()) == 1
+
+
+def test_cli_search_json(capsys):
+    import json
+
+    assert main(["search", "--levels", str(UNFILTERED_TEST), "--budget", "20", "--episodes", "3",
+                 "--max-steps", "4", "--solver-time-limit", "0", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["episodes"] == 3 and 0 <= result["solve_rate"] <= 1
+    assert result["imagined_per_level"]["max"] <= 20 * 4
+    assert np.isclose(result["ci95"][0], 0.0)
