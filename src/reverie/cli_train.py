@@ -27,19 +27,24 @@ def _given(args: argparse.Namespace, *classes: type) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .training import distributed, distributed_runs, runs
     from .training.actor_critic import A2CConfig
-    from .training.runs import TrainConfig, describe, resume, train
+    from .training.runs import TrainConfig
 
+    # started by torchrun: data-parallel over its processes (rank 0 returns the summary)
+    engine = distributed_runs if distributed.launched() else runs
     if args.resume is not None:
         extra = _given(args, TrainConfig, A2CConfig)
         if extra:
             raise ReverieError(f"--resume continues a run with the config it was started with; "
                                f"drop {', '.join(extra)}")
-        summary = resume(args.resume, progress=not args.quiet)
+        summary = engine.resume(args.resume, progress=not args.quiet)
     else:
         config = from_arguments(TrainConfig, args)
-        summary = train(config, from_arguments(A2CConfig, args), progress=not args.quiet)
-    print(describe(summary))
+        summary = engine.train(config, from_arguments(A2CConfig, args), progress=not args.quiet)
+    if summary is None:
+        return 0
+    print(engine.describe(summary))
     if summary["interrupted"]:
         return 130
     print(f"run folder: {summary['run_dir']} (metrics.jsonl, checkpoint.pt, evaluation.json)")

@@ -206,7 +206,7 @@ class A2C:
         self._obs_buf[0].copy_(self.obs)
         for t in range(T):
             logits, value = self.policy(self._obs_buf[t])
-            actions = sample_actions(logits, self.generator)
+            actions = self.sample(logits)
             obs, reward, terminated, truncated, info = self.env.step(actions)
             self._actions[t] = actions
             self._values[t] = value
@@ -215,15 +215,18 @@ class A2C:
             self._truncated[t] = truncated
             ended = info["final_index"]
             if ended.numel():
-                final_obs.append(info["final_obs"])
-                final_rows.append(ended + t * N)
                 self.stats.add(ended, info, terminated)
+                if self.config.bootstrap_truncated:
+                    # only truncated episodes bootstrap: terminated rows are masked in the returns
+                    cut = truncated[ended] & ~terminated[ended]
+                    final_obs.append(info["final_obs"][cut])
+                    final_rows.append(ended[cut] + t * N)
             (self._obs_buf[t + 1] if t + 1 < T else self.obs).copy_(obs)
         bootstrap = self.policy(self.obs)[1].float()
         final_values = torch.zeros((T, N), dtype=torch.float32, device=self.device)
-        if final_obs:
-            # One batched forward for every episode that ended during the rollout; only the
-            # truncated ones use the value (terminated rows are masked in the returns).
+        if final_obs and sum(len(rows) for rows in final_rows):
+            # One batched forward for every truncated episode of the rollout (an I2A forward
+            # imagines, so none is spent on rows whose value the returns ignore).
             last = self.policy(torch.cat(final_obs).to(self.device))[1].float()
             final_values.view(-1)[torch.cat(final_rows)] = last
         self.frames += T * N
@@ -247,7 +250,8 @@ class A2C:
         returns, advantages = self.targets(rollout)
         returns, advantages = returns.reshape(-1), advantages.reshape(-1)
         if c.normalize_advantages:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            mean, std = self.advantage_moments(advantages)
+            advantages = (advantages - mean) / (std + 1e-8)
         obs = rollout["obs"].reshape(-1, *rollout["obs"].shape[2:])
         logits, values = self.policy(obs)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
@@ -264,6 +268,7 @@ class A2C:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.reduce_gradients()
         params = [p for p in self.policy.parameters() if p.grad is not None]
         if c.max_grad_norm > 0:
             grad_norm = nn.utils.clip_grad_norm_(params, c.max_grad_norm)
@@ -276,6 +281,20 @@ class A2C:
                  "value_mean": values.mean()}
         stats.update({f"aux/{name}": value for name, value in extra.items()})
         return {k: v.detach() for k, v in stats.items()} | {"lr": torch.tensor(lr, dtype=torch.float64)}
+
+    # hooks for data parallelism (see :mod:`.distributed`); in one process they do what the loop always did
+
+    def sample(self, logits: torch.Tensor) -> torch.Tensor:
+        """The actions of one acting step, drawn with the trainer's own generator (a hook so that
+        one process can replay the per-rank action streams of a data-parallel run)."""
+        return sample_actions(logits, self.generator)
+
+    def advantage_moments(self, advantages: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std that ``normalize_advantages`` uses (over the whole batch)."""
+        return advantages.mean(), advantages.std()
+
+    def reduce_gradients(self) -> None:
+        """Called between backward and clipping: where other processes' gradients join in."""
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """Collect one rollout and update on it (the learning rate is set from the frames

@@ -1,0 +1,263 @@
+"""``torchrun ... -m reverie train``: a training run split over data-parallel ranks.
+
+The run folder is the one :mod:`.runs` writes (config, metrics, checkpoint, evaluation,
+summary), written by rank 0 only; the other ranks just train. ``--num-envs`` is per rank,
+so N ranks give a global batch of N x num_envs envs (see :mod:`.distributed`). Logged
+metrics are over all ranks: episode statistics summed, losses averaged, frames/s global.
+
+The checkpoint holds rank 0's full trainer state under ``"trainer"`` (so ``load_run``,
+``reverie evaluate``/``report`` and a single-process ``--resume`` read it as any run) and
+each rank's own stream under ``"ranks"`` (env state, observations, action and imagination
+samplers, RNG states, log window).
+
+**Resume.** With the same number of ranks the run continues exactly as if never stopped
+(on the CPU). With a different number, weights, optimizer, counters and the learning-rate
+schedule carry over; rank 0 continues its own stream, and ranks the checkpoint has no
+stream for start fresh ones (seeded from the run's seed, their rank and the update count);
+the global batch becomes the new N x num_envs. A single-process ``reverie train --resume``
+of a distributed run continues as rank 0 alone.
+
+Held-out evaluation at the end runs on rank 0 while the other ranks exit.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import ReverieError, __version__
+from ..atomic import write_json
+from ..config import to_dict
+from . import distributed as dd
+from .actor_critic import A2CConfig, EpisodeStats
+from .checkpoint import rng_state, save_checkpoint, set_rng_state
+from .metrics import MetricsLogger
+from .runs import (CHECKPOINT, RUN_KIND, TrainConfig, _build, _config_from_dict, _final_evaluation, _load_state,
+                   _StopRequest)
+from .runs import describe as describe_run
+
+__all__ = ["train", "resume", "describe"]
+
+STREAM = ("obs", "action_rng", "stats", "env")  # the parts of A2C.state_dict that are a rank's own
+
+
+def train(config: TrainConfig, a2c: A2CConfig | None = None, progress: bool = True) -> dict[str, Any] | None:
+    """Start a run on every rank; rank 0 returns the summary, the others None."""
+    world = dd.init_world()
+    try:
+        problem = None
+        if world.is_main and (config.run_dir / CHECKPOINT).exists():
+            problem = (f"{config.run_dir}: holds a run already; resume it with `torchrun ... -m reverie train "
+                       f"--resume {config.run_dir}` or choose another --run-dir")
+        problem = dd.broadcast_from_main(problem, world, "checking the run folder")
+        if problem:
+            raise ReverieError(problem)
+        return _guarded(world, config, a2c or A2CConfig(), None, progress)
+    finally:
+        dd.shutdown(world)
+
+
+def resume(run_dir: str | Path, progress: bool = True) -> dict[str, Any] | None:
+    """Continue a run on every rank; rank 0 reads the checkpoint and shares it."""
+    run_dir = Path(run_dir)
+    world = dd.init_world()
+    try:
+        state, problem = None, None
+        if world.is_main:
+            try:
+                state = _load_state(run_dir)
+            except ReverieError as err:
+                problem = str(err)
+        state, problem = dd.broadcast_from_main((state, problem), world, "sharing the checkpoint")
+        if problem:
+            raise ReverieError(problem)
+        config = _config_from_dict(state["config"]["train"], run_dir)
+        return _guarded(world, config, A2CConfig(**state["config"]["a2c"]), state, progress)
+    finally:
+        dd.shutdown(world)
+
+
+def _guarded(world: dd.World, config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None,
+             progress: bool) -> dict[str, Any] | None:
+    """:func:`_run`, saying on a rank failure where the last good checkpoint is."""
+    try:
+        return _run(world, config, a2c, state, progress)
+    except dd.RankFailure as err:
+        raise dd.RankFailure(f"{err}; the job stops. The last checkpoint in {config.run_dir} is intact: continue "
+                             f"with `torchrun ... -m reverie train --resume {config.run_dir}`") from None
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """:func:`.runs.describe`, with the torchrun command that resumes."""
+    size = summary.get("distributed", {}).get("world_size", 1)
+    return describe_run(summary).replace("reverie train --resume",
+                                         f"torchrun --nproc-per-node {size} -m reverie train --resume")
+
+
+def _cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, dict):
+        return {k: _cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cpu(v) for v in value)
+    return value
+
+
+def _fresh_stream(trainer, policy, seed: int, rank: int) -> None:
+    """Start this rank on new levels and samplers, keeping the loaded weights and counters."""
+    fresh = dd.rank_seed(seed, rank, salt=1 + trainer.updates)
+    trainer.generator.manual_seed(fresh)
+    trainer.stats = EpisodeStats(trainer.device)
+    obs, _ = trainer.env.reset(seed=fresh)
+    trainer.obs.copy_(obs)
+    dd.reseed_imagination(policy, fresh)
+    torch.manual_seed(fresh)
+
+
+def _restore(world: dd.World, trainer, policy, state: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Load a checkpoint into this rank (see the module docstring); returns the log window."""
+    ranks = state.get("ranks")
+    if ranks is not None and len(ranks) == world.size:
+        mine = ranks[world.rank]
+        trainer.load_state_dict(state["trainer"] | mine["stream"])
+        policy.load_state_dict(mine["policy_extra"], strict=False)
+        set_rng_state(mine["rng"])
+        return mine["log_window"]
+    trainer.load_state_dict(state["trainer"], reseed=seed + 1)
+    if world.is_main:
+        set_rng_state(state["rng"])
+        return state.get("log_window", {"sums": {}, "updates": 0})
+    _fresh_stream(trainer, policy, seed, world.rank)
+    return {"sums": {}, "updates": 0}
+
+
+def _run(world: dd.World, config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None,
+         progress: bool) -> dict[str, Any] | None:
+    from tqdm import tqdm
+
+    world = dd.place(world, config.device)
+    run_dir, main = config.run_dir, world.is_main
+    local = replace(config, device=str(world.device))
+    if not main:  # rank 0 first: it may generate and cache the level bank the others then read
+        dd.broadcast_from_main(None, world, "waiting for rank 0 to build the env")
+    env, policy, env_info, agent_info = _build(local)
+    if main:
+        dd.broadcast_from_main(None, world, "waiting for rank 0 to build the env")
+    seed = dd.rank_seed(config.seed, world.rank)
+    if world.rank:
+        torch.manual_seed(seed)
+        dd.reseed_imagination(policy, seed)
+    trainer = dd.DistributedA2C(policy, env, world, a2c, total_frames=config.frames, seed=seed)
+    window = {"sums": {}, "updates": 0}
+    elapsed = 0.0
+    if state is not None:
+        window = _restore(world, trainer, policy, state, config.seed)
+        elapsed = float(state["elapsed"])
+    sums = dict(window["sums"])
+    window_updates = int(window["updates"])
+    layout = {"world_size": world.size, "backend": world.backend, "num_envs_per_rank": config.num_envs,
+              "global_num_envs": config.num_envs * world.size}
+    metrics = None
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "config.json", {
+            "train": to_dict(config), "a2c": to_dict(a2c), "env": env_info, "agent": agent_info,
+            "frames_per_update": trainer.frames_per_update, "distributed": layout,
+            "versions": {"reverie": __version__, "torch": torch.__version__, "python": platform.python_version()},
+            "threads": torch.get_num_threads(),
+        })
+        metrics = MetricsLogger(run_dir, tensorboard=config.tensorboard,
+                                resume_step=trainer.frames if state is not None else None)
+
+    def save() -> None:
+        own = trainer.state_dict()
+        mine = _cpu({"stream": {k: own[k] for k in STREAM}, "rng": rng_state(),
+                     "policy_extra": {k: v for k, v in policy.state_dict().items() if k.endswith("_extra_state")},
+                     "log_window": {"sums": sums, "updates": window_updates}})
+        ranks = dd.gather_to_main(mine, world)
+        if main:
+            save_checkpoint(run_dir / CHECKPOINT, {
+                "trainer": own, "rng": mine["rng"], "elapsed": elapsed,
+                "config": {"train": to_dict(config), "a2c": to_dict(a2c)},
+                "env_info": env_info, "agent_info": agent_info, "log_window": mine["log_window"],
+                "distributed": layout, "ranks": ranks,
+            }, kind=RUN_KIND)
+
+    last_solve = float("nan")
+    window_start, window_frames = time.perf_counter(), trainer.frames
+    start = time.perf_counter() - elapsed
+    bar = tqdm(total=config.frames, initial=trainer.frames, unit="frame", unit_scale=True,
+               desc=f"{config.agent} {config.env} x{world.size}", disable=not (progress and main),
+               smoothing=0.1, mininterval=0.5)
+    interrupted = False
+    with _StopRequest() as stop:
+        while trainer.frames < config.frames:
+            if trainer.any_rank(stop.requested):
+                interrupted = True
+                break
+            before = trainer.frames
+            stats = trainer.train_step()
+            for key, value in stats.items():
+                sums[key] = sums[key] + value if key in sums else value.clone()
+            window_updates += 1
+            bar.update(trainer.frames - before)
+            done = trainer.frames >= config.frames
+            if trainer.frames // config.log_every > before // config.log_every or done:
+                now = time.perf_counter()
+                elapsed = now - start
+                record = _aggregate(world, trainer, sums, window_updates)
+                record |= {"frames_per_second": (trainer.frames - window_frames) / max(now - window_start, 1e-9),
+                           "elapsed_seconds": elapsed}
+                if metrics is not None:
+                    metrics.log(trainer.frames, record)
+                if record["episodes"]:
+                    last_solve = record["solve_rate"]
+                bar.set_postfix_str(f"{record['frames_per_second']:,.0f} frames/s, solved {last_solve:.1%}",
+                                    refresh=False)
+                sums, window_updates, window_start, window_frames = {}, 0, now, trainer.frames
+            if trainer.frames // config.checkpoint_every > before // config.checkpoint_every:
+                elapsed = time.perf_counter() - start
+                save()
+        elapsed = time.perf_counter() - start
+        save()
+    bar.close()
+    if metrics is None:
+        return None
+    metrics.close()
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir), "env": config.env, "agent": config.agent, "seed": config.seed,
+        "frames": trainer.frames, "updates": trainer.updates, "target_frames": config.frames,
+        "completed": trainer.frames >= config.frames, "interrupted": interrupted,
+        "wall_seconds": round(elapsed, 2), "frames_per_second": round(trainer.frames / max(elapsed, 1e-9), 1),
+        "final_train_solve_rate": last_solve, "parameters": agent_info["parameters"], "distributed": layout,
+    }
+    if summary["completed"] and config.eval_episodes:
+        summary["evaluation"] = _final_evaluation(config, policy, env_info, trainer.frames)
+    write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+def _aggregate(world: dd.World, trainer, sums: dict[str, torch.Tensor], updates: int) -> dict[str, Any]:
+    """One log record over all ranks: episodes summed, per-rank mean losses averaged."""
+    window = trainer.stats.window
+    keys = sorted(sums)
+    device = window["episodes"].device
+    local = torch.stack([*(window[k] for k in EpisodeStats.KEYS),
+                         *(sums[k].to(device, torch.float64) / updates for k in keys)])
+    total = dd.all_sum(local, world, "aggregating metrics").cpu()
+    trainer.stats.pop()  # start the next window
+    n = float(total[0])
+    nan = float("nan")
+    record = {"frames": trainer.frames, "updates": trainer.updates, "episodes": n,
+              "episode_return": float(total[1]) / n if n else nan,
+              # every preset is Sokoban, where an episode terminates only when solved
+              "solve_rate": float(total[3]) / n if n else nan,
+              "episode_length": float(total[2]) / n if n else nan}
+    record |= {k: float(v) / world.size for k, v in zip(keys, total[4:])}
+    return record
