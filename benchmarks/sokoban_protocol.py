@@ -6,8 +6,8 @@ evaluated on held-out levels, as one rerunnable command.
     python benchmarks/sokoban_protocol.py --study                  # why the protocol is set so
 
 Each (agent, seed) is a normal ``reverie train`` run folder under ``--runs``. A finished run
-is kept, an interrupted one is resumed from its checkpoint (``reverie train --resume``), so
-the command can be stopped and rerun at any time. ``--jobs`` runs go at once, one torch
+is kept (as is one recorded in ``protocol_runs``, below), an interrupted one is resumed from
+its checkpoint (``reverie train --resume``), so the command can be stopped and rerun at any time. ``--jobs`` runs go at once, one torch
 thread each. At the end it writes
 
 - ``benchmarks/results/sokoban_protocol.json``: every run's held-out result and, per agent,
@@ -15,6 +15,11 @@ thread each. At the end it writes
   95% Wilson interval;
 - ``docs/protocol/report.md`` (``reverie report`` over all runs: curves, tables, a GIF);
 - the protocol section of ``docs/benchmarks.md``.
+
+A finished run's record (its config, metrics, evaluation and summary, without the checkpoint)
+is copied to ``benchmarks/results/protocol_runs/<agent>-seed<N>/`` as soon as it finishes, so
+the table can grow across machines and sessions: the summary uses a run folder where there is
+one, else its record, else the run's row of the previous results JSON.
 
 ``--study`` instead trains the standard agent once (seed 0, 2M frames) under each setting of
 :data:`STUDY`, the evidence behind the protocol's A2C settings, into
@@ -27,6 +32,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,6 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "sokoban_protocol.json"
 STUDY_RESULTS = ROOT / "benchmarks" / "results" / "sokoban_protocol_study.json"
 REPORT = ROOT / "docs" / "protocol" / "report.md"
+#: finished runs' records (no checkpoints), kept in the repository
+ARCHIVE = ROOT / "benchmarks" / "results" / "protocol_runs"
+RECORD_FILES = ("config.json", "summary.json", "evaluation.json", "metrics.jsonl")
 
 #: The protocol: what every run shares (flags of ``reverie train``).
 PROTOCOL = {
@@ -89,6 +98,23 @@ def finished(path: Path) -> bool:
     return summary.is_file() and json.loads(summary.read_text()).get("completed", False)
 
 
+def archive(path: Path) -> None:
+    """Copy a finished run's record (not its checkpoint) into :data:`ARCHIVE`."""
+    if finished(path) and path.parent != ARCHIVE:
+        target = ARCHIVE / path.name
+        target.mkdir(parents=True, exist_ok=True)
+        for name in RECORD_FILES:
+            shutil.copyfile(path / name, target / name)
+
+
+def record(runs: Path, agent: str, seed: int) -> Path | None:
+    """Where a finished run's files are: its run folder, else its archived record, else nowhere."""
+    for path in (run_dir(runs, agent, seed), ARCHIVE / run_dir(runs, agent, seed).name):
+        if finished(path):
+            return path
+    return None
+
+
 def command(path: Path, agent: str, seed: int, settings: dict) -> list[str]:
     """The ``reverie train`` call for one run (a resume when its checkpoint exists)."""
     base = [sys.executable, "-m", "reverie", "train"]
@@ -117,14 +143,19 @@ def train_all(jobs: dict[Path, list[str]], parallel: int) -> None:
                 running.remove((process, path))
                 if process.returncode != 0:
                     raise SystemExit(f"{path.name} failed (exit {process.returncode}); see {path.with_suffix('.log')}")
+                archive(path)
                 print(f"done  {path.name}", flush=True)
 
 
-def summarize(jobs: list[tuple[str, int]], runs: Path, protocol: dict) -> dict:
-    """Per-run held-out results and per-agent aggregates over seeds."""
+def summarize(jobs: list[tuple[str, int]], runs: Path, protocol: dict, earlier: list[dict]) -> dict:
+    """Per-run held-out results and per-agent aggregates over seeds (a run with neither folder nor
+    record keeps its row from ``earlier``)."""
     rows, agents = [], {}
     for agent, seed in jobs:
-        path = run_dir(runs, agent, seed)
+        path = record(runs, agent, seed)
+        if path is None:
+            rows += [r for r in earlier if (r["agent"], r["seed"]) == (agent, seed)]
+            continue
         summary = json.loads((path / "summary.json").read_text())
         evaluation = json.loads((path / "evaluation.json").read_text())
         test = evaluation[f"{protocol['env']}:test|sample"]
@@ -232,15 +263,20 @@ def main() -> None:
     protocol = PROTOCOL | {"frames": args.frames}
     pairs = [(agent, seed) for agent in args.agents for seed in args.seeds]
     started = time.time()
-    if args.no_train:
-        pairs = [(a, s) for a, s in pairs if finished(run_dir(args.runs, a, s))]
-        if not pairs:
-            raise SystemExit(f"no finished runs under {args.runs}")
-    else:
-        train_all({run_dir(args.runs, a, s): command(run_dir(args.runs, a, s), a, s, protocol) for a, s in pairs},
+    if not args.no_train:
+        # a run already recorded (here or in ARCHIVE, e.g. from another machine) is not trained again
+        todo = [(a, s) for a, s in pairs if record(args.runs, a, s) is None]
+        train_all({run_dir(args.runs, a, s): command(run_dir(args.runs, a, s), a, s, protocol) for a, s in todo},
                   args.jobs)
+    for agent, seed in pairs:
+        archive(run_dir(args.runs, agent, seed))
     if args.no_docs:
         return
+    earlier = json.loads(RESULTS.read_text())["runs"] if RESULTS.is_file() else []
+    known = {(r["agent"], r["seed"]) for r in earlier}
+    pairs = [(a, s) for a, s in pairs if record(args.runs, a, s) is not None or (a, s) in known]
+    if not pairs:
+        raise SystemExit(f"no finished runs under {args.runs}, in {ARCHIVE} or in {RESULTS}")
     result = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
@@ -248,13 +284,15 @@ def main() -> None:
         "protocol": protocol, "parallel": args.jobs,
         "wall_seconds": None if args.no_train else round(time.time() - started, 1),
         "report": str(REPORT.relative_to(ROOT)),
-        **summarize(pairs, args.runs, protocol),
+        **summarize(pairs, args.runs, protocol, earlier),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     table = markdown(result)
     print(table)
-    write_report([run_dir(args.runs, a, s) for a, s in pairs], REPORT)
+    # the report's curves need metrics: runs known only by an earlier results row are left out of it
+    recorded = [path for a, s in pairs if (path := record(args.runs, a, s)) is not None]
+    write_report(recorded, REPORT)
     write_section("sokoban-protocol", table, "The CPU-scale Sokoban protocol (`benchmarks/sokoban_protocol.py`)")
 
 

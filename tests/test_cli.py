@@ -1,4 +1,4 @@
-"""The `reverie` command: the main job, level commands, and one-line errors for bad input."""
+"""The `reverie` command: the level commands and their demo, and one-line errors for bad input."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return out.returncode, out.stdout, out.stderr
 
 
-def test_run_main_job_writes_its_outputs(tmp_path, capsys):
-    code = main(["run", "--levels", "3", "--height", "7", "--width", "7", "--boxes", "2",
+def test_levels_demo_writes_its_outputs(tmp_path, capsys):
+    code = main(["levels", "demo", "--levels", "3", "--height", "7", "--width", "7", "--boxes", "2",
                  "--out", str(tmp_path), "--quiet"])
     assert code == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -69,7 +69,7 @@ def test_show_prints_xsb_and_writes_png(tmp_path, capsys):
     (["levels", "solve", "/no/such/levels"], "no such level file or folder"),
     (["levels", "show", str(HARD_FILE), "--index", "999"], "out of range"),
     (["levels", "generate", "-n", "2", "--size", "4x4", "--boxes", "9"], "error:"),
-    (["run", "--levels", "0", "--out", "unused"], "--levels must be >= 1"),
+    (["levels", "demo", "--levels", "0", "--out", "unused"], "--levels must be >= 1"),
 ])
 def test_bad_input_is_one_line_and_nonzero(args, message):
     code, out, err = run_cli(*args)

@@ -31,6 +31,14 @@ def _select(levels: list, index: int | None, limit: int | None) -> list:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import PipelineConfig, describe, run
+
+    summary = run(from_arguments(PipelineConfig, args), progress=not args.quiet)
+    print(describe(summary))
+    return 130 if summary["interrupted"] else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
     from .quickstart import QuickstartConfig, describe, run
 
     config = from_arguments(QuickstartConfig, args)
@@ -133,19 +141,29 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .pipeline import add_pipeline_arguments
     from .quickstart import QuickstartConfig
 
     parser = argparse.ArgumentParser(prog="reverie", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"reverie {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="the main job: generate levels, solve them, write a GIF and a summary")
-    add_arguments(run, QuickstartConfig)
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run = commands.add_parser(
+        "run", help="the main job: collect data, fit a model, train I2A, evaluate, report (~10 min)",
+        description="Collect random-policy transitions, fit an environment model, train I2A with it, evaluate on "
+                    "held-out levels and write a report with a GIF of what the agent imagined. Options left unset "
+                    "take the --preset's values. Running the same command again skips finished stages.")
+    add_pipeline_arguments(run)
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
 
     levels = commands.add_parser("levels", help="generate, solve and show Sokoban levels")
     level_commands = levels.add_subparsers(dest="levels_command", required=True, metavar="ACTION")
+
+    demo = level_commands.add_parser("demo", help="generate levels, solve them, write a GIF of a solution and a summary")
+    add_arguments(demo, QuickstartConfig)
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.set_defaults(func=cmd_demo)
 
     gen = level_commands.add_parser("generate", help="generate levels with the paper's procedure")
     gen.add_argument("-n", type=int, default=10, help="how many levels (default: 10)")
@@ -187,11 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_models import add_model_commands
     from .cli_plan import add_plan_commands
+    from .cli_search import add_search_commands
     from .cli_train import add_train_commands
 
     add_model_commands(commands)
     add_train_commands(commands)
     add_plan_commands(commands)
+    add_search_commands(commands)
     return parser
 
 

@@ -1,9 +1,9 @@
-"""The main job on its built-in default: generate levels, solve them, show a solution.
+"""The levels demo: generate levels, solve them, show a solution (``reverie levels demo``).
 
-``reverie run`` exercises the whole Sokoban stack end to end: the paper's generator makes
+It exercises the whole Sokoban stack end to end in seconds: the paper's generator makes
 levels, the push-optimal solver proves each one solvable, the solution is replayed through
-the batched rules (the same ones agents train on), and a GIF shows it. Later stages of the
-I2A pipeline extend this job.
+the batched rules (the same ones agents train on), and a GIF shows it. The main job,
+``reverie run``, is the I2A pipeline (:mod:`reverie.pipeline`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .config import option, to_dict
 
 @dataclass
 class QuickstartConfig:
-    """What ``reverie run`` makes and where it writes it."""
+    """What ``reverie levels demo`` makes and where it writes it."""
 
     levels: int = option(8, "how many levels to generate and solve")
     height: int = option(10, "room height, border walls included")
