@@ -22,23 +22,20 @@ Held-out evaluation at the end runs on rank 0 while the other ranks exit.
 
 from __future__ import annotations
 
-import platform
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .. import ReverieError, __version__
-from ..atomic import write_json
+from .. import ReverieError
 from ..config import to_dict
 from . import distributed as dd
 from .actor_critic import A2CConfig, EpisodeStats
 from .checkpoint import rng_state, save_checkpoint, set_rng_state
 from .metrics import MetricsLogger
-from .runs import (CHECKPOINT, RUN_KIND, TrainConfig, _build, _config_from_dict, _final_evaluation, _load_state,
-                   _StopRequest)
+from .runs import (CHECKPOINT, RUN_KIND, TrainConfig, _build, _config_from_dict, _load_state, finish_run,
+                   training_loop, write_run_config)
 from .runs import describe as describe_run
 
 __all__ = ["train", "resume", "describe"]
@@ -139,8 +136,6 @@ def _restore(world: dd.World, trainer, policy, state: dict[str, Any], seed: int)
 
 def _run(world: dd.World, config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None,
          progress: bool) -> dict[str, Any] | None:
-    from tqdm import tqdm
-
     world = dd.place(world, config.device)
     run_dir, main = config.run_dir, world.is_main
     local = replace(config, device=str(world.device))
@@ -159,27 +154,19 @@ def _run(world: dd.World, config: TrainConfig, a2c: A2CConfig, state: dict[str, 
     if state is not None:
         window = _restore(world, trainer, policy, state, config.seed)
         elapsed = float(state["elapsed"])
-    sums = dict(window["sums"])
-    window_updates = int(window["updates"])
     layout = {"world_size": world.size, "backend": world.backend, "num_envs_per_rank": config.num_envs,
               "global_num_envs": config.num_envs * world.size}
     metrics = None
     if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "config.json", {
-            "train": to_dict(config), "a2c": to_dict(a2c), "env": env_info, "agent": agent_info,
-            "frames_per_update": trainer.frames_per_update, "distributed": layout,
-            "versions": {"reverie": __version__, "torch": torch.__version__, "python": platform.python_version()},
-            "threads": torch.get_num_threads(),
-        })
+        write_run_config(run_dir, config, a2c, trainer, env_info, agent_info, distributed=layout)
         metrics = MetricsLogger(run_dir, tensorboard=config.tensorboard,
                                 resume_step=trainer.frames if state is not None else None)
 
-    def save() -> None:
+    def save(elapsed: float, log_window: dict[str, Any]) -> None:
         own = trainer.state_dict()
         mine = _cpu({"stream": {k: own[k] for k in STREAM}, "rng": rng_state(),
                      "policy_extra": {k: v for k, v in policy.state_dict().items() if k.endswith("_extra_state")},
-                     "log_window": {"sums": sums, "updates": window_updates}})
+                     "log_window": log_window})
         ranks = dd.gather_to_main(mine, world)
         if main:
             save_checkpoint(run_dir / CHECKPOINT, {
@@ -189,58 +176,13 @@ def _run(world: dd.World, config: TrainConfig, a2c: A2CConfig, state: dict[str, 
                 "distributed": layout, "ranks": ranks,
             }, kind=RUN_KIND)
 
-    last_solve = float("nan")
-    window_start, window_frames = time.perf_counter(), trainer.frames
-    start = time.perf_counter() - elapsed
-    bar = tqdm(total=config.frames, initial=trainer.frames, unit="frame", unit_scale=True,
-               desc=f"{config.agent} {config.env} x{world.size}", disable=not (progress and main),
-               smoothing=0.1, mininterval=0.5)
-    interrupted = False
-    with _StopRequest() as stop:
-        while trainer.frames < config.frames:
-            if trainer.any_rank(stop.requested):
-                interrupted = True
-                break
-            before = trainer.frames
-            stats = trainer.train_step()
-            for key, value in stats.items():
-                sums[key] = sums[key] + value if key in sums else value.clone()
-            window_updates += 1
-            bar.update(trainer.frames - before)
-            done = trainer.frames >= config.frames
-            if trainer.frames // config.log_every > before // config.log_every or done:
-                now = time.perf_counter()
-                elapsed = now - start
-                record = _aggregate(world, trainer, sums, window_updates)
-                record |= {"frames_per_second": (trainer.frames - window_frames) / max(now - window_start, 1e-9),
-                           "elapsed_seconds": elapsed}
-                if metrics is not None:
-                    metrics.log(trainer.frames, record)
-                if record["episodes"]:
-                    last_solve = record["solve_rate"]
-                bar.set_postfix_str(f"{record['frames_per_second']:,.0f} frames/s, solved {last_solve:.1%}",
-                                    refresh=False)
-                sums, window_updates, window_start, window_frames = {}, 0, now, trainer.frames
-            if trainer.frames // config.checkpoint_every > before // config.checkpoint_every:
-                elapsed = time.perf_counter() - start
-                save()
-        elapsed = time.perf_counter() - start
-        save()
-    bar.close()
+    end = training_loop(trainer, config, save, metrics, elapsed=elapsed, window=window, progress=progress and main,
+                        desc=f"{config.agent} {config.env} x{world.size}",
+                        record=lambda t, sums, updates: _aggregate(world, t, sums, updates), any_stop=trainer.any_rank)
     if metrics is None:
         return None
     metrics.close()
-    summary: dict[str, Any] = {
-        "run_dir": str(run_dir), "env": config.env, "agent": config.agent, "seed": config.seed,
-        "frames": trainer.frames, "updates": trainer.updates, "target_frames": config.frames,
-        "completed": trainer.frames >= config.frames, "interrupted": interrupted,
-        "wall_seconds": round(elapsed, 2), "frames_per_second": round(trainer.frames / max(elapsed, 1e-9), 1),
-        "final_train_solve_rate": last_solve, "parameters": agent_info["parameters"], "distributed": layout,
-    }
-    if summary["completed"] and config.eval_episodes:
-        summary["evaluation"] = _final_evaluation(config, policy, env_info, trainer.frames)
-    write_json(run_dir / "summary.json", summary)
-    return summary
+    return finish_run(config, trainer, policy, env_info, agent_info, end, distributed=layout)
 
 
 def _aggregate(world: dd.World, trainer, sums: dict[str, torch.Tensor], updates: int) -> dict[str, Any]:

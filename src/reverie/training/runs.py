@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -160,50 +160,71 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def _run(config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None, progress: bool) -> dict[str, Any]:
-    from tqdm import tqdm
-
-    run_dir = config.run_dir
-    env, policy, env_info, agent_info = _build(config)
-    trainer = A2C(policy, env, a2c, total_frames=config.frames, seed=config.seed)
-    elapsed = 0.0
-    if state is not None:
-        trainer.load_state_dict(state["trainer"], reseed=config.seed + 1)
-        set_rng_state(state["rng"])
-        elapsed = float(state["elapsed"])
+def write_run_config(run_dir: Path, config: TrainConfig, a2c: A2CConfig, trainer: A2C, env_info: dict[str, Any],
+                     agent_info: dict[str, Any], **extra: Any) -> None:
+    """The run folder's ``config.json`` (every field a report or a resume reads)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", {
         "train": to_dict(config), "a2c": to_dict(a2c), "env": env_info, "agent": agent_info,
-        "frames_per_update": trainer.frames_per_update,
+        "frames_per_update": trainer.frames_per_update, **extra,
         "versions": {"reverie": __version__, "torch": torch.__version__, "python": platform.python_version()},
         "threads": torch.get_num_threads(),
     })
-    metrics = MetricsLogger(run_dir, tensorboard=config.tensorboard,
-                            resume_step=trainer.frames if state is not None else None)
 
-    def save() -> None:
-        save_checkpoint(run_dir / CHECKPOINT, {
-            "trainer": trainer.state_dict(), "rng": rng_state(), "elapsed": elapsed,
-            "config": {"train": to_dict(config), "a2c": to_dict(a2c)},
-            "env_info": env_info, "agent_info": agent_info,
-            # the losses summed since the last log line, so a resumed run logs the same means
-            "log_window": {"sums": {k: v.clone() for k, v in sums.items()}, "updates": window_updates},
-        }, kind=RUN_KIND)
 
-    sums: dict[str, torch.Tensor] = {}
-    window_updates = 0
-    if state is not None and "log_window" in state:
-        sums = dict(state["log_window"]["sums"])
-        window_updates = int(state["log_window"]["updates"])
+def episode_record(trainer: A2C, sums: dict[str, torch.Tensor], updates: int) -> dict[str, Any]:
+    """One log record of this process: the episodes that ended in the window, mean losses."""
+    episodes = trainer.stats.pop()
+    record = {"frames": trainer.frames, "updates": trainer.updates,
+              "episodes": episodes["episodes"], "episode_return": episodes["episode_return"],
+              # every preset is Sokoban, where an episode terminates only when solved
+              "solve_rate": episodes["terminated_rate"],
+              "episode_length": episodes["episode_length"]}
+    return record | {k: float(v) / updates for k, v in sums.items()}
+
+
+@dataclass
+class LoopEnd:
+    """How the training loop ended."""
+
+    elapsed: float
+    interrupted: bool
+    last_solve: float
+
+
+def training_loop(trainer: A2C, config: TrainConfig, save: Callable[[float, dict[str, Any]], None],
+                  metrics: MetricsLogger | None, *, elapsed: float = 0.0, window: dict[str, Any] | None = None,
+                  progress: bool = True, desc: str = "",
+                  record: Callable[[A2C, dict[str, torch.Tensor], int], dict[str, Any]] = episode_record,
+                  any_stop: Callable[[bool], bool] = bool) -> LoopEnd:
+    """Update until ``config.frames``, logging every ``log_every`` and checkpointing every
+    ``checkpoint_every`` frames and at the end; Ctrl-C/SIGTERM stop after the current update.
+
+    ``save(elapsed, log_window)`` writes the checkpoint; ``record`` makes a log record (in a
+    data-parallel run, over all ranks) and ``any_stop`` says whether any process was asked to stop,
+    so every process leaves the loop at the same update. ``window`` is a resumed log window: the
+    losses summed since the last log line, so a resumed run logs the same means.
+    """
+    from tqdm import tqdm
+
+    window = window or {"sums": {}, "updates": 0}
+    sums: dict[str, torch.Tensor] = dict(window["sums"])
+    window_updates = int(window["updates"])
     window_start, window_frames = time.perf_counter(), trainer.frames
     last_solve = float("nan")
     start = time.perf_counter() - elapsed
+
+    def checkpoint() -> float:
+        now = time.perf_counter() - start
+        save(now, {"sums": {k: v.clone() for k, v in sums.items()}, "updates": window_updates})
+        return now
+
     bar = tqdm(total=config.frames, initial=trainer.frames, unit="frame", unit_scale=True,
-               desc=f"{config.agent} {config.env}", disable=not progress, smoothing=0.1, mininterval=0.5)
+               desc=desc or f"{config.agent} {config.env}", disable=not progress, smoothing=0.1, mininterval=0.5)
     interrupted = False
     with _StopRequest() as stop:
         while trainer.frames < config.frames:
-            if stop.requested:
+            if any_stop(stop.requested):
                 interrupted = True
                 break
             before = trainer.frames
@@ -215,39 +236,62 @@ def _run(config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None, prog
             done = trainer.frames >= config.frames
             if trainer.frames // config.log_every > before // config.log_every or done:
                 now = time.perf_counter()
-                elapsed = now - start
-                episodes = trainer.stats.pop()
-                fps = (trainer.frames - window_frames) / max(now - window_start, 1e-9)
-                record = {"frames": trainer.frames, "updates": trainer.updates,
-                          "episodes": episodes["episodes"], "episode_return": episodes["episode_return"],
-                          # every preset is Sokoban, where an episode terminates only when solved
-                          "solve_rate": episodes["terminated_rate"],
-                          "episode_length": episodes["episode_length"]}
-                record |= {k: float(v) / window_updates for k, v in sums.items()}
-                record |= {"frames_per_second": fps, "elapsed_seconds": elapsed}
-                metrics.log(trainer.frames, record)
-                if episodes["episodes"]:
-                    last_solve = episodes["terminated_rate"]
-                bar.set_postfix_str(f"{fps:,.0f} frames/s, solved {last_solve:.1%}", refresh=False)
+                line = record(trainer, sums, window_updates)
+                line |= {"frames_per_second": (trainer.frames - window_frames) / max(now - window_start, 1e-9),
+                         "elapsed_seconds": now - start}
+                if metrics is not None:
+                    metrics.log(trainer.frames, line)
+                if line["episodes"]:
+                    last_solve = line["solve_rate"]
+                bar.set_postfix_str(f"{line['frames_per_second']:,.0f} frames/s, solved {last_solve:.1%}",
+                                    refresh=False)
                 sums, window_updates, window_start, window_frames = {}, 0, now, trainer.frames
             if trainer.frames // config.checkpoint_every > before // config.checkpoint_every:
-                elapsed = time.perf_counter() - start
-                save()
-        elapsed = time.perf_counter() - start
-        save()
+                checkpoint()
+        elapsed = checkpoint()
     bar.close()
-    metrics.close()
+    return LoopEnd(elapsed, interrupted, last_solve)
+
+
+def finish_run(config: TrainConfig, trainer: A2C, policy, env_info: dict[str, Any], agent_info: dict[str, Any],
+               end: LoopEnd, **extra: Any) -> dict[str, Any]:
+    """The run's summary (with the held-out evaluation of a completed run), written to ``summary.json``."""
     summary: dict[str, Any] = {
-        "run_dir": str(run_dir), "env": config.env, "agent": config.agent, "seed": config.seed,
+        "run_dir": str(config.run_dir), "env": config.env, "agent": config.agent, "seed": config.seed,
         "frames": trainer.frames, "updates": trainer.updates, "target_frames": config.frames,
-        "completed": trainer.frames >= config.frames, "interrupted": interrupted,
-        "wall_seconds": round(elapsed, 2), "frames_per_second": round(trainer.frames / max(elapsed, 1e-9), 1),
-        "final_train_solve_rate": last_solve, "parameters": agent_info["parameters"],
+        "completed": trainer.frames >= config.frames, "interrupted": end.interrupted,
+        "wall_seconds": round(end.elapsed, 2), "frames_per_second": round(trainer.frames / max(end.elapsed, 1e-9), 1),
+        "final_train_solve_rate": end.last_solve, "parameters": agent_info["parameters"], **extra,
     }
     if summary["completed"] and config.eval_episodes:
         summary["evaluation"] = _final_evaluation(config, policy, env_info, trainer.frames)
-    write_json(run_dir / "summary.json", summary)
+    write_json(config.run_dir / "summary.json", summary)
     return summary
+
+
+def _run(config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None, progress: bool) -> dict[str, Any]:
+    run_dir = config.run_dir
+    env, policy, env_info, agent_info = _build(config)
+    trainer = A2C(policy, env, a2c, total_frames=config.frames, seed=config.seed)
+    if state is not None:
+        trainer.load_state_dict(state["trainer"], reseed=config.seed + 1)
+        set_rng_state(state["rng"])
+    write_run_config(run_dir, config, a2c, trainer, env_info, agent_info)
+    metrics = MetricsLogger(run_dir, tensorboard=config.tensorboard,
+                            resume_step=trainer.frames if state is not None else None)
+
+    def save(elapsed: float, window: dict[str, Any]) -> None:
+        save_checkpoint(run_dir / CHECKPOINT, {
+            "trainer": trainer.state_dict(), "rng": rng_state(), "elapsed": elapsed,
+            "config": {"train": to_dict(config), "a2c": to_dict(a2c)},
+            "env_info": env_info, "agent_info": agent_info, "log_window": window,
+        }, kind=RUN_KIND)
+
+    end = training_loop(trainer, config, save, metrics, progress=progress,
+                        elapsed=float(state["elapsed"]) if state is not None else 0.0,
+                        window=state.get("log_window") if state is not None else None)
+    metrics.close()
+    return finish_run(config, trainer, policy, env_info, agent_info, end)
 
 
 def _final_evaluation(config: TrainConfig, policy, env_info: dict[str, Any], frames: int) -> dict[str, Any]:
