@@ -45,6 +45,7 @@ class _Exploit:
         return (os.system, ("touch hacked",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch notes the hostile file's protocol
 def test_hostile_pickle_is_refused_and_not_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.pt"
