@@ -37,11 +37,15 @@ def cpu_name() -> str:
 
 def time_training(trainer, seconds: float, warmup: int) -> dict:
     """Train ``warmup`` updates untimed, then for ``seconds``: frames, frames/s and the share
-    of the time spent acting (collecting the rollout) rather than learning (the update)."""
+    of the time spent acting (collecting the rollout) rather than learning (the update).
+
+    ``cpu_frames_per_s`` divides by the CPU time the process got instead of the wall-clock: on a
+    shared machine the scheduler's share changes from one timing to the next, the CPU time a
+    frame needs much less so (with one torch thread, the two agree on an idle machine)."""
     for _ in range(warmup):
         trainer.train_step()
     acting = learning = 0.0
-    updates, start = 0, time.perf_counter()
+    updates, start, cpu_start = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         t0 = time.perf_counter()
         rollout = trainer.collect()
@@ -50,5 +54,7 @@ def time_training(trainer, seconds: float, warmup: int) -> dict:
         t2 = time.perf_counter()
         acting, learning, updates = acting + t1 - t0, learning + t2 - t1, updates + 1
     frames = updates * trainer.frames_per_update
-    return {"updates": updates, "frames": frames, "frames_per_s": frames / (time.perf_counter() - start),
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return {"updates": updates, "frames": frames, "frames_per_s": frames / wall,
+            "cpu_frames_per_s": round(frames / max(cpu, 1e-9), 1), "cpu_share": round(cpu / wall, 3),
             "acting_share": round(acting / (acting + learning), 3)}
