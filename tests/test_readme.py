@@ -20,3 +20,12 @@ def test_env_and_model_examples_run():
     exec(compile(env_example.replace("1024", "32"), "README env example", "exec"), namespace)
     exec(compile(model_example, "README model example", "exec"), namespace)
     assert namespace["next_obs"].shape == namespace["obs"].shape
+
+
+def test_i2a_and_search_example_runs():
+    example = next(b for b in python_blocks() if "MCTS(" in b)
+    example = example.replace("episodes=20", "episodes=2").replace("budget=200", "budget=20")
+    example = example.split("summary = run(")[0]  # the pipeline itself is tests/test_pipeline.py's
+    namespace: dict = {}
+    exec(compile(example, "README I2A and search example", "exec"), namespace)
+    assert namespace["logits"].shape == (8, 5) and 0 <= namespace["result"]["solve_rate"] <= 1
