@@ -26,7 +26,9 @@ Settings (both on one torch thread):
 
 I2A: its imagined steps per level are rollout length x actions x episode length, read from
 an I2A run's config and measured by playing it on the same levels (``--i2a-run``, whose
-level size picks the setting). Without one the row says it is absent.
+level size picks the setting). Without one the row says it is absent. For a learned-model
+``i2a`` run it also sweeps the paper's "I2A + MC search": MC search with that run's
+environment model and its distilled rollout policy.
 
 Also measured: MCTS throughput with the perfect model on 10x10, all 1,000 test levels as one
 batch (imagined steps/s, with the load average, since the machine is shared).
@@ -54,7 +56,8 @@ from common import cpu_name, write_section
 from reverie.envs.presets import level_bank, resolve_levels
 from reverie.envs.sokoban import rules
 from reverie.envs.sokoban.bank import LevelBank
-from reverie.models import PerfectModel, codes_to_planes, load, pretrained
+from reverie.agents.i2a import DEFAULT_MODEL
+from reverie.models import PerfectModel, codes_to_planes, load, pretrained, resolve
 from reverie.planning.episodes import make_planner, play_levels
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,8 +165,15 @@ def add_i2a_row(settings: list[dict], run_dir: Path) -> None:
         bank, max_steps = LevelBank(level_bank("sokoban-7x7-2", "test").codes[:setting["levels"]]), 50
     else:
         bank, max_steps = LevelBank(level_bank("boxoban-unfiltered", "test", BOXOBAN).codes[:setting["levels"]]), 120
-    row = i2a_row(run_dir, bank, setting["levels"], max_steps)
-    setting["rows"] = [r for r in setting["rows"] if r["name"] != row["name"]] + [row]
+    rows = [i2a_row(run_dir, bank, setting["levels"], max_steps)]
+    config = json.loads((run_dir / "config.json").read_text())
+    if config["train"]["agent"] == "i2a":  # the paper's "I2A + MC search": its model and distilled rollout policy
+        options = dict(kv.split("=", 1) for kv in config["train"]["agent_options"].split(",") if kv)
+        model = resolve(options.get("model", DEFAULT_MODEL))
+        rows.append(sweep(f"MC search + I2A's model and distilled rollout policy ({run_dir.name})", "mc", model,
+                          [20, 50, 100, 200], bank, setting["levels"], max_steps, agent=run_dir))
+    names = {r["name"] for r in rows}
+    setting["rows"] = [r for r in setting["rows"] if r["name"] not in names] + rows
 
 
 def table(setting: dict) -> str:
