@@ -209,9 +209,16 @@ def markdown(result: dict) -> str:
             f"{100 * a['greedy_mean']:.1f}% | {a['frames_per_second_mean']:,.0f} | {a['minutes_mean']:.1f} |")
     if any(agent in ("i2a", "i2a-noreward") for agent in result["agents"]):
         lines += ["", MODEL_NOTE]
-    lines += ["", f"![learning curves]({Path(result['report']).parent.name}/{Path(result['report']).stem}_curves.png)",
-              "", f"Every run's curves, tables and an episode GIF: [{Path(result['report']).parent.name}/"
-              f"{Path(result['report']).name}]({Path(result['report']).parent.name}/{Path(result['report']).name})."]
+    page = Path(result["report"])
+    link = f"{page.parent.name}/{page.name}"
+    lines += ["", f"![learning curves]({page.parent.name}/{page.stem}_curves.png)", ""]
+    if result.get("runs_without_curves"):
+        lines.append(f"Curves, tables and an episode GIF of the runs recorded in `benchmarks/results/protocol_runs/`: "
+                     f"[{link}]({link}). The runs {', '.join(result['runs_without_curves'])} are known here by their "
+                     f"results only (their folders predate the records); their curves are in "
+                     f"[{REPORT.parent.name}/{REPORT.name}]({REPORT.parent.name}/{REPORT.name}).")
+    else:
+        lines.append(f"Every run's curves, tables and an episode GIF: [{link}]({link}).")
     return "\n".join(lines)
 
 
@@ -277,22 +284,25 @@ def main() -> None:
     pairs = [(a, s) for a, s in pairs if record(args.runs, a, s) is not None or (a, s) in known]
     if not pairs:
         raise SystemExit(f"no finished runs under {args.runs}, in {ARCHIVE} or in {RESULTS}")
+    # the report's curves need metrics: runs known only by an earlier results row have none, so
+    # while any is left the report of the recorded runs goes beside the full one instead of over it
+    recorded = [path for a, s in pairs if (path := record(args.runs, a, s)) is not None]
+    report = REPORT if len(recorded) == len(pairs) else REPORT.with_name("report_recorded.md")
     result = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
         "command": "python benchmarks/sokoban_protocol.py " + " ".join(sys.argv[1:]),
         "protocol": protocol, "parallel": args.jobs,
         "wall_seconds": None if args.no_train else round(time.time() - started, 1),
-        "report": str(REPORT.relative_to(ROOT)),
+        "report": str(report.relative_to(ROOT)),
+        "runs_without_curves": [f"{a}-seed{s}" for a, s in pairs if record(args.runs, a, s) is None],
         **summarize(pairs, args.runs, protocol, earlier),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     table = markdown(result)
     print(table)
-    # the report's curves need metrics: runs known only by an earlier results row are left out of it
-    recorded = [path for a, s in pairs if (path := record(args.runs, a, s)) is not None]
-    write_report(recorded, REPORT)
+    write_report(recorded, report)
     write_section("sokoban-protocol", table, "The CPU-scale Sokoban protocol (`benchmarks/sokoban_protocol.py`)")
 
 
