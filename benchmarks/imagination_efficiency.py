@@ -57,6 +57,7 @@ from reverie.envs.presets import level_bank, resolve_levels
 from reverie.envs.sokoban import rules
 from reverie.envs.sokoban.bank import LevelBank
 from reverie.agents.i2a import DEFAULT_MODEL
+from reverie.training.runs import parse_agent_options
 from reverie.models import PerfectModel, codes_to_planes, load, pretrained, resolve
 from reverie.planning.episodes import make_planner, play_levels
 
@@ -168,7 +169,7 @@ def add_i2a_row(settings: list[dict], run_dir: Path) -> None:
     rows = [i2a_row(run_dir, bank, setting["levels"], max_steps)]
     config = json.loads((run_dir / "config.json").read_text())
     if config["train"]["agent"] == "i2a":  # the paper's "I2A + MC search": its model and distilled rollout policy
-        options = dict(kv.split("=", 1) for kv in config["train"]["agent_options"].split(",") if kv)
+        options = parse_agent_options(config["train"]["agent_options"])
         model = resolve(options.get("model", DEFAULT_MODEL))
         rows.append(sweep(f"MC search + I2A's model and distilled rollout policy ({run_dir.name})", "mc", model,
                           [20, 50, 100, 200], bank, setting["levels"], max_steps, agent=run_dir))
