@@ -59,6 +59,8 @@ class LSTM(nn.Module):
 
     nn.LSTM's gates and initialisation, written out: the input projections of all steps are
     one matrix product, which on a CPU trains these small sizes ~1.4x faster than nn.LSTM.
+    The steps are taken apart with ``unbind`` (one backward that stacks the step gradients)
+    rather than indexed (each index's backward zero-fills a tensor of all steps' size).
     """
 
     def __init__(self, input_size: int, hidden: int) -> None:
@@ -71,10 +73,9 @@ class LSTM(nn.Module):
             nn.init.uniform_(weight, -bound, bound)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        gates_in = self.input(inputs)
         h = c = None
-        for t in range(inputs.shape[0]):
-            gates = gates_in[t] if h is None else gates_in[t] + self.recurrent(h)
+        for step in self.input(inputs).unbind(0):
+            gates = step if h is None else step + self.recurrent(h)
             i, f, _, o = torch.sigmoid(gates).chunk(4, dim=1)
             g = torch.tanh(gates[:, 2 * self.hidden:3 * self.hidden])
             c = i * g if c is None else f * c + i * g
