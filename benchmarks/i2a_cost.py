@@ -11,7 +11,11 @@ after a warm-up. The machine is shared and its speed drifts with the other jobs'
 each I2A configuration is paired with a run of the standard agent timed just before it, and
 its cost is the ratio within the pair.
 
-Writes ``benchmarks/results/i2a_cost.json`` and the table between the ``i2a-cost`` markers
+It then splits the default I2A's training CPU time into its parts (environment model, rollout
+policy, encoder, model-free path, env steps, backward and optimizer step), timing each with
+the thread's CPU clock so that the shares hold on a shared machine.
+
+Writes ``benchmarks/results/i2a_cost.json`` and the tables between the ``i2a-cost`` markers
 of ``docs/benchmarks.md``.
 """
 
@@ -21,6 +25,7 @@ import argparse
 import datetime
 import json
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -52,6 +57,75 @@ def measure(agent: str, options: dict, seconds: float, warmup: int = 5) -> dict:
     if cache is not None:
         row["cache_hits"], row["cache_misses"] = cache.hits, cache.misses
     return row
+
+
+class CpuClock:
+    """CPU time (this thread's) spent inside wrapped callables, split by whether autograd was on.
+
+    Thread CPU time, not wall-clock: it does not count the time other jobs held the core, so
+    the shares hold on a shared machine."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, owner, name: str, label: str) -> None:
+        inner = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            start = time.thread_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                key = f"{label}/{'grad' if torch.is_grad_enabled() else 'nograd'}"
+                self.seconds[key] = self.seconds.get(key, 0.0) + time.thread_time() - start
+
+        setattr(owner, name, timed)  # an instance attribute: shadows the method for this object only
+
+    def get(self, key: str) -> float:
+        return self.seconds.get(key, 0.0)
+
+
+def breakdown(seconds: float, warmup: int = 5) -> dict:
+    """Where the default I2A's training CPU time goes, per update (ms) and as shares."""
+    torch.set_num_threads(1)
+    env = make_env(ENV_ID, NUM_ENVS, seed=0)
+    torch.manual_seed(0)
+    policy = build_agent("i2a", tuple(env.single_observation_space.shape), int(env.action_space.n))
+    trainer = A2C(policy, env, A2CConfig(), total_frames=10**9, seed=0)
+    for _ in range(warmup):
+        trainer.train_step()
+    clock = CpuClock()
+    clock.wrap(policy.core.env_model, "step", "model")
+    clock.wrap(policy.core.rollout_policy, "forward", "rollout_policy")
+    clock.wrap(policy.core, "choose", "choose")
+    clock.wrap(policy.encoder, "forward", "encoder")
+    clock.wrap(policy, "forward", "agent")
+    clock.wrap(trainer, "collect", "collect")
+    clock.wrap(trainer, "update", "update")
+    updates, start = 0, time.thread_time()
+    while time.thread_time() - start < seconds:
+        trainer.train_step()
+        updates += 1
+    total = time.thread_time() - start
+    g = clock.get
+    acting_net = g("agent/nograd")
+    imagination = g("model/nograd") + g("rollout_policy/nograd") + g("choose/nograd")
+    parts = {
+        "environment model (imagined steps)": g("model/nograd"),
+        "rollout policy and its action sampling": g("rollout_policy/nograd") + g("choose/nograd"),
+        "rollout encoder while acting (no gradients)": g("encoder/nograd"),
+        "model-free path and head while acting": acting_net - imagination - g("encoder/nograd"),
+        "environment steps and rollout bookkeeping": g("collect/grad") + g("collect/nograd") - acting_net,
+        "update: rollout encoder forward": g("encoder/grad"),
+        "update: rest of the forward (model-free path, head, distillation)":
+            g("agent/grad") - g("encoder/grad") + g("rollout_policy/grad"),
+        "update: backward, gradient clipping, RMSprop step":
+            g("update/grad") + g("update/nograd") - g("agent/grad") - g("rollout_policy/grad"),
+    }
+    parts["other (trainer between collect and update)"] = total - sum(parts.values())
+    return {"updates": updates, "cpu_ms_per_update": round(total / updates * 1e3, 1),
+            "parts": {name: {"ms_per_update": round(v / updates * 1e3, 1), "share": round(v / total, 3)}
+                      for name, v in parts.items()}}
 
 
 def label(row: dict) -> str:
@@ -93,6 +167,16 @@ def markdown(result: dict) -> str:
               "model-free path, head); the gap between *i2a* and *i2a-copy* is the learned model's share "
               "(the shipped `sokoban-10x10`, 16/16 channels, run on 7x7 frames). *cache_rows=0* turns "
               "the reuse off: the update then imagines every rollout again."]
+    split = result.get("breakdown")
+    if split:
+        standard_cpu = sum(r["standard_cpu_frames_per_s"] for r in result["results"]) / len(result["results"])
+        lines += ["", f"Where the default `i2a`'s training time goes (this thread's CPU time over {split['updates']} "
+                  f"updates of {NUM_ENVS} envs x 5 steps, {split['cpu_ms_per_update']:.0f} ms per update; a whole "
+                  f"update of the standard agent took {NUM_ENVS * 5 / standard_cpu * 1e3:.0f} ms of CPU time in "
+                  "the pairs above):", "",
+                  "| part | ms per update | share |", "|---|---:|---:|"]
+        lines += [f"| {name} | {part['ms_per_update']:.1f} | {part['share']:.0%} |"
+                  for name, part in split["parts"].items()]
     return "\n".join(lines)
 
 
@@ -125,6 +209,8 @@ def main() -> None:
         standard_runs.append(standard)
         print(f"{label(row):32s} {row['frames_per_s']:8,.0f} frames/s, standard {standard['frames_per_s']:8,.0f}: "
               f"cost {row['cost']:.1f}x (CPU time: {row['cpu_cost']:.1f}x)", flush=True)
+    split = breakdown(seconds)
+    print("i2a CPU time per update:", json.dumps(split, indent=1), flush=True)
     standard_mean = sum(r["frames_per_s"] for r in standard_runs) / len(standard_runs)
     command = "PYTHONPATH=src python benchmarks/i2a_cost.py" + (" --quick" if args.quick else "")
     result = {
@@ -134,7 +220,7 @@ def main() -> None:
         "num_envs": NUM_ENVS, "threads": 1, "seconds_per_config": seconds,
         "standard_frames_per_s": round(standard_mean, 1),
         "standard_parameters": standard_runs[0]["parameters"],
-        "results": rows,
+        "results": rows, "breakdown": split,
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
