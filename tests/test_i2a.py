@@ -212,6 +212,76 @@ def test_the_environment_model_is_frozen_and_outside_the_optimizer():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def tiny_model(seed: int) -> GridModel:
+    torch.manual_seed(seed)
+    return GridModel(GridModelConfig(size="tiny"))
+
+
+def test_every_rollout_transition_handed_to_the_agent_is_a_real_one():
+    """``next_obs`` is each step's true next frame, an ended episode's last one included (not
+    the reset that followed): the perfect model agrees with every (obs, action, next_obs, reward)."""
+    bank = generate_levels(16, 6, 6, 1, seed=3)
+    agent = agent_with(tiny_model(seed=0), rollout_length=1, finetune_model=1.0)
+    trainer = A2C(agent, SokobanVecEnv(bank, 8, max_steps=4, seed=0), A2CConfig(n_steps=8, lr_schedule="constant"), seed=0)
+    rollout = trainer.collect()
+    ended = rollout["terminated"] | rollout["truncated"]
+    assert ended.any() and "next_obs" in rollout
+    obs = rollout["obs"].reshape(-1, 7, 6, 6)
+    next_obs, reward = PerfectModel().step(obs, rollout["actions"].reshape(-1))
+    assert torch.equal(next_obs, rollout["next_obs"].reshape(-1, 7, 6, 6).to(next_obs.dtype))
+    assert torch.allclose(reward, rollout["rewards"].reshape(-1))
+    assert "next_obs" not in A2C(agent_with(CopyModel()), SokobanVecEnv(bank, 2, seed=0), A2CConfig(lr_schedule="constant"),
+                                     seed=0).collect()
+
+
+def test_finetuning_trains_the_model_on_the_agents_transitions_and_saves_it():
+    bank = generate_levels(32, 6, 6, 1, seed=4)
+    model = tiny_model(seed=1)  # untrained: much to learn
+    agent = agent_with(model, rollout_length=2, finetune_model=1.0)
+    assert not model.training and all(p.requires_grad for p in model.parameters())
+    assert {id(p) for p in model.parameters()} <= {id(p) for p in agent.parameters()}
+    env = SokobanVecEnv(bank, 16, max_steps=20, seed=0)
+    trainer = A2C(agent, env, A2CConfig(lr_schedule="constant", lr=3e-3), seed=0)
+    held_out = A2C(agent_with(CopyModel()), SokobanVecEnv(bank, 16, max_steps=20, seed=1),
+                   A2CConfig(n_steps=8, lr_schedule="constant"), seed=1).collect()
+    held_out["next_obs"] = torch.cat((held_out["obs"][1:], held_out["obs"][-1:]))  # fake the last step's
+    obs = held_out["obs"][:-1].reshape(-1, 7, 6, 6)
+    sliced = {k: held_out[k][:-1] for k in ("actions", "rewards", "next_obs")}
+    ended = (held_out["terminated"] | held_out["truncated"])[:-1].reshape(-1)
+    keep = ~ended  # rows whose next frame is the following row's observation
+
+    def loss() -> float:
+        with torch.no_grad():
+            batch = {k: v.reshape(-1, *v.shape[2:])[keep] for k, v in sliced.items()}
+            frame, _ = model.frame_logits(obs[keep], batch["actions"])
+            target = (batch["next_obs"]).argmax(1)
+            return float(torch.nn.functional.cross_entropy(frame, target, reduction="none").sum((1, 2)).mean())
+
+    before = loss()
+    for _ in range(15):
+        stats = trainer.train_step()
+    assert float(stats["aux/model"]) > 0 and loss() < 0.7 * before  # 8.3 -> 5.2 when written
+    other = agent_with(tiny_model(seed=2), rollout_length=2, finetune_model=1.0)
+    with pytest.raises(ReverieError, match="another environment model"):
+        other.load_state_dict(agent.state_dict())  # fine-tuned from other starting weights
+    twin = agent_with(tiny_model(seed=1), rollout_length=2, finetune_model=1.0)  # the same starting weights
+    twin.load_state_dict(agent.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(twin.env_model.parameters(), model.parameters()))
+
+
+def test_finetuning_options():
+    with pytest.raises(ReverieError, match="finetune_model must be a number >= 0"):
+        build_agent("i2a", (7, 6, 6), 5, finetune_model=-1)
+    with pytest.raises(ReverieError, match="takes no option 'finetune_model'"):
+        build_agent("i2a-perfect", (7, 6, 6), 5, finetune_model=1.0)
+    with pytest.raises(ReverieError, match="needs a learned environment model"):
+        agent_with(CopyModel(), finetune_model=1.0)
+    tuned = build_agent("i2a", (7, 6, 6), 5, finetune_model=0.5, **SMALL)
+    frozen = build_agent("i2a", (7, 6, 6), 5, **SMALL)
+    assert count_parameters(tuned) == count_parameters(frozen) + sum(p.numel() for p in tuned.env_model.parameters())
+    assert any(k.startswith("tuned_model.") for k in tuned.state_dict())
+
+
 def test_large_agent_matches_the_i2a_parameter_count():
     i2a = count_parameters(build_agent("i2a", (7, 7, 7), 5))
     assert abs(count_parameters(build_agent("large", (7, 7, 7), 5)) - i2a) / i2a < 0.002

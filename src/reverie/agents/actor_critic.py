@@ -3,11 +3,15 @@
 A policy is any ``torch.nn.Module`` whose ``forward(obs)`` returns ``(logits [B, A], value [B])``
 for a batch of observations. It may also define
 
-    auxiliary_losses(obs, logits, value) -> dict[str, Tensor]
+    auxiliary_losses(obs, logits, value[, rollout]) -> dict[str, Tensor]
 
 returning extra scalar losses (already weighted) computed on the same batch the trainer just
 scored; the trainer adds them to its total loss and logs each one under its name. I2A's
-policy distillation plugs in there, so the trainer never changes for a new agent.
+policy distillation plugs in there, so the trainer never changes for a new agent. A hook
+that declares a ``rollout`` parameter also gets the rollout's ``[T, N]`` tensors
+(``actions``, ``rewards``, ...); a policy with a true ``needs_next_obs`` attribute finds
+there ``next_obs`` too, each step's true next observation (an ended episode's last one,
+not the reset that followed): what fine-tuning I2A's environment model learns from.
 
 Agents are built by name from the observation shape and the number of actions:
 ``build_agent("standard", (7, 7, 7), 5)``. :func:`register_agent` adds names; the model-free
@@ -41,13 +45,18 @@ class ActorCriticPolicy(Protocol):
         ...
 
 
-def auxiliary_losses(policy: nn.Module, obs: torch.Tensor, logits: torch.Tensor,
-                     value: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The policy's extra losses on this batch (``{}`` when it defines none), checked."""
+def auxiliary_losses(policy: nn.Module, obs: torch.Tensor, logits: torch.Tensor, value: torch.Tensor,
+                     rollout: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The policy's extra losses on this batch (``{}`` when it defines none), checked.
+
+    ``rollout`` reaches the hook only if the hook has a ``rollout`` parameter."""
     hook = getattr(policy, "auxiliary_losses", None)
     if hook is None:
         return {}
-    losses = hook(obs, logits, value)
+    if rollout is not None and "rollout" in inspect.signature(hook).parameters:
+        losses = hook(obs, logits, value, rollout=rollout)
+    else:
+        losses = hook(obs, logits, value)
     if not isinstance(losses, dict):
         raise TypeError(f"{type(policy).__name__}.auxiliary_losses must return a dict of scalar tensors")
     for name, loss in losses.items():

@@ -24,7 +24,8 @@ Registered names (``build_agent(name, obs_shape, num_actions, **options)``):
 ``i2a`` (a learned model, by default the shipped ``sokoban-10x10``: 99.9995% exact one-step
 frames on 7x7 2-box levels and 100% on 6x6, as it is fully convolutional), ``i2a-perfect``
 (the game's rules), ``i2a-copy`` (the copy model) and ``i2a-noreward`` (the learned model
-with every imagined reward replaced by 0). ``distill_weight`` defaults to 1: RMSprop
+with every imagined reward replaced by 0); the learned-model variants keep the model frozen
+unless ``finetune_model`` > 0 (see :class:`I2A`). ``distill_weight`` defaults to 1: RMSprop
 scales each weight's step by its own gradient size, so the weight mostly decides the
 distillation gradient's share of the clipped global norm.
 """
@@ -124,12 +125,16 @@ class I2A(nn.Module):
         distill_weight: lambda_dist, weight of the distillation loss.
         use_reward: feed imagined rewards to the encoder (False feeds zeros: the no-reward ablation).
         cache_rows: observations whose imagined rollouts may be cached for reuse (0 = off).
+        finetune_model: weight of the environment model's own fitting loss on each rollout's
+            real transitions; 0 (default) keeps the pretrained model frozen. Above 0 the model's
+            weights join the agent's (optimizer, gradient clipping, state dict) and learn from
+            the states the agent visits; imagination itself stays without gradients.
     """
 
     def __init__(self, obs_shape: Sequence[int], num_actions: int, env_model, rollout_length: int = 5,
                  rollout_actions: str = "sample", encoder_channels: int = 8, encoder_hidden: int = 32,
                  rollout_channels: int = 16, hidden: int = GRID_HIDDEN, distill_weight: float = 1.0,
-                 use_reward: bool = True, cache_rows: int = 2048) -> None:
+                 use_reward: bool = True, cache_rows: int = 2048, finetune_model: float = 0.0) -> None:
         super().__init__()
         if len(obs_shape) != 3:
             raise ReverieError(f"I2A needs [C, H, W] observations, got shape {tuple(obs_shape)}")
@@ -150,7 +155,20 @@ class I2A(nn.Module):
         self.policy = orthogonal(nn.Linear(hidden, num_actions), 0.01)
         self.value = orthogonal(nn.Linear(hidden, 1), 1.0)
         self.cache = ImaginationCache(cache_rows)
-        self._digest = model_digest(env_model)
+        self._digest = model_digest(env_model)  # of the pretrained weights, fine-tuned or not
+        self.finetune_model = float(finetune_model)
+        if self.finetune_model > 0:
+            if not (isinstance(env_model, nn.Module) and callable(getattr(env_model, "loss", None))
+                    and hasattr(env_model, "rewards")):
+                raise ReverieError(f"finetune_model needs a learned environment model with a fitting loss, "
+                                   f"not {type(env_model).__name__}")
+            env_model.requires_grad_(True)
+            self.tuned_model = env_model  # registered: its weights train and travel in the state dict
+
+    @property
+    def needs_next_obs(self) -> bool:
+        """Whether the trainer must hand :meth:`auxiliary_losses` each step's next observation."""
+        return self.finetune_model > 0
 
     @property
     def env_model(self):
@@ -185,11 +203,27 @@ class I2A(nn.Module):
         hidden = torch.relu(self.fc(torch.cat((features, code), dim=1)))
         return self.policy(hidden), self.value(hidden).squeeze(-1)
 
-    def auxiliary_losses(self, obs: torch.Tensor, logits: torch.Tensor, value: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``{"distillation": lambda_dist * CE(softmax(logits) detached, rollout policy)}``."""
+    def auxiliary_losses(self, obs: torch.Tensor, logits: torch.Tensor, value: torch.Tensor,
+                         rollout: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """``{"distillation": lambda_dist * CE(softmax(logits) detached, rollout policy)}``, and
+        with ``finetune_model`` > 0 ``"model"``: that weight times the model's fitting loss on the
+        rollout's real transitions (``obs`` row ``t * N + n`` to ``rollout["next_obs"][t, n]``)."""
         target = torch.softmax(logits.detach().float(), dim=-1)
         log_rollout = torch.log_softmax(self.rollout_policy(obs).float(), dim=-1)
-        return {"distillation": -self.distill_weight * (target * log_rollout).sum(-1).mean()}
+        losses = {"distillation": -self.distill_weight * (target * log_rollout).sum(-1).mean()}
+        if self.finetune_model > 0 and rollout is not None and "next_obs" in rollout:
+            losses["model"] = self.finetune_model * self.model_loss(obs, rollout)
+        return losses
+
+    def model_loss(self, obs: torch.Tensor, rollout: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The environment model's fitting loss (frames and reward classes) on real transitions."""
+        from ..models.base import planes_to_codes
+
+        model = self.env_model
+        batch = {"obs": obs, "action": rollout["actions"].reshape(-1),
+                 "next_codes": planes_to_codes(rollout["next_obs"].reshape(obs.shape)),
+                 "reward_class": model.rewards.to_classes(rollout["rewards"].reshape(-1))}
+        return model.loss(batch)["loss"]
 
     # the env model's fingerprint travels in the state dict: a checkpoint refuses another model
     def get_extra_state(self) -> torch.Tensor:
@@ -204,7 +238,8 @@ class I2A(nn.Module):
 # -- builders ----------------------------------------------------------------------------------
 
 def _check(obs_shape: tuple[int, ...], rollout_length: int, encoder_channels: int, encoder_hidden: int,
-           rollout_channels: int, hidden: int, distill_weight: float, rollout_actions: str, cache_rows: int) -> None:
+           rollout_channels: int, hidden: int, distill_weight: float, rollout_actions: str, cache_rows: int,
+           finetune_model: float) -> None:
     from ..envs.sokoban import cells
 
     if len(obs_shape) != 3 or obs_shape[0] != cells.NUM_CODES:
@@ -214,8 +249,9 @@ def _check(obs_shape: tuple[int, ...], rollout_length: int, encoder_channels: in
                             encoder_hidden=encoder_hidden, rollout_channels=rollout_channels, hidden=hidden).items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ReverieError(f"agent option {name} must be a positive integer, got {value!r}")
-    if not isinstance(distill_weight, (int, float)) or distill_weight < 0:
-        raise ReverieError(f"agent option distill_weight must be a number >= 0, got {distill_weight!r}")
+    for name, weight in dict(distill_weight=distill_weight, finetune_model=finetune_model).items():
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 <= weight < math.inf:
+            raise ReverieError(f"agent option {name} must be a number >= 0, got {weight!r}")
     if rollout_actions not in ROLLOUT_ACTIONS:
         raise ReverieError(f"agent option rollout_actions must be one of {', '.join(ROLLOUT_ACTIONS)}, "
                            f"got {rollout_actions!r}")
@@ -242,13 +278,13 @@ def _learned_model(model: str, imagine: str):
 
 def _assemble(env_model, use_reward: bool, obs_shape: tuple[int, ...], num_actions: int, rollout_length: int,
               rollout_actions: str, encoder_channels: int, encoder_hidden: int, rollout_channels: int, hidden: int,
-              distill_weight: float, cache_rows: int) -> I2A:
+              distill_weight: float, cache_rows: int, finetune_model: float = 0.0) -> I2A:
     """Check the shared options, then build the agent around ``env_model`` (built lazily by a
     callable, so that bad options fail before a model file is read)."""
     _check(obs_shape, rollout_length, encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight,
-           rollout_actions, cache_rows)
+           rollout_actions, cache_rows, finetune_model)
     return I2A(obs_shape, num_actions, env_model(), rollout_length, rollout_actions, encoder_channels,
-               encoder_hidden, rollout_channels, hidden, distill_weight, use_reward, cache_rows)
+               encoder_hidden, rollout_channels, hidden, distill_weight, use_reward, cache_rows, finetune_model)
 
 
 def _options(scope: dict) -> dict:
@@ -262,15 +298,17 @@ _SHARED = tuple(inspect.signature(_assemble).parameters)[2:]
 def i2a_agent(obs_shape: tuple[int, ...], num_actions: int, model: str = DEFAULT_MODEL, rollout_length: int = 5,
               imagine: str = "argmax", rollout_actions: str = "sample", encoder_channels: int = 8,
               encoder_hidden: int = 32, rollout_channels: int = 16, hidden: int = GRID_HIDDEN,
-              distill_weight: float = 1.0, cache_rows: int = 2048) -> I2A:
-    """I2A with a learned model: a pretrained name or a model file/run folder (``model=PATH``)."""
+              distill_weight: float = 1.0, cache_rows: int = 2048, finetune_model: float = 0.0) -> I2A:
+    """I2A with a learned model: a pretrained name or a model file/run folder (``model=PATH``);
+    frozen, or fine-tuned on the agent's own transitions with ``finetune_model`` > 0."""
     return _assemble(lambda: _learned_model(model, imagine), True, **_options(locals()))
 
 
 def i2a_noreward_agent(obs_shape: tuple[int, ...], num_actions: int, model: str = DEFAULT_MODEL,
                        rollout_length: int = 5, imagine: str = "argmax", rollout_actions: str = "sample",
                        encoder_channels: int = 8, encoder_hidden: int = 32, rollout_channels: int = 16,
-                       hidden: int = GRID_HIDDEN, distill_weight: float = 1.0, cache_rows: int = 2048) -> I2A:
+                       hidden: int = GRID_HIDDEN, distill_weight: float = 1.0, cache_rows: int = 2048,
+                       finetune_model: float = 0.0) -> I2A:
     """I2A whose encoder sees imagined frames only (every imagined reward fed as 0)."""
     return _assemble(lambda: _learned_model(model, imagine), False, **_options(locals()))
 

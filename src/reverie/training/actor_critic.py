@@ -7,7 +7,7 @@ current policy, then one gradient step on
 
 where ``policy_loss = -mean(advantage * log pi(a|s))``, ``value_loss = mean((target - V(s))^2)``,
 targets and advantages come from :mod:`.returns` (n-step, or GAE(lambda)), and the auxiliary
-losses are whatever the policy's ``auxiliary_losses(obs, logits, value)`` returns (see
+losses are whatever the policy's ``auxiliary_losses(obs, logits, value[, rollout])`` returns (see
 :mod:`reverie.agents.actor_critic`). A truncated episode bootstraps from the value of its
 last observation (the env reports it as ``info["final_obs"]``); a terminated one does not.
 
@@ -183,6 +183,8 @@ class A2C:
         self._values = torch.empty((T, N), dtype=torch.float32, device=self.device)
         self._terminated = torch.empty((T, N), dtype=torch.bool, device=self.device)
         self._truncated = torch.empty((T, N), dtype=torch.bool, device=self.device)
+        # each step's true next observation, kept only for a policy that learns from transitions
+        self._next_obs = torch.empty_like(self._obs_buf) if getattr(policy, "needs_next_obs", False) else None
 
     @property
     def frames_per_update(self) -> int:
@@ -214,6 +216,9 @@ class A2C:
             self._terminated[t] = terminated
             self._truncated[t] = truncated
             ended = info["final_index"]
+            if self._next_obs is not None:
+                self._next_obs[t].copy_(obs)
+                self._next_obs[t][ended.to(self.device)] = info["final_obs"].to(self._next_obs)
             if ended.numel():
                 self.stats.add(ended, info, terminated)
                 if self.config.bootstrap_truncated:
@@ -230,9 +235,12 @@ class A2C:
             last = self.policy(torch.cat(final_obs).to(self.device))[1].float()
             final_values.view(-1)[torch.cat(final_rows)] = last
         self.frames += T * N
-        return {"obs": self._obs_buf, "actions": self._actions, "rewards": self._rewards,
-                "values": self._values, "terminated": self._terminated, "truncated": self._truncated,
-                "bootstrap": bootstrap, "final_values": final_values}
+        rollout = {"obs": self._obs_buf, "actions": self._actions, "rewards": self._rewards,
+                   "values": self._values, "terminated": self._terminated, "truncated": self._truncated,
+                   "bootstrap": bootstrap, "final_values": final_values}
+        if self._next_obs is not None:
+            rollout["next_obs"] = self._next_obs
+        return rollout
 
     # -- update --------------------------------------------------------------------------
 
@@ -259,7 +267,7 @@ class A2C:
         entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
         policy_loss = -(advantages * taken).mean()
         value_loss = (returns - values.float()).pow(2).mean()
-        extra = auxiliary_losses(self.policy, obs, logits, values)
+        extra = auxiliary_losses(self.policy, obs, logits, values, rollout)
         loss = policy_loss + c.value_coef * value_loss - c.entropy_coef * entropy
         for value in extra.values():
             loss = loss + value
