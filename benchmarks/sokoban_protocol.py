@@ -193,7 +193,9 @@ def markdown(result: dict) -> str:
         f"{p['n_steps']} steps, RMSprop lr {p['lr']} ({p['lr_schedule']}), entropy {p['entropy_coef']}, the step cap "
         f"{'bootstrapped' if p['bootstrap_truncated'] else 'ending returns like a terminal state'}; "
         f"evaluation on the test levels with sampled actions, one episode per level. One torch thread "
-        f"per run, {result['parallel']} runs at a time on this shared machine.",
+        f"per run, several runs at a time on this shared machine ({result['parallel']} in this call; the "
+        "recorded I2A runs shared its 2 cores 2 or 3 at a time), so *frames/s* and *minutes* tell more about "
+        "that sharing than about the agents: the I2A cost section has paired timings.",
         "",
         "| agent | parameters | seeds | solved, mean over seeds | min - max | pooled (95% CI) | greedy, mean "
         "| frames/s | minutes per run |",
