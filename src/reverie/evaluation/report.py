@@ -137,7 +137,10 @@ def _plot(runs: list[RunRecord], path: Path) -> None:
     from matplotlib.figure import Figure
 
     labels = group_labels(runs)
-    figure = Figure(figsize=(11, 4.2 + 0.22 * len(labels)), dpi=110)
+    columns = min(3, max(1, len(labels)))
+    legend_inches = 0.15 + 0.2 * -(-len(labels) // columns)  # one 0.2-inch row per `columns` runs
+    height = 4.2 + legend_inches
+    figure = Figure(figsize=(11, height), dpi=110)
     panels = figure.subplots(1, 2)
     for ax, key, label in ((panels[0], "solve_rate", "training solve rate"),
                            (panels[1], "episode_return", "training episode return")):
@@ -154,9 +157,9 @@ def _plot(runs: list[RunRecord], path: Path) -> None:
         if key == "solve_rate":
             ax.set_ylim(0, min(1.0, max(0.1, 1.1 * top)))
     handles, names = panels[0].get_legend_handles_labels()
-    figure.legend(handles, names, loc="lower center", fontsize=8, frameon=False)
+    figure.legend(handles, names, loc="lower center", fontsize=8, frameon=False, ncols=columns)
     figure.suptitle("mean over seeds (line), min to max (shaded)", fontsize=9)
-    figure.tight_layout(rect=(0, 0.05 + 0.05 * len(labels), 1, 1))
+    figure.tight_layout(rect=(0, legend_inches / height, 1, 1))
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     with atomic_write(path) as f:
