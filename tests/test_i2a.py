@@ -260,7 +260,7 @@ def test_finetuning_trains_the_model_on_the_agents_transitions_and_saves_it():
     before = loss()
     for _ in range(15):
         stats = trainer.train_step()
-    assert float(stats["aux/model"]) > 0 and loss() < 0.7 * before  # 8.3 -> 5.2 when written
+    assert float(stats["aux/model"]) > 0 and loss() < 0.7 * before
     other = agent_with(tiny_model(seed=2), rollout_length=2, finetune_model=1.0)
     with pytest.raises(ReverieError, match="another environment model"):
         other.load_state_dict(agent.state_dict())  # fine-tuned from other starting weights
