@@ -31,12 +31,12 @@ from pathlib import Path
 import torch
 
 from common import cpu_name, write_section
-from imagination_efficiency import fit_poor_model, model_quality
+from imagination_efficiency import exact_rate, fit_poor_model, model_quality
 from sokoban_protocol import PROTOCOL, command
-from reverie.agents.actor_critic import sample_actions
 from reverie.envs.presets import level_bank, make_env
 from reverie.envs.sokoban import LevelBank
 from reverie.models import load
+from reverie.training.actor_critic import A2C, A2CConfig
 from reverie.training.runs import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,32 +44,19 @@ RESULTS = ROOT / "benchmarks" / "results" / "finetune_model.json"
 HEADING = "Fine-tuning I2A's environment model (`benchmarks/finetune_model.py`)"
 
 
-@torch.no_grad()
 def play_transitions(policy, env_id: str, envs: int, steps: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """``envs x steps`` real transitions of ``policy``'s sampled play on the test levels; an
-    ended episode's next frame is its last one, not the reset that followed."""
-    env = make_env(env_id, envs, split="test", seed=seed)
-    obs, _ = env.reset(seed=seed)
-    g = torch.Generator().manual_seed(seed)
-    rows: dict[str, list[torch.Tensor]] = {"obs": [], "action": [], "next_obs": [], "reward": []}
-    for _ in range(steps):
-        logits, _ = policy(obs.float())
-        action = sample_actions(logits, g)
-        nxt, reward, _, _, info = env.step(action)
-        true_next = nxt.clone()
-        true_next[info["final_index"]] = info["final_obs"].to(true_next.dtype)
-        for key, value in (("obs", obs), ("action", action), ("next_obs", true_next), ("reward", reward)):
-            rows[key].append(value.clone())
-        obs = nxt
-    return {k: torch.cat(v) for k, v in rows.items()}
+    """``envs x steps`` real transitions of ``policy``'s sampled play on the test levels, as the
+    trainer collects them for a policy that fine-tunes its model (an ended episode's next
+    frame is its last one, not the reset that followed), flattened to one row each."""
+    trainer = A2C(policy, make_env(env_id, envs, split="test", seed=seed),
+                  A2CConfig(n_steps=steps, lr_schedule="constant"), seed=seed)
+    rollout = trainer.collect()
+    return {key: rollout[key].flatten(0, 1) for key in ("obs", "actions", "next_obs", "rewards")}
 
 
-@torch.no_grad()
-def exact_on(model, data: dict[str, torch.Tensor]) -> float:
-    """Share of transitions whose next frame (argmax) and reward the model gets exactly."""
-    pred, reward = model.step(data["obs"].float(), data["action"])
-    same = (pred.argmax(1) == data["next_obs"].argmax(1)).flatten(1).all(1)
-    return float((same & ((reward - data["reward"]).abs() < 1e-3)).float().mean())
+def exact_on(model, play: dict[str, torch.Tensor]) -> float:
+    """:func:`exact_rate` on transitions from :func:`play_transitions`."""
+    return exact_rate(model, play["obs"].float(), play["actions"], play["next_obs"].argmax(1), play["rewards"])
 
 
 def train_pair(work: Path, model_path: Path, frames: int, weight: float, episodes: int) -> dict[str, Path]:
@@ -136,7 +123,7 @@ def main() -> None:
             "date": datetime.date.today().isoformat(), "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
             "command": "python benchmarks/finetune_model.py" + (" --quick" if args.quick else ""),
             "env": env_id, "fit_steps": args.fit_steps, "frames": args.frames, "weight": args.weight,
-            "episodes": args.episodes, "random_walk_states": 2000, "play_transitions": len(play["action"]),
+            "episodes": args.episodes, "random_walk_states": 2000, "play_transitions": len(play["actions"]),
             "before": {"random_walk": model_quality(weak, walks), "play": exact_on(weak, play)},
             "runs": {},
         }

@@ -42,12 +42,18 @@ NUM_ENVS = 64
 VARIANTS = ("i2a", "i2a-perfect", "i2a-copy", "i2a-noreward")
 
 
-def measure(agent: str, options: dict, seconds: float, warmup: int = 5) -> dict:
+def make_trainer(agent: str, options: dict) -> A2C:
+    """The real A2C trainer for ``agent`` on the benchmark's env, one torch thread, seed 0."""
     torch.set_num_threads(1)
     env = make_env(ENV_ID, NUM_ENVS, seed=0)
     torch.manual_seed(0)
     policy = build_agent(agent, tuple(env.single_observation_space.shape), int(env.action_space.n), **options)
-    trainer = A2C(policy, env, A2CConfig(), total_frames=10**9, seed=0)
+    return A2C(policy, env, A2CConfig(), total_frames=10**9, seed=0)
+
+
+def measure(agent: str, options: dict, seconds: float, warmup: int = 5) -> dict:
+    trainer = make_trainer(agent, options)
+    policy = trainer.policy
     timing = time_training(trainer, seconds, warmup)
     cache = getattr(policy, "cache", None)
     length = policy.core.rollout_length if hasattr(policy, "core") else None
@@ -87,11 +93,8 @@ class CpuClock:
 
 def breakdown(seconds: float, warmup: int = 5) -> dict:
     """Where the default I2A's training CPU time goes, per update (ms) and as shares."""
-    torch.set_num_threads(1)
-    env = make_env(ENV_ID, NUM_ENVS, seed=0)
-    torch.manual_seed(0)
-    policy = build_agent("i2a", tuple(env.single_observation_space.shape), int(env.action_space.n))
-    trainer = A2C(policy, env, A2CConfig(), total_frames=10**9, seed=0)
+    trainer = make_trainer("i2a", {})
+    policy = trainer.policy
     for _ in range(warmup):
         trainer.train_step()
     clock = CpuClock()

@@ -83,10 +83,17 @@ def model_quality(model, bank: LevelBank, n: int = 2000, seed: int = 0) -> float
         rules.step_(flat, rules.player_index(flat), torch.randint(0, 5, (n,), generator=g), tables)
     action = torch.randint(0, 5, (n,), generator=g)
     true_next, result = rules.step(flat, action, tables)
-    with torch.no_grad():
-        pred, reward = model.step(codes_to_planes(flat.view(codes.shape)), action)
-    same = (pred.argmax(1).reshape(n, -1) == true_next).all(1) & ((reward - result.reward).abs() < 1e-3)
-    return float(same.float().mean())
+    return exact_rate(model, codes_to_planes(flat.view(codes.shape)), action, true_next.view(codes.shape),
+                      result.reward)
+
+
+@torch.no_grad()
+def exact_rate(model, obs: torch.Tensor, action: torch.Tensor, next_codes: torch.Tensor,
+               reward: torch.Tensor) -> float:
+    """Share of one-step predictions whose next frame (most likely cell codes) and reward are both exact."""
+    pred, predicted_reward = model.step(obs, action)
+    same = (pred.argmax(1) == next_codes).flatten(1).all(1)
+    return float((same & ((predicted_reward - reward).abs() < 1e-3)).float().mean())
 
 
 def fit_poor_model(work: Path, minutes: float, steps: int) -> Path:
