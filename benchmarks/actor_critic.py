@@ -26,7 +26,7 @@ import torch
 
 from common import cpu_name, time_training, write_section
 from reverie.agents import build_agent, count_parameters
-from reverie.envs.presets import make_env
+from reverie.envs.sokoban.presets import make_env
 from reverie.training.actor_critic import A2C, A2CConfig
 
 ROOT = Path(__file__).resolve().parents[1]

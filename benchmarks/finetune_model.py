@@ -33,7 +33,7 @@ import torch
 from common import cpu_name, write_section
 from imagination_efficiency import exact_rate, fit_poor_model, model_quality
 from sokoban_protocol import PROTOCOL, command
-from reverie.envs.presets import level_bank, make_env
+from reverie.envs.sokoban.presets import level_bank, make_env
 from reverie.envs.sokoban import LevelBank
 from reverie.models import load
 from reverie.training.actor_critic import A2C, A2CConfig

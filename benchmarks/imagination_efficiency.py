@@ -53,7 +53,7 @@ from pathlib import Path
 import torch
 
 from common import cpu_name, write_section
-from reverie.envs.presets import level_bank, resolve_levels
+from reverie.envs.sokoban.presets import level_bank, resolve_levels
 from reverie.envs.sokoban import rules
 from reverie.envs.sokoban.bank import LevelBank
 from reverie.agents.i2a import DEFAULT_MODEL

@@ -38,13 +38,13 @@ from pathlib import Path
 import torch
 
 from common import cpu_name, write_section
-from reverie.atomic import write_json
-from reverie.config import to_dict
+from reverie.core.atomic import write_json
+from reverie.core.config import to_dict
 from reverie.models.vector import VectorFitConfig
 from reverie.planning.cem import CEMConfig
-from reverie.planning.control import (ParkingTask, collect_random, collect_with_planner, evaluate, make_model,
+from reverie.workflows.control import (ParkingTask, collect_random, collect_with_planner, evaluate, make_model,
                                       make_planner, run_episode)
-from reverie.planning.diagnostics import (command_trajectories, compounding_error, plot_command_trajectories,
+from reverie.workflows.control_diagnostics import (command_trajectories, compounding_error, plot_command_trajectories,
                                           plot_error_curves, real_segments, save_episode_gif)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -73,7 +73,7 @@ def time_collectives(trainer) -> list[float]:
 def worker(agent: str, num_envs: int, seconds: float, warmup: int, out: str | None) -> None:
     """One process: time training for ``seconds`` after ``warmup`` updates; rank 0 writes the row."""
     from reverie.agents import build_agent
-    from reverie.envs.presets import make_env
+    from reverie.envs.sokoban.presets import make_env
     from reverie.training import distributed as dd
     from reverie.training.actor_critic import A2C, A2CConfig
 
@@ -208,7 +208,7 @@ def main() -> None:
     if args.worker:
         worker(args.worker, args.num_envs, seconds, args.warmup, args.out)
         return
-    from reverie.envs.presets import make_env
+    from reverie.envs.sokoban.presets import make_env
 
     make_env(ENV_ID, 1)  # generate (or load) the level bank before any process times anything
     load = os.getloadavg()[0]

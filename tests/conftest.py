@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -19,6 +20,8 @@ UNFILTERED_TEST = FIXTURES / "unfiltered" / "test" / "000.txt"
 HARD = FIXTURES / "hard" / "000.txt"
 #: The full level set, present only on the project's machines (tests using it skip elsewhere).
 SHARED_BOXOBAN = Path(__file__).resolve().parents[2] / "shared" / "boxoban-levels"
+if SHARED_BOXOBAN.is_dir():  # where boxoban-* ids find their levels (a user sets it or --levels-dir)
+    os.environ.setdefault("REVERIE_BOXOBAN", str(SHARED_BOXOBAN))
 
 #: Hypothesis settings for every property test: derandomized so runs are reproducible.
 PROPERTY = settings(

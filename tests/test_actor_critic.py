@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from reverie import ReverieError
+from reverie.core.errors import ReverieError
 from reverie.agents import agent_names, build_agent, count_parameters
 from reverie.agents import actor_critic as registry
 from reverie.agents.networks import DEFAULT_LARGE_PARAMS, grid_params

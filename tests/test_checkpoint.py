@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from reverie import ReverieError
-from reverie.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from reverie.training.metrics import MetricsLogger, read_metrics
+from reverie.core.errors import ReverieError
+from reverie.core.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from reverie.core.metrics import MetricsLogger, read_metrics
 
 
 def test_round_trip_and_kind_check(tmp_path):

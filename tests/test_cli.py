@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import FIXTURES
-from reverie.cli import main
+from reverie.cli.main import main
 from reverie.envs.sokoban.levels import load_levels
 
 ROOT = Path(__file__).resolve().parents[1]

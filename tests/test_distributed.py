@@ -17,11 +17,11 @@ import torch
 
 from distributed_worker import build, flat
 from reverie.agents.actor_critic import sample_actions
-from reverie.envs.presets import level_bank
+from reverie.envs.sokoban.presets import level_bank
 from reverie.training.actor_critic import A2C, A2CConfig
-from reverie.training.checkpoint import load_checkpoint
+from reverie.core.checkpoint import load_checkpoint
 from reverie.training.distributed import rank_seed
-from reverie.training.metrics import read_metrics
+from reverie.core.metrics import read_metrics
 from reverie.training.runs import RUN_KIND, load_run
 
 TESTS = Path(__file__).resolve().parent

@@ -15,8 +15,8 @@ from PIL import Image
 from torch import nn
 
 from conftest import level
-from reverie import ReverieError
-from reverie.cli import main
+from reverie.core.errors import ReverieError
+from reverie.cli.main import main
 from reverie.envs.sokoban.bank import LevelBank
 from reverie.evaluation.evaluate import evaluate_policy, evaluate_run, wilson_interval
 from reverie.evaluation.report import group_curves, group_labels, read_run, write_report

@@ -14,13 +14,13 @@ import pytest
 import torch
 from torch import nn
 
-from reverie import ReverieError
+from reverie.core.errors import ReverieError
 from reverie.agents import agent_names, build_agent, count_parameters
 from reverie.agents.i2a import I2A
 from reverie.envs.sokoban import SokobanVecEnv, generate_levels
 from reverie.models import CopyModel, GridModel, GridModelConfig, PerfectModel, codes_to_planes
 from reverie.training.actor_critic import A2C, A2CConfig
-from reverie.training.checkpoint import load_checkpoint
+from reverie.core.checkpoint import load_checkpoint
 from reverie.training.runs import RUN_KIND, load_run
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -371,7 +371,7 @@ def train_command(run_dir: Path, *extra: str) -> list[str]:
 
 
 def test_an_i2a_run_killed_after_a_checkpoint_resumes_exactly(tmp_path, isolated_runs):
-    from reverie.cli import main
+    from reverie.cli.main import main
 
     reference = tmp_path / "reference"
     assert main(train_command(reference)[3:]) == 0

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import UNFILTERED_TEST, level
-from reverie.cli import main
+from reverie.cli.main import main
 from reverie.envs.sokoban import rules
 from reverie.envs.sokoban.bank import LevelBank, load_boxoban
 from reverie.envs.sokoban.env import SokobanVecEnv

@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from conftest import HARD, UNFILTERED_TEST
-from reverie import ReverieError
-from reverie.cli import main as run_cli
+from reverie.core.errors import ReverieError
+from reverie.cli.main import main as run_cli
 from reverie.data.dataset import Sampler, collect_dataset
 from reverie.data.transitions import CollectConfig, collect
 from reverie.envs.sokoban.bank import load_boxoban
 from reverie.evaluation.model_diagnostics import one_step
 from reverie.models import GridModel, GridModelConfig, load
-from reverie.training.metrics import read_metrics
+from reverie.core.metrics import read_metrics
 from reverie.training.model_fitting import FitConfig, _improved, fit, learning_rate
 
 
@@ -97,7 +97,7 @@ def test_learning_rate_schedule_and_early_stopping_rule():
 
 
 def test_model_commands_are_part_of_the_main_parser():
-    from reverie.cli import build_parser
+    from reverie.cli.main import build_parser
 
     args = build_parser().parse_args(["model", "fit", "--size", "small", "--steps", "5"])
     assert args.size == "small" and args.steps == 5 and callable(args.func)

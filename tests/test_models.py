@@ -25,7 +25,7 @@ from reverie.models import (
     codes_to_planes,
     planes_to_codes,
 )
-from reverie import ReverieError
+from reverie.core.errors import ReverieError
 
 
 def random_obs(n: int = 6, seed: int = 0) -> torch.Tensor:

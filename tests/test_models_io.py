@@ -7,10 +7,10 @@ import os
 import pytest
 import torch
 
-from reverie import ReverieError
+from reverie.core.errors import ReverieError
 from reverie.models import GridModel, GridModelConfig, codes_to_planes, load, resolve, save_model
 from reverie.models.io import model_record, pretrained_path
-from reverie.training.checkpoint import save_checkpoint
+from reverie.core.checkpoint import save_checkpoint
 
 
 def trained_ish(config: GridModelConfig) -> GridModel:

@@ -13,15 +13,15 @@ import pytest
 import torch
 from PIL import Image
 
-from reverie import ReverieError
+from reverie.core.errors import ReverieError
 from reverie.agents import build_agent
-from reverie.cli import build_parser, main
-from reverie.config import from_arguments
+from reverie.cli.main import build_parser, main
+from reverie.core.config import from_arguments
 from reverie.envs.sokoban import rules
 from reverie.envs.sokoban.bank import LevelBank
 from reverie.evaluation.imagination_gif import layout, save_imagination_gif, tile_scale
 from reverie.evaluation.imagined_episode import record_episode
-from reverie.pipeline import STAGES, PipelineConfig, run
+from reverie.workflows.pipeline import STAGES, PipelineConfig, run
 
 from conftest import level
 

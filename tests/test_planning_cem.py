@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from reverie import ReverieError
-from reverie.cli import main
+from reverie.core.errors import ReverieError
+from reverie.cli.main import main
 from reverie.planning.cem import CEMConfig, CEMPlanner
-from reverie.planning.control import (PendulumTask, collect_random, make_model, make_planner, make_task,
+from reverie.workflows.control import (PendulumTask, collect_random, make_model, make_planner, make_task,
                                       run_episode)
 from reverie.models.vector import VectorFitConfig
 

@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from conftest import FIXTURES
-from reverie import ReverieError
-from reverie.envs import presets
+from reverie.core.errors import ReverieError
+from reverie.envs.sokoban import presets
 from reverie.training.actor_critic import A2CConfig
-from reverie.training.checkpoint import load_checkpoint
-from reverie.training.metrics import read_metrics
+from reverie.core.checkpoint import load_checkpoint
+from reverie.core.metrics import read_metrics
 from reverie.training.runs import RUN_KIND, TrainConfig, load_run, resume, train
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -100,7 +100,7 @@ def process_env(level_cache: Path) -> dict[str, str]:
 def reference_run(tmp_path_factory, level_cache) -> Path:
     """The uninterrupted run every interrupted one must reproduce (the same command, in this
     process: saves a Python start-up; both use one torch thread)."""
-    from reverie.cli import main
+    from reverie.cli.main import main
 
     run_dir = tmp_path_factory.mktemp("reference") / "run"
     threads = torch.get_num_threads()
@@ -166,7 +166,7 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint_and_resumes_exactly(tmp_path, le
 
 
 def test_resume_refuses_other_flags(tmp_path, capsys):
-    from reverie.cli import main
+    from reverie.cli.main import main
 
     assert main(["train", "--resume", str(tmp_path), "--frames", "10"]) == 2
     assert "drop --frames" in capsys.readouterr().err
@@ -210,9 +210,15 @@ def test_boxoban_ids_read_the_named_folder():
 
 
 def test_boxoban_without_a_folder_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(presets, "DEFAULT_BOXOBAN", tmp_path / "absent")
-    with pytest.raises(ReverieError, match="--levels-dir"):
+    monkeypatch.delenv("REVERIE_BOXOBAN", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "absent"))
+    with pytest.raises(ReverieError, match="--levels-dir FOLDER, set REVERIE_BOXOBAN"):
         presets.level_bank("boxoban-hard", "test")
+    monkeypatch.setenv("REVERIE_BOXOBAN", str(tmp_path / "nowhere"))
+    with pytest.raises(ReverieError, match="nowhere: no such Boxoban levels folder .from REVERIE_BOXOBAN"):
+        presets.level_bank("boxoban-hard", "test")
+    monkeypatch.setenv("REVERIE_BOXOBAN", str(FIXTURES))
+    assert len(presets.level_bank("boxoban-hard", "test")) == 20
 
 
 def test_resolve_levels_by_id_split_or_path():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import HARD, UNFILTERED_TEST
-from reverie import ReverieError
+from reverie.core.errors import ReverieError
 from reverie.data.dataset import Sampler, TransitionDataset, collect_dataset
 from reverie.data.levels import drop_overlap, one_push_from_solved, preplace_boxes, with_preplaced
 from reverie.data.transitions import CollectConfig, collect, read_manifest

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reverie import ReverieError
+from reverie.core.errors import ReverieError
 from reverie.models.base import EnvironmentModel
 from reverie.models.vector import (Transitions, VectorFitConfig, VectorModel, VectorModelConfig, fit_vector_model,
                                    load_vector_model, save_vector_model)

@@ -1,13 +1,9 @@
 """reverie: model-based reinforcement learning around Imagination-Augmented Agents."""
 
-__version__ = "0.1.0"
+from .core.errors import ReverieError
+from .core.version import __version__
 
-
-class ReverieError(Exception):
-    """An error the user can cause and fix (bad input, impossible config).
-
-    The command line prints these in one line and exits non-zero, without a traceback.
-    """
+__all__ = ["ReverieError", "__version__"]
 
 
 def _register() -> None:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 
 __all__ = [
     "ActorCriticPolicy", "AgentSpec", "register_agent", "build_agent", "agent_names", "agent_spec",

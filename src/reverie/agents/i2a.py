@@ -39,7 +39,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 from .actor_critic import register_agent
 from .imagination import (ROLLOUT_ACTIONS, ImaginationCache, ImaginationCore, RolloutPolicy, conv_side, model_digest,
                           orthogonal)

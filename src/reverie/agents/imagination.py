@@ -28,7 +28,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 
 __all__ = ["RolloutPolicy", "conv_side", "ImaginationCore", "ImaginationCache", "model_digest", "ROLLOUT_ACTIONS"]
 
@@ -134,6 +134,12 @@ class ImaginationCore(nn.Module):
                 self._set_generator_state(self._pending_state)
                 self._pending_state = None
         return self._generator
+
+    def reseed(self, seed: int) -> None:
+        """Draw imagined actions from a fresh stream seeded with ``seed`` (data-parallel ranks
+        each get their own); the generator is re-created on first use."""
+        self.seed = int(seed)
+        self._generator = self._pending_state = None
 
     def _set_generator_state(self, state: torch.Tensor) -> None:
         assert self._generator is not None

@@ -38,7 +38,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 from .actor_critic import _AGENTS, _load_modules, count_parameters, register_agent
 
 __all__ = ["ConvActorCritic", "MLPActorCritic", "standard_agent", "large_agent", "grid_params",

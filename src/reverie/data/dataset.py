@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 import torch
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 from ..envs.sokoban import cells, rules
 from ..models.base import SOKOBAN_REWARDS, codes_to_planes
 from .levels import LevelSet, with_preplaced

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 from ..envs.sokoban import cells
 from ..envs.sokoban.bank import LevelBank, load_boxoban
 

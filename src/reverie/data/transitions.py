@@ -23,9 +23,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .. import ReverieError
-from ..atomic import atomic_write, write_json
-from ..config import option, parse_size, to_dict
+from ..core.errors import ReverieError
+from ..core.atomic import atomic_write, write_json
+from ..core.config import option, parse_size, to_dict
 from ..envs.sokoban import rules
 from ..envs.sokoban.env import SokobanVecEnv
 from ..models.base import SOKOBAN_REWARDS, planes_to_codes

@@ -20,34 +20,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 from ..agents.actor_critic import greedy_actions, sample_actions
-from ..atomic import write_json
+from ..core.atomic import write_json
+from ..core.stats import Z95, wilson_interval
 from ..envs.sokoban import rules
 from ..envs.sokoban.bank import LevelBank
 from ..envs.sokoban.env import SokobanVecEnv
 
 __all__ = ["wilson_interval", "evaluate_policy", "evaluate_run", "read_evaluations",
            "record_evaluation", "Z95"]
-
-#: The standard normal quantile of 0.975: a two-sided 95% interval.
-Z95 = 1.959963984540054
-
-
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a binomial proportion ``successes / n``."""
-    if n <= 0:
-        raise ValueError(f"need at least one trial, got n={n}")
-    if not 0 <= successes <= n:
-        raise ValueError(f"successes must be in [0, {n}], got {successes}")
-    p = successes / n
-    z2 = z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return low, high
-
 
 @torch.inference_mode()
 def evaluate_policy(policy: nn.Module, levels: LevelBank, episodes: int, max_steps: int,
@@ -161,7 +143,7 @@ def evaluate_run(run_dir: str | Path, levels: str | None = None, episodes: int =
     """Evaluate a run's latest weights on held-out levels (the run's env id's test split by
     default). Refuses levels the run trained on unless ``allow_train_levels``; adds the result
     to ``run_dir/evaluation.json`` when ``save``; writes a GIF of one episode to ``gif``."""
-    from ..envs.presets import level_keys, overlap, resolve_levels
+    from ..envs.sokoban.presets import level_keys, overlap, resolve_levels
     from ..training.runs import load_run
 
     run = load_run(run_dir)

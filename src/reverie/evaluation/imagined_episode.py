@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 from ..agents.actor_critic import greedy_actions, sample_actions
 from ..envs.sokoban.bank import LevelBank
 from ..envs.sokoban.env import SokobanVecEnv

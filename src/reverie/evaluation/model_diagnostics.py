@@ -20,9 +20,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .. import ReverieError
-from ..atomic import atomic_write
-from ..config import option, to_dict
+from ..core.errors import ReverieError
+from ..core.atomic import atomic_write
+from ..core.config import option, to_dict
 from ..envs.sokoban import rules
 from ..envs.sokoban.render import SPRITE, rgb_image
 from ..models.base import SOKOBAN_REWARDS, EnvironmentModel, codes_to_planes, planes_to_codes
@@ -306,7 +306,7 @@ class EvaluateConfig:
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     """One-step accuracy, the horizon curve, pictures and a plot; returns the report."""
     from ..data.dataset import TransitionDataset
-    from ..atomic import write_json
+    from ..core.atomic import write_json
     from ..models.io import resolve
     from ..models.simple import CopyModel
 

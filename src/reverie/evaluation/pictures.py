@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from ..atomic import atomic_write
+from ..core.atomic import atomic_write
 from ..envs.sokoban.render import rgb_image
 
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import ReverieError
-from ..atomic import atomic_write
+from ..core.errors import ReverieError
+from ..core.atomic import atomic_write
 
 __all__ = ["write_report", "RunRecord", "read_run", "group_curves", "group_labels"]
 
@@ -85,7 +85,7 @@ def group_labels(runs: list[RunRecord]) -> dict[tuple[str, str, str], str]:
 
 def read_run(path: str | Path) -> RunRecord:
     """Read a run folder's config, metrics, evaluations and summary."""
-    from ..training.metrics import read_metrics
+    from ..core.metrics import read_metrics
     from .evaluate import read_evaluations
 
     path = Path(path)

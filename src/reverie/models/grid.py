@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import ReverieError
-from ..config import option
+from ..core.errors import ReverieError
+from ..core.config import option
 from ..envs.sokoban import cells, rules
 from .base import SOKOBAN_REWARDS, RewardClasses, action_onehot, action_planes, codes_to_planes
 

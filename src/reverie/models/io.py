@@ -1,6 +1,6 @@
 """Saving and loading environment models, and the pretrained models shipped with reverie.
 
-A model file is a reverie checkpoint (see :mod:`reverie.training.checkpoint`): plain data
+A model file is a reverie checkpoint (see :mod:`reverie.core.checkpoint`): plain data
 and tensors only, read with ``weights_only=True``, so a hostile file cannot run code. It
 holds the model's config and weights, enough to rebuild it with no other input. A fitting
 run's checkpoint holds the same record under ``"model"``, so :func:`load` reads both.
@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from .. import ReverieError
-from ..training.checkpoint import load_checkpoint, save_checkpoint
+from ..core.errors import ReverieError
+from ..core.checkpoint import load_checkpoint, save_checkpoint
 from .grid import GridModel, GridModelConfig
 from .simple import CopyModel, PerfectModel
 

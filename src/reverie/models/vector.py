@@ -41,9 +41,9 @@ from typing import Any, Callable, NamedTuple
 import torch
 from torch import nn
 
-from .. import ReverieError
-from ..config import option
-from ..training.checkpoint import load_checkpoint, save_checkpoint
+from ..core.errors import ReverieError
+from ..core.config import option
+from ..core.checkpoint import load_checkpoint, save_checkpoint
 
 KINDS = ("mlp", "structured")
 VECTOR_MODEL_KIND = "vector-environment-model"

@@ -2,7 +2,7 @@
 
 - :class:`CEMPlanner` / :class:`CEMConfig`: batched cross-entropy method (or MPPI) over any
   continuous-action ``EnvironmentModel``, with action repeat, bounds and warm starts;
-- :mod:`reverie.planning.control`: tasks (highway-env parking, Pendulum), data collection,
+- :mod:`reverie.workflows.control`: tasks (highway-env parking, Pendulum), data collection,
   model fitting and MPC evaluation;
 - :class:`MCTS` / :class:`MCSearch`: batched tree search and the I2A paper's Monte-Carlo
   search over any Sokoban ``EnvironmentModel``, budgets in imagined steps

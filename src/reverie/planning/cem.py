@@ -24,8 +24,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from .. import ReverieError
-from ..config import option
+from ..core.errors import ReverieError
+from ..core.config import option
 from ..models.base import EnvironmentModel
 
 #: ``reward_fn(obs [M, S], action [M, A], next_obs [M, S], goal [M, G] | None) -> [M]``.

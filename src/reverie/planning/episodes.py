@@ -24,9 +24,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 from ..envs.sokoban import rules
 from ..envs.sokoban.bank import LevelBank
+from ..core.stats import wilson_interval
 from .counter_rng import level_keys
 
 __all__ = ["play_levels", "make_planner", "PLANNERS", "solver_moves", "distribution", "describe"]
@@ -84,8 +85,6 @@ def play_levels(planner, levels: LevelBank, episodes: int, max_steps: int = 120,
                 seed: int = 0, solver_time_limit: float = 0.0, solver_cache: dict | None = None,
                 log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Play ``episodes`` episodes with ``planner`` (see the module docstring); returns the result."""
-    from ..evaluation.evaluate import wilson_interval
-
     if episodes < 1:
         raise ReverieError(f"--episodes must be >= 1, got {episodes}")
     if batch < 1:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 from ..models.base import codes_to_planes
 
 __all__ = ["AgentGuide", "RolloutGuide", "load_agent_guide", "load_rollout_guide"]

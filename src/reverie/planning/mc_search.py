@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 from .code_model import CodeModel, check_codes
 from .counter_rng import hash32, level_keys, uniform
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 from .code_model import CodeModel, check_codes
 from .counter_rng import level_keys, uniform
 

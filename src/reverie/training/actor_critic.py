@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 from ..agents.actor_critic import auxiliary_losses, sample_actions
-from ..config import option
+from ..core.config import option
 from .returns import returns_and_advantages
 
 __all__ = ["A2CConfig", "A2C", "BatchedEnv", "GymVectorAdapter", "EpisodeStats", "make_optimizer"]

@@ -51,7 +51,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .. import ReverieError
+from ..core.errors import ReverieError
 from .actor_critic import A2C, A2CConfig, BatchedEnv
 
 __all__ = ["World", "RankFailure", "launched", "init_world", "place", "shutdown", "rank_seed", "collective",
@@ -177,13 +177,11 @@ def broadcast_from_main(obj: Any, world: World, what: str) -> Any:
 
 
 def reseed_imagination(policy: nn.Module, seed: int) -> None:
-    """Give every imagination core in ``policy`` its own sampler seed (derived from ``seed``)."""
-    from ..agents.imagination import ImaginationCore
-
-    cores = [m for m in policy.modules() if isinstance(m, ImaginationCore)]
-    for i, core in enumerate(cores):
-        core.seed = rank_seed(seed, 1 + i, salt=1)
-        core._generator = core._pending_state = None  # re-created from the new seed on first use
+    """Give every module of ``policy`` that samples on its own (``reseed``: I2A's imagination
+    core) its own stream, derived from ``seed``."""
+    samplers = [m for m in policy.modules() if m is not policy and callable(getattr(m, "reseed", None))]
+    for i, module in enumerate(samplers):
+        module.reseed(rank_seed(seed, 1 + i, salt=1))
 
 
 class DistributedA2C(A2C):

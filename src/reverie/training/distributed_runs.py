@@ -28,12 +28,12 @@ from typing import Any
 
 import torch
 
-from .. import ReverieError
-from ..config import to_dict
+from ..core.errors import ReverieError
+from ..core.config import to_dict
 from . import distributed as dd
 from .actor_critic import A2CConfig, EpisodeStats
-from .checkpoint import rng_state, save_checkpoint, set_rng_state
-from .metrics import MetricsLogger
+from ..core.checkpoint import rng_state, save_checkpoint, set_rng_state
+from ..core.metrics import MetricsLogger
 from .runs import (CHECKPOINT, RUN_KIND, TrainConfig, _build, _config_from_dict, _load_state, finish_run,
                    training_loop, write_run_config)
 from .runs import describe as describe_run

@@ -24,16 +24,16 @@ from typing import Any
 
 import torch
 
-from .. import ReverieError
-from ..config import option, to_dict
+from ..core.errors import ReverieError
+from ..core.config import option, to_dict
 from ..data.dataset import Sampler, TransitionDataset
-from ..atomic import write_json
+from ..core.atomic import write_json
 from ..data.transitions import read_manifest
 from ..evaluation.model_diagnostics import one_step
 from ..models.grid import GridModel, GridModelConfig
 from ..models.io import RUN_KIND, model_record, save_model
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .metrics import MetricsLogger
+from ..core.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..core.metrics import MetricsLogger
 
 
 @dataclass

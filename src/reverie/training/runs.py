@@ -33,12 +33,13 @@ from typing import Any, Callable
 
 import torch
 
-from .. import ReverieError, __version__
-from ..atomic import write_json
-from ..config import option, to_dict
+from ..core.errors import ReverieError
+from ..core.version import __version__
+from ..core.atomic import write_json
+from ..core.config import option, to_dict
 from .actor_critic import A2C, A2CConfig
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .metrics import MetricsLogger
+from ..core.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..core.metrics import MetricsLogger
 
 __all__ = ["TrainConfig", "train", "resume", "load_run", "Run", "parse_agent_options", "RUN_KIND",
            "describe"]
@@ -113,7 +114,7 @@ def _config_from_dict(values: dict[str, Any], run_dir: Path) -> TrainConfig:
 def _build(config: TrainConfig):
     """The training env, the agent and details of both (for config.json)."""
     from ..agents import build_agent, count_parameters
-    from ..envs.presets import get_preset, make_env
+    from ..envs.sokoban.presets import get_preset, make_env
 
     preset = get_preset(config.env)
     if config.threads:
@@ -295,7 +296,7 @@ def _run(config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None, prog
 
 
 def _final_evaluation(config: TrainConfig, policy, env_info: dict[str, Any], frames: int) -> dict[str, Any]:
-    from ..envs.presets import level_bank
+    from ..envs.sokoban.presets import level_bank
     from ..evaluation.evaluate import evaluate_policy, record_evaluation
 
     bank = level_bank(config.env, "test", config.levels_dir, config.train_levels)
@@ -358,7 +359,7 @@ class Run:
     device: torch.device
 
     def training_levels(self):
-        from ..envs.presets import level_bank
+        from ..envs.sokoban.presets import level_bank
 
         return level_bank(self.config.env, "train", self.config.levels_dir, self.config.train_levels)
 

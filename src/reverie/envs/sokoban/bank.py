@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from ...atomic import atomic_write
+from ...core.atomic import atomic_write
 from . import cells
 from .levels import Level, level_files, parse_level_file
 

@@ -3,7 +3,7 @@
 It exercises the whole Sokoban stack end to end in seconds: the paper's generator makes
 levels, the push-optimal solver proves each one solvable, the solution is replayed through
 the batched rules (the same ones agents train on), and a GIF shows it. The main job,
-``reverie run``, is the I2A pipeline (:mod:`reverie.pipeline`).
+``reverie run``, is the I2A pipeline (:mod:`reverie.workflows.pipeline`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import ReverieError
-from .config import option, to_dict
+from ..core.errors import ReverieError
+from ..core.config import option, to_dict
 
 
 @dataclass
@@ -43,11 +43,11 @@ def run(config: QuickstartConfig, progress: bool = True) -> dict[str, Any]:
     """Run the job; returns the summary it also writes to ``out/summary.json``."""
     from tqdm import tqdm
 
-    from .envs.sokoban.generator import generate_levels
-    from .envs.sokoban.levels import format_level_file
-    from .envs.sokoban.play import PlaySession
-    from .envs.sokoban.solver import SolverTimeout, solve
-    from .evaluation.pictures import save_gif, save_montage
+    from ..envs.sokoban.generator import generate_levels
+    from ..envs.sokoban.levels import format_level_file
+    from ..envs.sokoban.play import PlaySession
+    from ..envs.sokoban.solver import SolverTimeout, solve
+    from ..evaluation.pictures import save_gif, save_montage
 
     out = config.out
     out.mkdir(parents=True, exist_ok=True)

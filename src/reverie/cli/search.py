@@ -10,15 +10,15 @@ import argparse
 import json
 import sys
 
-from . import ReverieError
+from ..core.errors import ReverieError
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     import torch
 
-    from .envs.presets import resolve_levels
-    from .models import resolve
-    from .planning.episodes import describe, make_planner, play_levels
+    from ..envs.sokoban.presets import resolve_levels
+    from ..models import resolve
+    from ..planning.episodes import describe, make_planner, play_levels
 
     if args.budget < 1:
         raise ReverieError(f"--budget must be a positive number of imagined steps, got {args.budget}")
@@ -30,7 +30,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     bank, name = resolve_levels(args.levels, args.levels_dir)
     max_steps = args.max_steps
     if max_steps is None:
-        from .envs.presets import PRESETS
+        from ..envs.sokoban.presets import PRESETS
 
         preset = PRESETS.get(args.levels.partition(":")[0])
         max_steps = preset.max_steps if preset else 120

@@ -12,8 +12,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from . import ReverieError
-from .config import add_arguments, from_arguments
+from ..core.errors import ReverieError
+from ..core.config import add_arguments, from_arguments
 
 
 def _given(args: argparse.Namespace, *classes: type) -> list[str]:
@@ -27,9 +27,9 @@ def _given(args: argparse.Namespace, *classes: type) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import distributed, distributed_runs, runs
-    from .training.actor_critic import A2CConfig
-    from .training.runs import TrainConfig
+    from ..training import distributed, distributed_runs, runs
+    from ..training.actor_critic import A2CConfig
+    from ..training.runs import TrainConfig
 
     # started by torchrun: data-parallel over its processes (rank 0 returns the summary)
     engine = distributed_runs if distributed.launched() else runs
@@ -52,7 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation.evaluate import evaluate_run
+    from ..evaluation.evaluate import evaluate_run
 
     result = evaluate_run(args.run_dir, args.levels, args.episodes, greedy=args.greedy,
                           allow_train_levels=args.allow_train_levels, levels_dir=args.levels_dir,
@@ -71,7 +71,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .evaluation.report import write_report
+    from ..evaluation.report import write_report
 
     page = write_report(args.run_dirs, args.out, eval_episodes=args.episodes, levels_dir=args.levels_dir)
     print(f"wrote {page} (with its pictures beside it)")
@@ -80,8 +80,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train``, ``evaluate`` and ``report`` to the ``reverie`` command's subparsers."""
-    from .training.actor_critic import A2CConfig
-    from .training.runs import TrainConfig
+    from ..training.actor_critic import A2CConfig
+    from ..training.runs import TrainConfig
 
     train = subparsers.add_parser("train", help="train an actor-critic agent (A2C) on a Sokoban env id")
     add_arguments(train, TrainConfig)

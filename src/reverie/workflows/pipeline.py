@@ -32,9 +32,9 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from . import ReverieError
-from .atomic import write_json
-from .config import add_arguments, option, to_dict
+from ..core.errors import ReverieError
+from ..core.atomic import write_json
+from ..core.config import add_arguments, option, to_dict
 
 __all__ = ["PipelineConfig", "PRESETS", "STAGES", "run", "describe", "add_pipeline_arguments"]
 
@@ -76,8 +76,8 @@ class PipelineConfig:
     threads: int = option(1, "torch CPU threads; 0 = torch's default")
 
     def __post_init__(self) -> None:
-        from .envs.presets import get_preset
-        from .models.grid import SIZES
+        from ..envs.sokoban.presets import get_preset
+        from ..models.grid import SIZES
 
         if self.preset not in PRESETS:
             raise ReverieError(f"unknown --preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
@@ -138,8 +138,8 @@ class _RandomPolicy(nn.Module):
 
 def _level_files(config: PipelineConfig) -> tuple[Path, Path]:
     """The model's training and validation levels: the env id's own splits, never its test split."""
-    from .envs.presets import boxoban_dir, get_preset, level_bank
-    from .envs.sokoban.levels import format_level_file
+    from ..envs.sokoban.presets import boxoban_dir, get_preset, level_bank
+    from ..envs.sokoban.levels import format_level_file
 
     preset = get_preset(config.env)
     if not preset.generated:
@@ -156,8 +156,8 @@ def _level_files(config: PipelineConfig) -> tuple[Path, Path]:
 
 
 def _collect(config: PipelineConfig, progress: bool) -> None:
-    from .data.transitions import CollectConfig, collect
-    from .envs.presets import get_preset
+    from ..data.transitions import CollectConfig, collect
+    from ..envs.sokoban.presets import get_preset
 
     train, valid = _level_files(config)
     preset = get_preset(config.env)
@@ -169,8 +169,8 @@ def _collect(config: PipelineConfig, progress: bool) -> None:
 
 
 def _fit(config: PipelineConfig, progress: bool) -> None:
-    from .models.grid import GridModelConfig
-    from .training.model_fitting import FitConfig, fit
+    from ..models.grid import GridModelConfig
+    from ..training.model_fitting import FitConfig, fit
 
     folder = config.out / "model"
     fit(FitConfig(data=config.out / "data", out=folder, steps=config.fit_steps, time_limit=config.fit_minutes,
@@ -180,8 +180,8 @@ def _fit(config: PipelineConfig, progress: bool) -> None:
 
 
 def _train(config: PipelineConfig, progress: bool) -> dict[str, Any]:
-    from .training.actor_critic import A2CConfig
-    from .training.runs import TrainConfig, resume, train
+    from ..training.actor_critic import A2CConfig
+    from ..training.runs import TrainConfig, resume, train
 
     folder = config.out / "agent"
     if (folder / "checkpoint.pt").is_file():
@@ -199,9 +199,9 @@ def _train(config: PipelineConfig, progress: bool) -> dict[str, Any]:
 
 
 def _evaluate(config: PipelineConfig, progress: bool) -> None:
-    from .envs.presets import get_preset, level_bank
-    from .envs.sokoban.rules import NUM_ACTIONS
-    from .evaluation.evaluate import evaluate_policy, evaluate_run
+    from ..envs.sokoban.presets import get_preset, level_bank
+    from ..envs.sokoban.rules import NUM_ACTIONS
+    from ..evaluation.evaluate import evaluate_policy, evaluate_run
 
     keep = ("levels", "episodes", "solved", "solve_rate", "ci95", "mean_return", "mean_length")
     results: dict[str, Any] = {}
@@ -217,11 +217,11 @@ def _evaluate(config: PipelineConfig, progress: bool) -> None:
 
 
 def _report(config: PipelineConfig, progress: bool) -> None:
-    from .envs.presets import level_bank
-    from .evaluation.imagination_gif import save_imagination_gif
-    from .evaluation.imagined_episode import show_episode
-    from .evaluation.report import write_report
-    from .training.runs import load_run
+    from ..envs.sokoban.presets import level_bank
+    from ..evaluation.imagination_gif import save_imagination_gif
+    from ..evaluation.imagined_episode import show_episode
+    from ..evaluation.report import write_report
+    from ..training.runs import load_run
 
     page = write_report([config.out / "agent"], config.out / "report.md", levels_dir=config.levels_dir)
     run = load_run(config.out / "agent", config.device)

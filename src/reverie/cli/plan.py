@@ -1,6 +1,6 @@
 """``reverie plan``: fit a dynamics model and park a car (or swing up a pendulum) with CEM/MPC.
 
-Every flag comes from :class:`~reverie.planning.pipeline.PlanConfig`, so the command line
+Every flag comes from :class:`~reverie.workflows.control_pipeline.PlanConfig`, so the command line
 and the Python API take the same options with the same help.
 """
 
@@ -10,11 +10,11 @@ import argparse
 import json
 import sys
 
-from .config import add_arguments, from_arguments
+from ..core.config import add_arguments, from_arguments
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .planning.pipeline import PlanConfig, describe, run_plan
+    from ..workflows.control_pipeline import PlanConfig, describe, run_plan
 
     config = from_arguments(PlanConfig, args)
     log = None if (args.json or args.quiet) else (lambda text: print(text, file=sys.stderr, flush=True))
@@ -30,7 +30,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def add_plan_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``plan`` to the ``reverie`` command's subparsers."""
-    from .planning.pipeline import PlanConfig
+    from ..workflows.control_pipeline import PlanConfig
 
     plan = subparsers.add_parser(
         "plan", help="model-based control: random data, fit a dynamics model, plan with CEM every step")

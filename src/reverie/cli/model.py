@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 
-from .config import add_arguments, from_arguments
+from ..core.config import add_arguments, from_arguments
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from .data.transitions import CollectConfig, collect
+    from ..data.transitions import CollectConfig, collect
 
     config = from_arguments(CollectConfig, args)
     manifest = collect(config, progress=not args.quiet)
@@ -26,8 +26,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from .models.grid import GridModelConfig
-    from .training.model_fitting import FitConfig, describe, fit
+    from ..models.grid import GridModelConfig
+    from ..training.model_fitting import FitConfig, describe, fit
 
     config = from_arguments(FitConfig, args)
     model_config = from_arguments(GridModelConfig, args)
@@ -38,7 +38,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation.model_diagnostics import EvaluateConfig, evaluate, summarize
+    from ..evaluation.model_diagnostics import EvaluateConfig, evaluate, summarize
 
     config = from_arguments(EvaluateConfig, args)
     report = evaluate(config)
@@ -49,10 +49,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def add_model_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``model`` and its actions to the ``reverie`` command's subparsers."""
-    from .data.transitions import CollectConfig
-    from .evaluation.model_diagnostics import EvaluateConfig
-    from .models.grid import GridModelConfig
-    from .training.model_fitting import FitConfig
+    from ..data.transitions import CollectConfig
+    from ..evaluation.model_diagnostics import EvaluateConfig
+    from ..models.grid import GridModelConfig
+    from ..training.model_fitting import FitConfig
 
     model = subparsers.add_parser("model", help="environment models: collect transitions, fit, evaluate")
     actions = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import ReverieError
-from ..atomic import atomic_write
+from .errors import ReverieError
+from .atomic import atomic_write
 
 FORMAT = "reverie-checkpoint"
 VERSION = 1

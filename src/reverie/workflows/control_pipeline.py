@@ -15,11 +15,11 @@ from typing import Any, Callable
 
 import torch
 
-from .. import ReverieError
-from ..atomic import write_json
-from ..config import option, to_dict
+from ..core.errors import ReverieError
+from ..core.atomic import write_json
+from ..core.config import option, to_dict
 from ..models.vector import VectorFitConfig, save_vector_model
-from .cem import CEMConfig
+from ..planning.cem import CEMConfig
 from .control import ENVS, MODEL_KINDS, collect_random, collect_with_planner, evaluate, make_model, make_planner, \
     make_task, run_episode
 
@@ -160,7 +160,7 @@ def _run_plan(config: PlanConfig, log: Callable[[str], None]) -> dict[str, Any]:
 
 
 def _pictures(task, env, model, planner, config: PlanConfig, out: Path) -> dict[str, str]:
-    from .diagnostics import (command_trajectories, compounding_error, plot_command_trajectories,
+    from .control_diagnostics import (command_trajectories, compounding_error, plot_command_trajectories,
                               plot_error_curves, real_segments, save_episode_gif)
 
     pictures = {}

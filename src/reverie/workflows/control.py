@@ -28,9 +28,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .. import ReverieError
+from ..core.errors import ReverieError
+from ..core.stats import wilson_interval
 from ..models.vector import Transitions, VectorFitConfig, VectorModel, VectorModelConfig, fit_vector_model
-from .cem import CEMConfig, CEMPlanner
+from ..planning.cem import CEMConfig, CEMPlanner
 
 ENVS = ("parking", "pendulum")
 MODEL_KINDS = ("mlp", "structured", "ensemble", "true")
@@ -454,7 +455,7 @@ def summarize(task: Task, results: list[Episode]) -> dict[str, Any]:
     n = len(results)
     times = [t for e in results for t in e.plan_seconds]
     successes = sum(e.success for e in results)
-    low, high = wilson(successes, n)
+    low, high = wilson_interval(successes, n) if n else (0.0, 1.0)
     lengths = [e.length for e in results]
     return {
         **task.describe(),
@@ -470,16 +471,6 @@ def summarize(task: Task, results: list[Episode]) -> dict[str, Any]:
         "median_plan_ms": 1000 * statistics.median(times),
         "p90_plan_ms": 1000 * sorted(times)[int(0.9 * (len(times) - 1))],
     }
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a success rate."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def collect_with_planner(task: Task, planner: CEMPlanner, episodes: int, seed: int, env=None,

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..atomic import atomic_write
+from ..core.atomic import atomic_write
 from .control import Task
 
 #: The seed's commands: steering right, centre, left at two accelerations.

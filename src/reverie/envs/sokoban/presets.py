@@ -14,9 +14,11 @@ takes ~30 s, so banks are cached as ``.npz`` files under ``$REVERIE_CACHE/levels
 (default ``~/.cache/reverie/levels``); level ``i`` depends only on its seed and index, so a
 cached bank is exactly what generating again would give.
 
-**Boxoban ids** read DeepMind's Boxoban level files from a folder the user names
-(``levels_dir``, the CLI's ``--levels-dir``); without one, ``../shared/boxoban-levels`` beside
-the repository is used if it exists.
+**Boxoban ids** read DeepMind's Boxoban level files (a clone of the public
+``boxoban-levels`` repository: ``unfiltered/``, ``medium/``, ``hard/``) from, in this order:
+the folder the user names (``levels_dir``, the CLI's ``--levels-dir``), the folder in the
+``REVERIE_BOXOBAN`` environment variable, or ``$XDG_DATA_HOME/reverie/boxoban-levels``
+(default ``~/.local/share/reverie/boxoban-levels``).
 """
 
 from __future__ import annotations
@@ -28,17 +30,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import ReverieError
-from .sokoban.bank import LevelBank, load_boxoban
-from .sokoban.env import SokobanVecEnv
+from ...core.errors import ReverieError
+from .bank import LevelBank, load_boxoban
+from .env import SokobanVecEnv
 
 __all__ = ["EnvPreset", "PRESETS", "SPLITS", "get_preset", "env_ids", "level_bank", "make_env",
            "resolve_levels", "boxoban_dir", "cache_dir", "level_keys", "overlap"]
 
 SPLITS = ("train", "valid", "test")
-#: Where ``boxoban-*`` ids look when no folder is given (only if it exists).
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_BOXOBAN = REPO_ROOT.parent / "shared" / "boxoban-levels"
+#: The environment variable naming the Boxoban folder when no ``levels_dir`` is given.
+BOXOBAN_VARIABLE = "REVERIE_BOXOBAN"
+
+
+def default_boxoban_dir() -> Path:
+    """The documented place for the Boxoban levels: ``$XDG_DATA_HOME/reverie/boxoban-levels``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "reverie" / "boxoban-levels"
 
 
 @dataclass(frozen=True)
@@ -114,16 +121,18 @@ def cache_dir() -> Path:
 
 
 def boxoban_dir(levels_dir: str | Path | None = None) -> Path:
-    """The Boxoban folder: ``levels_dir``, else the shared one beside the repo if it exists."""
-    if levels_dir is not None:
-        path = Path(levels_dir)
-        if not path.is_dir():
-            raise ReverieError(f"{path}: no such Boxoban levels folder")
-        return path
-    if DEFAULT_BOXOBAN.is_dir():
-        return DEFAULT_BOXOBAN
-    raise ReverieError("boxoban-* env ids need the Boxoban levels: pass --levels-dir <folder holding "
-                       "unfiltered/, medium/, hard/> (e.g. a clone of deepmind/boxoban-levels)")
+    """The Boxoban folder: ``levels_dir``, else ``$REVERIE_BOXOBAN``, else the default location."""
+    for path, source in ((levels_dir, "--levels-dir"), (os.environ.get(BOXOBAN_VARIABLE) or None, BOXOBAN_VARIABLE)):
+        if path is not None:
+            if not Path(path).is_dir():
+                raise ReverieError(f"{path}: no such Boxoban levels folder (from {source})")
+            return Path(path)
+    default = default_boxoban_dir()
+    if default.is_dir():
+        return default
+    raise ReverieError(f"boxoban-* env ids need the Boxoban levels (a clone of deepmind/boxoban-levels, holding "
+                       f"unfiltered/, medium/, hard/): pass --levels-dir FOLDER, set {BOXOBAN_VARIABLE}=FOLDER, "
+                       f"or put them in {default}")
 
 
 def level_keys(bank: LevelBank) -> set[bytes]:
@@ -154,7 +163,7 @@ def _cached(name: str, make) -> LevelBank:
 
 
 def _generate(preset: EnvPreset, n: int, seed: int) -> LevelBank:
-    from .sokoban.generator import generate_levels
+    from .generator import generate_levels
 
     return generate_levels(n, preset.height, preset.width, preset.boxes, seed)  # type: ignore[return-value]
 

@@ -12,12 +12,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import ReverieError, __version__
-from .config import add_arguments, from_arguments, parse_size
+from ..core.errors import ReverieError
+from ..core.version import __version__
+from ..core.config import add_arguments, from_arguments, parse_size
 
 
 def _load(path: str, pad: bool = False):
-    from .envs.sokoban.levels import load_levels
+    from ..envs.sokoban.levels import load_levels
 
     return load_levels(path, pad=pad)
 
@@ -31,7 +32,7 @@ def _select(levels: list, index: int | None, limit: int | None) -> list:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .pipeline import PipelineConfig, describe, run
+    from ..workflows.pipeline import PipelineConfig, describe, run
 
     summary = run(from_arguments(PipelineConfig, args), progress=not args.quiet)
     print(describe(summary))
@@ -39,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .quickstart import QuickstartConfig, describe, run
+    from ..workflows.levels_demo import QuickstartConfig, describe, run
 
     config = from_arguments(QuickstartConfig, args)
     summary = run(config, progress=not args.quiet)
@@ -48,8 +49,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .envs.sokoban.generator import generate_levels
-    from .envs.sokoban.levels import format_level_file
+    from ..envs.sokoban.generator import generate_levels
+    from ..envs.sokoban.levels import format_level_file
 
     height, width = args.size
     bank = generate_levels(args.n, height, width, args.boxes, args.seed)
@@ -66,7 +67,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    from .envs.sokoban.solver import SolverTimeout, solve
+    from ..envs.sokoban.solver import SolverTimeout, solve
 
     levels = _select(_load(args.path, args.pad), args.index, args.limit)
     rows = []
@@ -106,7 +107,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .evaluation.pictures import save_montage
+    from ..evaluation.pictures import save_montage
 
     levels = _select(_load(args.path, args.pad), args.index, args.limit)
     for level in levels:
@@ -122,12 +123,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from .envs.sokoban.play import play_terminal
+    from ..envs.sokoban.play import play_terminal
 
     if args.path:
         levels = _load(args.path, args.pad)
     else:
-        from .envs.sokoban.generator import generate_levels
+        from ..envs.sokoban.generator import generate_levels
 
         height, width = args.size
         levels = list(generate_levels(args.n, height, width, args.boxes, args.seed))
@@ -141,8 +142,8 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .pipeline import add_pipeline_arguments
-    from .quickstart import QuickstartConfig
+    from ..workflows.pipeline import add_pipeline_arguments
+    from ..workflows.levels_demo import QuickstartConfig
 
     parser = argparse.ArgumentParser(prog="reverie", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"reverie {__version__}")
@@ -203,10 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--seed", type=int, default=0, help="seed of generated levels (default: 0)")
     play.set_defaults(func=cmd_play)
 
-    from .cli_models import add_model_commands
-    from .cli_plan import add_plan_commands
-    from .cli_search import add_search_commands
-    from .cli_train import add_train_commands
+    from .model import add_model_commands
+    from .plan import add_plan_commands
+    from .search import add_search_commands
+    from .train import add_train_commands
 
     add_model_commands(commands)
     add_train_commands(commands)
