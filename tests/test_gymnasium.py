@@ -15,7 +15,8 @@ import torch
 from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
 
-from reverie.envs.registry import ENVS, register_envs
+from reverie.envs.registry import register_envs
+from reverie.envs.sokoban.gym_ids import GYM_IDS as ENVS
 from reverie.envs.sokoban.generator import generate_levels
 from reverie.envs.sokoban.gym_env import SokobanEnv
 from reverie.envs.sokoban.gym_vector import SokobanGymVectorEnv
@@ -23,7 +24,7 @@ from reverie.envs.sokoban.gym_vector import SokobanGymVectorEnv
 register_envs()
 
 FIXTURE_BOXOBAN = Path(__file__).parent / "fixtures" / "boxoban" / "unfiltered" / "test"
-SHARED_BOXOBAN = Path("/work/shared/boxoban-levels/unfiltered/test")
+SHARED_BOXOBAN = Path(__file__).resolve().parents[2] / "shared" / "boxoban-levels" / "unfiltered" / "test"
 #: check_env warns that it cannot try other render modes on an env made without a spec.
 NO_SPEC = "ignore:.*Not able to test alternative render modes"
 

@@ -43,7 +43,7 @@ def test_collect_writes_shards_and_a_manifest(dataset_dir):
 def test_stored_transitions_follow_the_rules(dataset_dir):
     for split in ("train", "valid"):
         data = TransitionDataset.load(dataset_dir, split)
-        next_codes, reward = PerfectModel().step_codes(data.codes, data.action)
+        next_codes, reward, _ = PerfectModel().step_compact(data.codes, data.action)
         assert torch.equal(next_codes, data.next_codes)  # episode ends included
         assert torch.equal(reward, data.reward)
         assert torch.equal(SOKOBAN_REWARDS.to_classes(data.reward), data.reward_class.long())
@@ -110,7 +110,7 @@ def test_one_push_from_solved_starts_finish_with_one_push():
     assert np.array_equal(codes == cells.WALL, bank.codes == cells.WALL)
     state = torch.from_numpy(codes).repeat(4, 1, 1)
     actions = torch.arange(1, 5).repeat_interleave(len(codes))
-    _, reward = PerfectModel().step_codes(state, actions)
+    _, reward, _ = PerfectModel().step_compact(state, actions)
     finished = (SOKOBAN_REWARDS.to_classes(reward) == 3).view(4, -1)
     assert finished.sum(0).tolist() == [1] * len(codes)  # exactly one action solves each
     levels = with_preplaced(bank, 0.5, seed=0, description="x", near_solved=1.0)

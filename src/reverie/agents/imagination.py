@@ -189,7 +189,7 @@ class ImaginationCore(nn.Module):
         action = torch.arange(a, device=obs.device).repeat(b)
         frames, rewards = [], []
         for t in range(self.rollout_length):
-            state, reward = self.env_model.step(state, action)
+            state, reward, _ = self.env_model.step(state, action)
             frames.append(state)
             rewards.append(reward)
             if t + 1 < self.rollout_length:

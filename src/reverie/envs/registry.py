@@ -1,49 +1,85 @@
-"""Gymnasium ids for reverie's environments.
+"""The env ids reverie knows: one :class:`~reverie.envs.spec.EnvSpec` each, and Gymnasium ids.
 
-:func:`register_envs` adds them to Gymnasium's registry; ``import reverie`` calls it, so
-``gymnasium.make("reverie/Sokoban-v0")`` works after importing reverie, and
-``gymnasium.make("reverie:reverie/Sokoban-v0")`` works without (Gymnasium imports the
-module named before the colon). Entry points are strings, so registering imports neither
-torch nor the environments; they load on the first ``make``.
+A world registers its specs with :func:`register_spec` when its ``spec`` module is imported;
+the modules of the worlds that ship with reverie are listed in :data:`WORLD_MODULES` and
+imported on first lookup, so ``get_spec("sokoban-7x7-2")`` just works. A world defined
+elsewhere (a test, another package) calls :func:`register_spec` itself: nothing under
+``src/`` needs an edit.
 
-Each id has a single-env ``entry_point`` (``gymnasium.make``) and a ``vector_entry_point``
-(``gymnasium.make_vec(id, num_envs=N)``, the batched tensor env behind numpy arrays). Keyword
-arguments given to ``make``/``make_vec`` override the registered ones, e.g.
-``observation="rgb"``, ``max_steps=200``, or ``levels=...`` for a level bank.
+Gymnasium ids: :func:`register_envs` imports each world's ``gym_ids`` module (plain data, no
+torch) and registers its ids, so ``gymnasium.make("reverie/Sokoban-v0")`` works after
+``import reverie``.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-_SOKOBAN = "reverie.envs.sokoban.gym_env:SokobanEnv"
-_SOKOBAN_VEC = "reverie.envs.sokoban.gym_vector:SokobanGymVectorEnv"
-_BOXOBAN = "reverie.envs.sokoban.gym_env:BoxobanEnv"
-_BOXOBAN_VEC = "reverie.envs.sokoban.gym_vector:BoxobanGymVectorEnv"
+from ..core.errors import ReverieError
 
-#: id -> (entry point, vector entry point, default kwargs).
-ENVS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    # The I2A paper's setting: 10x10 rooms (border included), 4 boxes, 120 steps.
-    "reverie/Sokoban-v0": (_SOKOBAN, _SOKOBAN_VEC, dict(height=10, width=10, boxes=4, max_steps=120)),
-    # Mid difficulty: learns in minutes, still needs planning.
-    "reverie/Sokoban-7x7-2-v0": (_SOKOBAN, _SOKOBAN_VEC, dict(height=7, width=7, boxes=2, max_steps=50)),
-    # Smoke tests: solvable by a random-ish policy.
-    "reverie/Sokoban-6x6-1-v0": (_SOKOBAN, _SOKOBAN_VEC, dict(height=6, width=6, boxes=1, max_steps=30)),
-    # DeepMind's Boxoban levels (10x10, 4 boxes); pass levels=<file or folder>.
-    "reverie/Boxoban-v0": (_BOXOBAN, _BOXOBAN_VEC, dict(max_steps=120)),
-}
+__all__ = ["register_spec", "get_spec", "env_ids", "make_env", "register_envs", "WORLD_MODULES", "GYM_MODULES"]
+
+#: Modules that register the specs of reverie's own worlds when imported.
+WORLD_MODULES: list[str] = ["reverie.envs.sokoban.spec"]
+#: Modules holding ``GYM_IDS``: id -> (entry point, vector entry point, default kwargs).
+GYM_MODULES: list[str] = ["reverie.envs.sokoban.gym_ids"]
+
+_SPECS: dict[str, Any] = {}
+_loaded = False
+
+
+def _load_worlds() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in WORLD_MODULES:
+            importlib.import_module(module)
+
+
+def register_spec(spec, replace: bool = False) -> None:
+    """Make ``spec`` known under ``spec.id`` (ids are unique unless ``replace``)."""
+    if spec.id in _SPECS and not replace and _SPECS[spec.id] is not spec:
+        raise ValueError(f"env id {spec.id!r} is registered already")
+    _SPECS[spec.id] = spec
+
+
+def unregister_spec(env_id: str) -> None:
+    """Forget ``env_id`` (tests that register a world of their own clean up with this)."""
+    _SPECS.pop(env_id, None)
+
+
+def env_ids() -> list[str]:
+    """Every registered env id, in registration order."""
+    _load_worlds()
+    return list(_SPECS)
+
+
+def get_spec(env_id: str, **options: Any):
+    """The spec of ``env_id`` (under env ``options``); a one-line error listing the known ids."""
+    _load_worlds()
+    if env_id not in _SPECS:
+        raise ReverieError(f"unknown env id {env_id!r}; known ids: {', '.join(_SPECS)}")
+    return _SPECS[env_id].with_options(**options)
+
+
+def make_env(env_id: str, split: str = "train", num_envs: int = 1, seed: int | None = None,
+             device: Any = "cpu", **options: Any):
+    """The batched env of one split of ``env_id``: ``num_envs`` games on ``device``.
+
+    ``options`` are the world's env options (Sokoban: ``observation``, ``max_steps``,
+    ``levels_dir``, ``train_levels``, ``copy_obs``); ``env.spec`` is the spec it plays.
+    """
+    return get_spec(env_id).make_env(split, num_envs, seed, device, **options)
 
 
 def register_envs() -> None:
-    """Register reverie's environment ids with Gymnasium (ids already registered are kept)."""
+    """Register every world's Gymnasium ids (ids already registered are kept)."""
     import gymnasium
 
-    for env_id, (entry_point, vector_entry_point, kwargs) in ENVS.items():
-        if env_id in gymnasium.registry:
-            continue
-        gymnasium.register(
-            id=env_id,
-            entry_point=entry_point,
-            vector_entry_point=vector_entry_point,
-            kwargs=dict(kwargs),
-        )
+    for module in GYM_MODULES:
+        for env_id, (entry_point, vector_entry_point, kwargs) in importlib.import_module(module).GYM_IDS.items():
+            if env_id in gymnasium.registry:
+                continue
+            gymnasium.register(id=env_id, entry_point=entry_point, vector_entry_point=vector_entry_point,
+                               kwargs=dict(kwargs))

@@ -61,10 +61,10 @@ class _Recorder:
         self.model = model
         self.calls: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
-    def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        next_obs, reward = self.model.step(obs, action)
+    def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        next_obs, reward, done = self.model.step(obs, action)
         self.calls.append((action.detach().clone(), next_obs.detach().clone(), reward.detach().clone()))
-        return next_obs, reward
+        return next_obs, reward, done
 
     def __getattr__(self, name: str):
         return getattr(self.model, name)

@@ -52,7 +52,7 @@ def one_step(model: EnvironmentModel, dataset: Any, batch_size: int = 4096) -> d
     cells_correct = 0.0
     confusion = torch.zeros(k, k + 1, dtype=torch.long)
     for batch in dataset.batches(batch_size):
-        next_obs, reward = model.step(batch["obs"], batch["action"])
+        next_obs, reward, _ = model.step(batch["obs"], batch["action"])
         correct = planes_to_codes(next_obs) == batch["next_codes"]
         frame_ok = correct.flatten(1).all(1)
         moved = _box_moved(batch["codes"], batch["next_codes"])
@@ -104,8 +104,8 @@ def side_by_side(model: EnvironmentModel, start: torch.Tensor, actions: torch.Te
     real_codes, imagined_codes = [start], [start]
     real_rewards, imagined_rewards = [], []
     for action in actions:
-        real, real_reward = perfect.step_codes(real, action)
-        obs, reward = model.step(obs, action)
+        real, real_reward, _ = perfect.step_compact(real, action)
+        obs, reward, _ = model.step(obs, action)
         real_codes.append(real)
         imagined_codes.append(planes_to_codes(obs))
         real_rewards.append(real_reward)

@@ -9,20 +9,22 @@ observations and rewards.
 """
 
 from .base import (
-    SOKOBAN_REWARDS,
     EnvironmentModel,
+    LatentModel,
     RewardClasses,
     action_onehot,
     action_planes,
     codes_to_planes,
+    initial_state,
+    observe,
     planes_to_codes,
 )
 from .grid import SIZES, GridModel, GridModelConfig, PoolAndInject
 from .io import load, model_from_record, pretrained, pretrained_info, resolve, save_model
-from .simple import CopyModel, PerfectModel, RGBAdapter
+from .simple import CopyModel
 
 __all__ = [
-    "EnvironmentModel", "RewardClasses", "SOKOBAN_REWARDS", "action_onehot", "action_planes", "codes_to_planes",
-    "planes_to_codes", "PerfectModel", "CopyModel", "RGBAdapter", "GridModel", "GridModelConfig", "PoolAndInject",
+    "EnvironmentModel", "LatentModel", "RewardClasses", "action_onehot", "action_planes", "codes_to_planes",
+    "planes_to_codes", "initial_state", "observe", "CopyModel", "GridModel", "GridModelConfig", "PoolAndInject",
     "SIZES", "load", "save_model", "model_from_record", "pretrained", "pretrained_info", "resolve",
 ]

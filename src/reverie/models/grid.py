@@ -6,9 +6,14 @@ whole grid, broadcasts the pooled values back to every cell and mixes them in wi
 That global channel is what lets a cell know about far-away facts in one layer (is any box
 still off a target?), which is exactly what the +10 "last box" reward needs.
 
-Symbolic observations get a per-cell categorical over the 7 cell codes; the reward is a
-classification over the discrete reward values (see :class:`~reverie.models.base.RewardClasses`),
-or absent in the paper's no-reward ablation (the model then imagines a reward of 0).
+It models any world whose observations are one-hot planes of cell codes (an ``onehot``
+:class:`~reverie.envs.spec.ObsSpec`): a per-cell categorical over the codes; the reward is a
+classification over the world's reward classes (its :class:`~reverie.envs.spec.RewardSpec`),
+and the episode ends where the predicted class is one of the spec's terminal classes; without
+a reward head (the paper's no-reward ablation) the model imagines a reward of 0 and no end.
+The world's code count, action count and reward classes come from its spec
+(:meth:`GridModel.for_spec`) and are stored in the model's config, so a model file knows the
+world it was fitted to.
 
 Efficiency notes (this runs B x 5 times per imagined step inside I2A, and small convs on
 a CPU are bound by passes over memory rather than by arithmetic):
@@ -35,8 +40,7 @@ from torch import nn
 
 from ..core.errors import ReverieError
 from ..core.config import option
-from ..envs.sokoban import cells, rules
-from .base import SOKOBAN_REWARDS, RewardClasses, action_onehot, action_planes, codes_to_planes
+from .base import RewardClasses, action_onehot, action_planes, codes_to_planes
 
 #: Named sizes: the stem conv's width, then one entry per pool-and-inject block. A stem and
 #: one block see two cells away, all a Sokoban step needs (the player, the box it pushes,
@@ -80,8 +84,13 @@ class GridModelConfig:
     reward_hidden: int = option(64, "hidden units of the reward head")
     channels_last: bool = option(True, "run convolutions in channels-last memory format (faster on CPU)")
     reward_values: tuple[float, ...] = option(
-        tuple(SOKOBAN_REWARDS.values.tolist()), "the reward classes' values, in class order",
+        (), "the reward classes' values, in class order (default: the world's, from its env spec)",
         parse=lambda text: tuple(float(v) for v in text.split(",")), metavar="R0,R1,...")
+    num_codes: int = option(0, "cell codes of the world's one-hot observations (set from the env spec)")
+    num_actions: int = option(0, "the world's actions (set from the env spec)")
+    terminal_classes: tuple[int, ...] = option(
+        (), "reward classes that end the episode (set from the env spec)",
+        parse=lambda text: tuple(int(v) for v in text.split(",") if v), metavar="K0,K1,...")
 
     def __post_init__(self) -> None:
         if self.channels is None:
@@ -96,6 +105,21 @@ class GridModelConfig:
         if self.reward_hidden < 1:
             raise ReverieError(f"reward_hidden must be >= 1, got {self.reward_hidden}")
         self.reward_values = tuple(float(v) for v in self.reward_values)
+        self.terminal_classes = tuple(int(v) for v in self.terminal_classes)
+        if any(not 0 <= k < len(self.reward_values) for k in self.terminal_classes):
+            raise ReverieError(f"terminal_classes {self.terminal_classes} are not classes of {self.reward_values}")
+
+    def for_spec(self, spec) -> "GridModelConfig":
+        """This config with the world's code count, actions and reward classes filled in from
+        ``spec`` (a one-line error where the world's observations are not one-hot grids)."""
+        if spec.observation.kind != "onehot":
+            raise ReverieError(f"the grid model needs one-hot grid observations; {spec.id} has "
+                               f"{spec.observation.kind} observations of shape {spec.observation.shape}")
+        values = dataclasses.asdict(self)
+        values.update(num_codes=spec.observation.num_codes, num_actions=spec.num_actions,
+                      reward_values=self.reward_values or spec.rewards.classes,
+                      terminal_classes=self.terminal_classes or spec.rewards.terminal)
+        return GridModelConfig(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
@@ -108,7 +132,7 @@ class GridModelConfig:
         if unknown:
             raise ReverieError(f"model config has unknown fields {unknown}")
         values = dict(data)
-        for key in ("channels", "reward_values"):
+        for key in ("channels", "reward_values", "terminal_classes"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
@@ -152,7 +176,7 @@ class PoolAndInject(nn.Module):
 
 
 class GridModel(nn.Module):
-    """The learned model: ``step(obs [B, 7, H, W], action [B]) -> (next_obs, reward [B])``.
+    """The learned model: ``step(obs [B, C, H, W], action [B]) -> (next_obs, reward [B], done [B])``.
 
     Works on any grid size (convolutions and global pools only). ``forward`` returns raw
     logits for fitting; ``step`` returns what imagination feeds forward (see ``feed``).
@@ -161,39 +185,59 @@ class GridModel(nn.Module):
     rollout never converts layouts between steps.
     """
 
-    def __init__(self, config: GridModelConfig | None = None) -> None:
+    def __init__(self, config: GridModelConfig) -> None:
         super().__init__()
-        self.config = config or GridModelConfig()
+        self.config = config
         channels = self.config.channels
         assert channels is not None
-        self.rewards = RewardClasses(self.config.reward_values)
-        self.num_actions = rules.NUM_ACTIONS
-        self.stem = nn.Conv2d(cells.NUM_CODES + self.num_actions, channels[0], 3, padding=1)
+        if config.num_codes < 2 or config.num_actions < 1 or (config.reward_head and not config.reward_values):
+            raise ReverieError("a grid model needs its world's code count, actions and reward classes: "
+                               "build it with GridModel.for_spec(spec, config)")
+        self.num_codes, self.num_actions = config.num_codes, config.num_actions
+        self.rewards = RewardClasses(self.config.reward_values) if self.config.reward_values else None
+        self.register_buffer("terminal", torch.tensor(self.config.terminal_classes, dtype=torch.long), persistent=False)
+        self.stem = nn.Conv2d(self.num_codes + self.num_actions, channels[0], 3, padding=1)
         self.blocks = nn.ModuleList(PoolAndInject(a, b) for a, b in zip(channels[:-1], channels[1:]))
         width = channels[-1]
-        self.frame_head = nn.Conv2d(width, cells.NUM_CODES, 1)
+        self.frame_head = nn.Conv2d(width, self.num_codes, 1)
         # Each input plane also feeds its own output logit with a learned gain, so "this
         # cell stays as it is" needs no capacity. Zero head + gain: start as the copy model.
-        self.copy_gain = nn.Parameter(torch.full((cells.NUM_CODES,), COPY_GAIN))
+        self.copy_gain = nn.Parameter(torch.full((self.num_codes,), COPY_GAIN))
         with torch.no_grad():
             self.frame_head.weight.zero_()
             self.frame_head.bias.zero_()
         self.reward_net = None
         if self.config.reward_head:
             self.reward_net = nn.Sequential(
-                nn.Linear(2 * cells.NUM_CODES, self.config.reward_hidden), nn.ReLU(),
+                nn.Linear(2 * self.num_codes, self.config.reward_hidden), nn.ReLU(),
                 nn.Linear(self.config.reward_hidden, len(self.rewards)),
             )
         if self.config.channels_last:
             self.to(memory_format=torch.channels_last)
 
+    @classmethod
+    def for_spec(cls, spec, config: GridModelConfig | None = None) -> "GridModel":
+        """A fresh model of the world ``spec`` describes (shapes and reward classes from it)."""
+        return cls((config or GridModelConfig()).for_spec(spec))
+
+    def check_spec(self, spec) -> None:
+        """Refuse, in one line, a world whose observations, actions or reward classes are not
+        the ones this model was fitted to (imagined rewards would silently mean other things)."""
+        obs = spec.observation
+        if obs.kind != "onehot" or obs.num_codes != self.num_codes or spec.num_actions != self.num_actions:
+            raise ReverieError(f"this grid model imagines {self.num_codes} cell codes and {self.num_actions} actions; "
+                               f"{spec.id} has {obs.kind} observations {obs.shape} and {spec.num_actions} actions")
+        if self.rewards is not None and tuple(self.config.reward_values) != tuple(spec.rewards.classes):
+            raise ReverieError(f"this grid model's reward classes {list(self.config.reward_values)} are not "
+                               f"{spec.id}'s {list(spec.rewards.classes)} (in class order)")
+
     def extra_repr(self) -> str:
         return f"channels={self.config.channels}, feed={self.config.feed!r}, reward_head={self.config.reward_head}"
 
     def inputs(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """The observation planes followed by the action's one-hot planes, ``[B, 7 + 5, H, W]``."""
-        if obs.dim() != 4 or obs.shape[1] != cells.NUM_CODES:
-            raise ValueError(f"GridModel needs symbolic observations [B, {cells.NUM_CODES}, H, W], "
+        """The observation planes followed by the action's one-hot planes, ``[B, codes + actions, H, W]``."""
+        if obs.dim() != 4 or obs.shape[1] != self.num_codes:
+            raise ValueError(f"GridModel needs symbolic observations [B, {self.num_codes}, H, W], "
                              f"got {tuple(obs.shape)}")
         b, c, h, w = obs.shape
         dtype = self.stem.weight.dtype  # the model's own (autocast converts inside the convs)
@@ -205,12 +249,12 @@ class GridModel(nn.Module):
         return x.permute(0, 3, 1, 2)  # a channels-last view: no copy
 
     def frame_logits(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits of the next cells ``[B, 7, H, W]``, and the observation planes as the net saw them."""
+        """Logits of the next cells ``[B, C, H, W]``, and the observation planes as the net saw them."""
         x0 = self.inputs(obs, action)
         x = self.stem(x0).relu_()
         for block in self.blocks:
             x = block(x)
-        obs_planes = x0[:, :cells.NUM_CODES]
+        obs_planes = x0[:, :self.num_codes]
         frame = torch.addcmul(self.frame_head(x), obs_planes, self.copy_gain[None, :, None, None])
         return frame, obs_planes
 
@@ -230,10 +274,10 @@ class GridModel(nn.Module):
         return self.reward_net(torch.cat((change, present), dim=1).to(self.reward_net[0].weight.dtype))
 
     def most_likely(self, frame: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """The most likely next frame as one-hot planes, from logits ``[B, 7, H, W]``."""
+        """The most likely next frame as one-hot planes, from logits ``[B, C, H, W]``."""
         b, c, h, w = frame.shape
         if frame.is_contiguous(memory_format=torch.channels_last):
-            # A max over each cell's 7 contiguous logits and a comparison: several times
+            # A max over each cell's C contiguous logits and a comparison: several times
             # faster on CPU than argmax + scatter. (A cell whose two best logits were exactly
             # equal would get two ones; learned float weights do not produce such ties.)
             cell_logits = frame.permute(0, 2, 3, 1).reshape(-1, c)
@@ -243,13 +287,14 @@ class GridModel(nn.Module):
         return planes.scatter_(1, frame.argmax(1, keepdim=True), 1.0)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits of the next cells ``[B, 7, H, W]`` and of the reward class ``[B, K]`` (or None)."""
+        """Logits of the next cells ``[B, C, H, W]`` and of the reward class ``[B, K]`` (or None)."""
         frame, obs_planes = self.frame_logits(obs, action)
         return frame, self.reward_logits(obs_planes, self.most_likely(frame, obs_planes.dtype))
 
     @torch.no_grad()
-    def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One imagined step: the next observation as configured by ``feed``, and the reward."""
+    def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One imagined step: the next observation as configured by ``feed``, the reward, and
+        whether the episode ended (the predicted reward class is a terminal one)."""
         frame, obs_planes = self.frame_logits(obs, action)
         best = self.most_likely(frame, obs_planes.dtype)
         logits = self.reward_logits(obs_planes, best)
@@ -259,9 +304,10 @@ class GridModel(nn.Module):
             next_obs = frame.float().softmax(1).to(obs.dtype)
         if logits is None:
             reward = torch.zeros(obs.shape[0], dtype=torch.float32, device=obs.device)
-        else:
-            reward = self.rewards.to_values(logits.argmax(1))
-        return next_obs, reward
+            return next_obs, reward, torch.zeros(obs.shape[0], dtype=torch.bool, device=obs.device)
+        classes = logits.argmax(1)
+        done = (classes[:, None] == self.terminal).any(1)
+        return next_obs, self.rewards.to_values(classes), done
 
     def loss(self, batch: dict[str, torch.Tensor], reward_weight: float = 1.0,
              class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -284,7 +330,7 @@ class GridModel(nn.Module):
             out["cell_accuracy"] = correct.float().mean()
             out["frame_accuracy"] = correct.flatten(1).all(1).float().mean()
         if self.reward_net is not None:
-            next_planes = codes_to_planes(target, obs_planes.dtype)
+            next_planes = codes_to_planes(target, self.num_codes, obs_planes.dtype)
             reward = self.reward_logits(obs_planes, next_planes)
             reward_class = batch["reward_class"].long()
             reward_loss = F.cross_entropy(reward, reward_class, weight=class_weights)

@@ -18,12 +18,12 @@ import torch
 from ..core.errors import ReverieError
 from ..core.checkpoint import load_checkpoint, save_checkpoint
 from .grid import GridModel, GridModelConfig
-from .simple import CopyModel, PerfectModel
+from .simple import CopyModel
 
 MODEL_KIND = "environment-model"
 RUN_KIND = "model-fitting-run"
-#: Pretrained models shipped inside the package (``reverie/data/models/<name>.pt``).
-PRETRAINED = ("sokoban-10x10",)
+#: Pretrained models shipped inside the package (``reverie/assets/models/<name>.pt``).
+PRETRAINED = tuple(sorted(p.stem for p in Path(str(resources.files("reverie") / "assets" / "models")).glob("*.pt")))
 
 
 def model_record(model: GridModel, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def pretrained_path(name: str) -> Path:
     """Where the shipped model ``name`` lies (``FileNotFoundError`` if not installed)."""
     if name not in PRETRAINED:
         raise ReverieError(f"unknown pretrained model {name!r}; available: {list(PRETRAINED)}")
-    path = Path(str(resources.files("reverie") / "data" / "models" / f"{name}.pt"))
+    path = Path(str(resources.files("reverie") / "assets" / "models" / f"{name}.pt"))
     if not path.is_file():
         raise FileNotFoundError(f"pretrained model {name!r} is not installed (looked for {path})")
     return path
@@ -99,12 +99,17 @@ def pretrained_info(name: str = "sokoban-10x10") -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def resolve(spec: str, device: torch.device | str = "cpu"):
-    """A model from a short spec: ``perfect``, ``copy``, a pretrained name, or a file path."""
-    if spec == "perfect":
-        return PerfectModel()
-    if spec == "copy":
+def resolve(name: str, device: torch.device | str = "cpu", spec=None):
+    """A model from a short name: ``perfect`` (the rules of the world ``spec`` describes),
+    ``copy``, a pretrained name, or a file path. With ``spec``, a learned model is checked
+    against the world (observations, actions, reward classes)."""
+    if name == "perfect":
+        if spec is None:
+            raise ReverieError("the perfect model needs the env it models (pass its spec)")
+        return spec.make_perfect_model()
+    if name == "copy":
         return CopyModel()
-    if spec in PRETRAINED:
-        return pretrained(spec, device)
-    return load(spec, device)
+    model = pretrained(name, device) if name in PRETRAINED else load(name, device)
+    if spec is not None and callable(getattr(model, "check_spec", None)):
+        model.check_spec(spec)
+    return model

@@ -247,9 +247,14 @@ class VectorModel(nn.Module):
         out = self.reward_net(self._members(torch.cat([x, u], -1))).squeeze(-1)
         return self.reward_mean + self.reward_std * out
 
-    def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batched ``(next_obs [N, S], reward [N])``: the members' mean (in partition mode,
-        each row block's own member)."""
+    def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Batched ``(next_obs [N, S], reward [N], done [N])``: the members' mean (in partition
+        mode, each row block's own member); a vector model predicts no episode end."""
+        next_obs, reward = self.predict(obs, action)
+        return next_obs, reward, torch.zeros(obs.shape[0], dtype=torch.bool, device=obs.device)
+
+    def predict(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(next_obs [N, S], reward [N])``, differentiable (what :meth:`step` and fitting use)."""
         if obs.dim() != 2 or obs.shape[-1] != self.config.obs_dim:
             raise ReverieError(f"obs must be [N, {self.config.obs_dim}], got {tuple(obs.shape)}")
         if action.dim() != 2 or action.shape[-1] != self.config.action_dim or action.shape[0] != obs.shape[0]:
@@ -269,7 +274,7 @@ class VectorModel(nn.Module):
             return obs + delta, obs.new_zeros(obs.shape[0])
         return obs + delta, self.member_rewards(obs, action).mean(0)
 
-    forward = step
+    forward = predict
 
     def disagreement(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """The members' spread ``[N]``: the std over members of the normalised predicted

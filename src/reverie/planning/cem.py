@@ -99,7 +99,7 @@ class CEMPlanner:
         for t in range(actions.shape[1]):
             action = actions[:, t]
             for _ in range(c.action_repeat):
-                next_state, model_reward = self.model.step(state, action)
+                next_state, model_reward, _ = self.model.step(state, action)
                 reward = model_reward if self.reward_fn is None else self.reward_fn(state, action, next_state, goal)
                 returns.add_(reward, alpha=weight)
                 weight *= c.discount

@@ -56,7 +56,7 @@ class CodeModel:
             result = rules.step_(nxt, rules.player_index(nxt), actions.long(), self.tables)
             return nxt, result.reward, result.solved
         planes = codes_to_planes(codes.view(k, self.height, self.width))
-        next_planes, reward = self.model.step(planes, actions.long())
+        next_planes, reward, _ = self.model.step(planes, actions.long())
         nxt = planes_to_codes(next_planes).reshape(k, -1)
         return nxt, reward.float(), rules.unplaced_boxes(nxt) == 0
 

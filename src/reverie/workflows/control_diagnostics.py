@@ -47,7 +47,7 @@ def rollout(model, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """Open-loop states ``[T + 1, N, S]`` from ``obs [N, S]`` under ``actions [T, N, A]``."""
     states = [obs]
     for t in range(actions.shape[0]):
-        obs, _ = model.step(obs, actions[t])
+        obs = model.step(obs, actions[t])[0]
         states.append(obs)
     return torch.stack(states)
 

@@ -130,6 +130,7 @@ class SokobanVecEnv:
             "level_index": self.level_index.clone(),
             "final_index": ended,
             "final_obs": self.obs_buffer.tensor()[ended],
+            "success": terminated,  # an episode terminates only when its level is solved
         }
         self._restart(ended)
         return self.observe(), result.reward, terminated, truncated, info
@@ -147,6 +148,23 @@ class SokobanVecEnv:
         self.steps[rows] = 0
         self.episode_return[rows] = 0.0
         self.obs_buffer.redraw(rows, self.codes[rows])
+
+    def reset_to(self, episodes: torch.Tensor) -> torch.Tensor:
+        """Start env ``i`` on bank level ``episodes[i] % len(bank)`` from its first step (what
+        held-out evaluation plays: each episode names its level); the sampler is untouched."""
+        episodes = torch.as_tensor(episodes, device=self.device).long()
+        if episodes.shape != (self.num_envs,):
+            raise ValueError(f"episodes must have shape ({self.num_envs},), got {tuple(episodes.shape)}")
+        index = episodes % len(self.bank)
+        self.codes.copy_(self._bank_codes[index])
+        self.player.copy_(self._bank_player[index])
+        self.unplaced.copy_(self._bank_unplaced[index])
+        self.level_index.copy_(index)
+        self.steps.zero_()
+        self.episode_return.zero_()
+        self.obs_buffer.redraw(torch.arange(self.num_envs, device=self.device), self.codes)
+        self._started = True
+        return self.observe()
 
     def observe(self) -> torch.Tensor:
         """The current observation of every env."""
