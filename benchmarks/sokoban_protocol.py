@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 from common import cpu_name, write_section
-from reverie.evaluation.evaluate import wilson_interval
+from reverie.evaluation.evaluate import read_evaluations, wilson_interval
 from reverie.evaluation.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +85,7 @@ STUDY_FRAMES = 2_000_000
 MODEL_NOTE = ("`i2a` and `i2a-noreward` imagine with the shipped `sokoban-10x10` model (fully convolutional; "
               "99.9995% exact one-step frames on these 7x7 levels), fitted once, before and apart from these "
               "runs, on 2,000,000 random-policy transitions of Boxoban 10x10 training levels (5.12M frames "
-              "seen in 12 minutes on one thread; `src/reverie/data/models/sokoban-10x10.json`). Those "
+              "seen in 12 minutes on one thread; `src/reverie/assets/models/sokoban-10x10.json`). Those "
               "environment-model frames are not counted in the frame budget above.")
 
 
@@ -157,14 +157,14 @@ def summarize(jobs: list[tuple[str, int]], runs: Path, protocol: dict, earlier: 
             rows += [r for r in earlier if (r["agent"], r["seed"]) == (agent, seed)]
             continue
         summary = json.loads((path / "summary.json").read_text())
-        evaluation = json.loads((path / "evaluation.json").read_text())
+        evaluation = read_evaluations(path)  # old records' solve_rate/solved read as success_rate/successes
         test = evaluation[f"{protocol['env']}:test|sample"]
         greedy = evaluation.get(f"{protocol['env']}:test|greedy")
         rows.append({"agent": agent, "seed": seed, "parameters": summary["parameters"],
                      "frames": summary["frames"], "frames_per_second": summary["frames_per_second"],
-                     "wall_seconds": summary["wall_seconds"], "solved": test["solved"],
-                     "episodes": test["episodes"], "solve_rate": test["solve_rate"], "ci95": test["ci95"],
-                     "greedy_solve_rate": greedy["solve_rate"] if greedy else None})
+                     "wall_seconds": summary["wall_seconds"], "solved": test["successes"],
+                     "episodes": test["episodes"], "solve_rate": test["success_rate"], "ci95": test["ci95"],
+                     "greedy_solve_rate": greedy["success_rate"] if greedy else None})
     for agent in dict.fromkeys(a for a, _ in jobs):
         mine = [r for r in rows if r["agent"] == agent]
         rates = [r["solve_rate"] for r in mine]
@@ -232,10 +232,11 @@ def study(runs: Path, parallel: int, docs: bool) -> None:
     train_all(jobs, parallel)
     rows = []
     for name, (what, changes) in STUDY.items():
-        evaluation = json.loads((paths[name] / "evaluation.json").read_text())
+        evaluation = read_evaluations(paths[name])
         test, greedy = (evaluation[f"{PROTOCOL['env']}:test|{mode}"] for mode in ("sample", "greedy"))
         rows.append({"name": name, "what": what, "settings": PROTOCOL | {"frames": STUDY_FRAMES} | changes,
-                     "solve_rate": test["solve_rate"], "ci95": test["ci95"], "greedy_solve_rate": greedy["solve_rate"]})
+                     "solve_rate": test["success_rate"], "ci95": test["ci95"],
+                     "greedy_solve_rate": greedy["success_rate"]})
     result = {"date": datetime.date.today().isoformat(), "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
               "command": "python benchmarks/sokoban_protocol.py --study", "frames": STUDY_FRAMES, "seed": 0,
               "rows": rows}

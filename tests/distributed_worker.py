@@ -27,12 +27,11 @@ TRAIN_LEVELS = 50
 def build(case: dict, seed: int, num_envs: int):
     """The env of one rank (or of one shard of the single-process run) and the initial policy."""
     from reverie.agents import build_agent
-    from reverie.envs.sokoban.presets import make_env
+    from reverie.envs.registry import make_env
 
-    env = make_env(ENV_ID, num_envs, seed=seed, train_levels=TRAIN_LEVELS, max_steps=case["max_steps"])
+    env = make_env(ENV_ID, "train", num_envs, seed=seed, train_levels=TRAIN_LEVELS, max_steps=case["max_steps"])
     torch.manual_seed(0)
-    policy = build_agent(case["agent"], tuple(env.single_observation_space.shape), int(env.action_space.n),
-                         **case["options"])
+    policy = build_agent(case["agent"], env.spec, **case["options"])
     return env, policy
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -17,8 +18,11 @@ from torch import nn
 from conftest import level
 from reverie.core.errors import ReverieError
 from reverie.cli.main import main
+from reverie.envs.registry import get_spec
 from reverie.envs.sokoban.bank import LevelBank
-from reverie.evaluation.evaluate import evaluate_policy, evaluate_run, wilson_interval
+from reverie.envs.sokoban.env import SokobanVecEnv
+from reverie.envs.sokoban.render import rgb_image
+from reverie.evaluation.evaluate import evaluate_policy, evaluate_run, final_evaluation, read_evaluations, wilson_interval
 from reverie.evaluation.report import group_curves, group_labels, read_run, write_report
 from reverie.training.actor_critic import A2CConfig
 from reverie.training.runs import TrainConfig, train
@@ -38,7 +42,7 @@ def runs(tmp_path_factory, level_cache) -> list[Path]:
         for seed in (1, 2):
             config = TrainConfig(env="sokoban-6x6-1", train_levels=50, num_envs=8, frames=2_400, seed=seed,
                                  run_dir=root / f"seed{seed}", log_every=400, eval_episodes=30, tensorboard=False)
-            train(config, A2CConfig(), progress=False)
+            train(config, A2CConfig(), progress=False, evaluate=final_evaluation)
             dirs.append(config.run_dir)
     torch.set_num_threads(threads)
     return dirs
@@ -81,15 +85,28 @@ ONE_PUSH = level("""
 """)
 
 
+def bank_spec(levels, max_steps: int):
+    """A Sokoban spec whose every split is ``levels`` (scripted tests of the episode accounting)."""
+    bank = LevelBank.from_levels(levels)
+
+    def make(spec, split, num_envs, seed, device, **options):
+        return SokobanVecEnv(bank, num_envs, max_steps=spec.max_steps, device=device, seed=seed, copy_obs=False)
+
+    return dataclasses.replace(get_spec("sokoban-6x6-1"), make=make, max_steps=max_steps)
+
+
 @pytest.mark.parametrize("greedy", [True, False])
 def test_episode_accounting_with_scripted_policies(greedy):
-    bank = LevelBank.from_levels([ONE_PUSH])
-    right = evaluate_policy(FixedPolicy(4), bank, episodes=7, max_steps=10, greedy=greedy, batch=3, record=True)
-    assert right["episodes"] == 7 and right["solved"] == 7 and right["solve_rate"] == 1.0
+    spec = bank_spec([ONE_PUSH], max_steps=10)
+    right = evaluate_policy(FixedPolicy(4), spec, "test", episodes=7, greedy=greedy, batch=3, record=True)
+    assert right["episodes"] == 7 and right["successes"] == 7 and right["success_rate"] == 1.0
     assert right["mean_length"] == 1.0 and right["mean_return"] == pytest.approx(10.9)
-    assert len(right["frames"]) == 2 and right["frames"][-1][1].tolist() == [0, 1, 5, 4, 0]  # box on target
-    up = evaluate_policy(FixedPolicy(1), bank, episodes=5, max_steps=10, greedy=greedy)
-    assert up["solved"] == 0 and up["mean_length"] == 10.0
+    solved = ONE_PUSH.codes.copy()
+    solved[1] = [0, 1, 5, 4, 0]  # box on target
+    assert len(right["frames"]) == 2 and (right["frames"][-1] == rgb_image(solved)).all()
+    assert (right["frames"][0] == rgb_image(ONE_PUSH.codes)).all()
+    up = evaluate_policy(FixedPolicy(1), spec, "test", episodes=5, greedy=greedy)
+    assert up["successes"] == 0 and up["mean_length"] == 10.0
     assert up["mean_return"] == pytest.approx(-1.0)
     assert up["ci95"][0] == 0.0 and 0.4 < up["ci95"][1] < 0.5
 
@@ -101,9 +118,16 @@ def test_episode_j_plays_level_j():
         #.$@#
         #####
     """)
-    bank = LevelBank.from_levels([ONE_PUSH, left])
-    result = evaluate_policy(FixedPolicy(4), bank, episodes=6, max_steps=5, greedy=True)
-    assert result["solved"] == 3 and result["distinct_levels"] == 2
+    result = evaluate_policy(FixedPolicy(4), bank_spec([ONE_PUSH, left], max_steps=5), "test", episodes=6, greedy=True)
+    assert result["successes"] == 3 and result["distinct_episodes"] == 2
+    assert result["return_ci95"][0] < result["mean_return"] < result["return_ci95"][1]
+
+
+def test_old_records_are_read_under_the_new_keys(tmp_path):
+    (tmp_path / "evaluation.json").write_text(json.dumps(
+        {"x:test|sample": {"levels": "x:test", "mode": "sample", "solve_rate": 0.25, "solved": 5, "episodes": 20}}))
+    result = read_evaluations(tmp_path)["x:test|sample"]
+    assert result["success_rate"] == 0.25 and result["successes"] == 5
 
 
 # -- run evaluation ------------------------------------------------------------------------------
@@ -111,13 +135,13 @@ def test_episode_j_plays_level_j():
 def test_evaluate_run_on_held_out_levels_only(runs):
     result = evaluate_run(runs[0], episodes=40, greedy=True)
     assert result["levels"] == "sokoban-6x6-1:test" and result["episodes"] == 40 and result["mode"] == "greedy"
-    assert 0.0 <= result["ci95"][0] <= result["solve_rate"] <= result["ci95"][1] <= 1.0
+    assert 0.0 <= result["ci95"][0] <= result["success_rate"] <= result["ci95"][1] <= 1.0
     assert json.loads((runs[0] / "evaluation.json").read_text())["sokoban-6x6-1:test|greedy"]["episodes"] == 40
-    with pytest.raises(ReverieError, match="are training levels of"):
+    with pytest.raises(ReverieError, match="are training episodes of"):
         evaluate_run(runs[0], "sokoban-6x6-1:train", episodes=10)
     allowed = evaluate_run(runs[0], "sokoban-6x6-1:train", episodes=10, allow_train_levels=True, save=False)
     assert allowed["episodes"] == 10
-    with pytest.raises(ReverieError, match="trained on 6x6 levels"):
+    with pytest.raises(ReverieError, match=r"was trained on \[7, 6, 6\]"):
         evaluate_run(runs[0], "sokoban-7x7-2:test", episodes=10)
 
 
@@ -142,9 +166,18 @@ def test_curves_average_over_seeds(runs):
     records = [read_run(d) for d in runs]
     assert records[0].group == records[1].group  # runs that differ only in their seed
     assert group_labels(records) == {records[0].group: "standard on sokoban-6x6-1"}
-    curve = group_curves(records, "solve_rate", points=5)[records[0].group]
+    curve = group_curves(records, "success_rate", points=5)[records[0].group]
     assert curve["runs"] == 2 and len(curve["frames"]) == 5
     assert (curve["min"] <= curve["mean"]).all() and (curve["mean"] <= curve["max"]).all()
+
+
+def test_curves_read_old_records_solve_rate():
+    from reverie.evaluation.report import RunRecord
+
+    config = {"train": {"env": "e", "agent": "a", "seed": 0}}
+    old = RunRecord(Path("old"), config, [{"frames": 10, "solve_rate": 0.2}, {"frames": 20, "solve_rate": 0.4}], {}, {})
+    curve = group_curves([old], "success_rate", points=3)[old.group]
+    assert curve["mean"].tolist() == pytest.approx([0.2, 0.3, 0.4])
 
 
 def test_single_run_report_goes_into_the_run_folder(runs, capsys):

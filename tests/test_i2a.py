@@ -17,14 +17,18 @@ from torch import nn
 from reverie.core.errors import ReverieError
 from reverie.agents import agent_names, build_agent, count_parameters
 from reverie.agents.i2a import I2A
+from reverie.envs.registry import get_spec
 from reverie.envs.sokoban import SokobanVecEnv, generate_levels
-from reverie.models import CopyModel, GridModel, GridModelConfig, PerfectModel, codes_to_planes
+from reverie.envs.sokoban.model import PerfectModel
+from reverie.models import CopyModel, GridModel, GridModelConfig, codes_to_planes
 from reverie.training.actor_critic import A2C, A2CConfig
 from reverie.core.checkpoint import load_checkpoint
 from reverie.training.runs import RUN_KIND, load_run
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SMALL = dict(encoder_channels=4, encoder_hidden=8, rollout_channels=4, hidden=32)
+SPEC = get_spec("sokoban-6x6-1")  # observations [7, 6, 6], 5 actions
+SPEC7 = get_spec("sokoban-7x7-2")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -32,7 +36,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def sokoban_obs(batch: int, seed: int = 0, side: int = 6) -> torch.Tensor:
     bank = generate_levels(max(batch, 2), side, side, 1, seed=seed)
-    return codes_to_planes(torch.as_tensor(bank.codes[:batch]))
+    return codes_to_planes(torch.as_tensor(bank.codes[:batch]), 7)
 
 
 class Recorder:
@@ -47,7 +51,7 @@ class Recorder:
         self.actions.append(action.clone())
         self.grad_enabled.append(torch.is_grad_enabled())
         next_obs = obs + 1
-        return next_obs, next_obs[:, 0, 0, 0].clone()
+        return next_obs, next_obs[:, 0, 0, 0].clone(), torch.zeros(obs.shape[0], dtype=torch.bool)
 
 
 def agent_with(model, num_actions=5, obs_shape=(7, 6, 6), **options) -> I2A:
@@ -105,7 +109,7 @@ def test_encoder_reads_the_imagined_steps_last_first():
 
 
 def test_copy_variant_imagines_exactly_its_input():
-    agent = build_agent("i2a-copy", (7, 6, 6), 5, rollout_length=3, **SMALL)
+    agent = build_agent("i2a-copy", SPEC, rollout_length=3, **SMALL)
     obs = sokoban_obs(3)
     frames, rewards = agent.core(obs)
     assert torch.equal(frames, obs.repeat_interleave(5, 0).expand(3, -1, -1, -1, -1))
@@ -113,10 +117,10 @@ def test_copy_variant_imagines_exactly_its_input():
 
 
 def test_perfect_variant_imagines_the_rules():
-    agent = build_agent("i2a-perfect", (7, 6, 6), 5, rollout_length=1, **SMALL)
+    agent = build_agent("i2a-perfect", SPEC, rollout_length=1, **SMALL)
     obs = sokoban_obs(2)
     frames, rewards = agent.core(obs)
-    expected, reward = PerfectModel().step(obs.repeat_interleave(5, 0), torch.arange(5).repeat(2))
+    expected, reward, _ = SPEC.make_perfect_model().step(obs.repeat_interleave(5, 0), torch.arange(5).repeat(2))
     assert torch.equal(frames[0], expected) and torch.equal(rewards[0], reward)
 
 
@@ -124,16 +128,16 @@ def test_noreward_variant_feeds_zero_rewards():
     obs = torch.zeros(2, 7, 6, 6)
     assert lstm_inputs(agent_with(Recorder(), rollout_length=2), obs)[:, :, -1].abs().sum() > 0
     assert lstm_inputs(agent_with(Recorder(), rollout_length=2, use_reward=False), obs)[:, :, -1].abs().sum() == 0
-    assert not build_agent("i2a-noreward", (7, 6, 6), 5, **SMALL).use_reward
-    assert build_agent("i2a", (7, 6, 6), 5, **SMALL).use_reward
+    assert not build_agent("i2a-noreward", SPEC, **SMALL).use_reward
+    assert build_agent("i2a", SPEC, **SMALL).use_reward
 
 
 def test_distribution_imagination_feeds_the_predicted_probabilities():
-    agent = build_agent("i2a", (7, 6, 6), 5, imagine="distribution", rollout_length=2, **SMALL)
+    agent = build_agent("i2a", SPEC, imagine="distribution", rollout_length=2, **SMALL)
     frames, _ = agent.core(sokoban_obs(2))
     assert torch.allclose(frames.sum(2), torch.ones(()), atol=1e-5)
     assert ((frames > 0) & (frames < 1)).any()  # soft, not one-hot
-    onehot, _ = build_agent("i2a", (7, 6, 6), 5, rollout_length=2, **SMALL).core(sokoban_obs(2))
+    onehot, _ = build_agent("i2a", SPEC, rollout_length=2, **SMALL).core(sokoban_obs(2))
     assert torch.equal(onehot, (onehot == 1).float())
 
 
@@ -152,7 +156,7 @@ def test_every_variant_runs_on_sokoban_observations():
     obs = sokoban_obs(3)
     for name in ("i2a", "i2a-perfect", "i2a-copy", "i2a-noreward"):
         assert name in agent_names()
-        logits, value = build_agent(name, (7, 6, 6), 5, rollout_length=2, **SMALL)(obs)
+        logits, value = build_agent(name, SPEC, rollout_length=2, **SMALL)(obs)
         assert logits.shape == (3, 5) and torch.isfinite(value).all()
 
 
@@ -196,7 +200,7 @@ def test_distillation_pulls_the_rollout_policy_towards_the_agents_policy():
 
 
 def test_the_environment_model_is_frozen_and_outside_the_optimizer():
-    model = GridModel(GridModelConfig(size="tiny"))
+    model = GridModel.for_spec(SPEC, GridModelConfig(size="tiny"))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     agent = agent_with(model, rollout_length=2)
     assert not model.training and not any(p.requires_grad for p in model.parameters())
@@ -214,7 +218,7 @@ def test_the_environment_model_is_frozen_and_outside_the_optimizer():
 
 def tiny_model(seed: int) -> GridModel:
     torch.manual_seed(seed)
-    return GridModel(GridModelConfig(size="tiny"))
+    return GridModel.for_spec(SPEC, GridModelConfig(size="tiny"))
 
 
 def test_every_rollout_transition_handed_to_the_agent_is_a_real_one():
@@ -227,7 +231,7 @@ def test_every_rollout_transition_handed_to_the_agent_is_a_real_one():
     ended = rollout["terminated"] | rollout["truncated"]
     assert ended.any() and "next_obs" in rollout
     obs = rollout["obs"].reshape(-1, 7, 6, 6)
-    next_obs, reward = PerfectModel().step(obs, rollout["actions"].reshape(-1))
+    next_obs, reward, _ = PerfectModel().step(obs, rollout["actions"].reshape(-1))
     assert torch.equal(next_obs, rollout["next_obs"].reshape(-1, 7, 6, 6).to(next_obs.dtype))
     assert torch.allclose(reward, rollout["rewards"].reshape(-1))
     assert "next_obs" not in A2C(agent_with(CopyModel()), SokobanVecEnv(bank, 2, seed=0), A2CConfig(lr_schedule="constant"),
@@ -271,22 +275,22 @@ def test_finetuning_trains_the_model_on_the_agents_transitions_and_saves_it():
 
 def test_finetuning_options():
     with pytest.raises(ReverieError, match="finetune_model must be a number >= 0"):
-        build_agent("i2a", (7, 6, 6), 5, finetune_model=-1)
+        build_agent("i2a", SPEC, finetune_model=-1)
     with pytest.raises(ReverieError, match="takes no option 'finetune_model'"):
-        build_agent("i2a-perfect", (7, 6, 6), 5, finetune_model=1.0)
+        build_agent("i2a-perfect", SPEC, finetune_model=1.0)
     with pytest.raises(ReverieError, match="needs a learned environment model"):
         agent_with(CopyModel(), finetune_model=1.0)
-    tuned = build_agent("i2a", (7, 6, 6), 5, finetune_model=0.5, **SMALL)
-    frozen = build_agent("i2a", (7, 6, 6), 5, **SMALL)
+    tuned = build_agent("i2a", SPEC, finetune_model=0.5, **SMALL)
+    frozen = build_agent("i2a", SPEC, **SMALL)
     assert count_parameters(tuned) == count_parameters(frozen) + sum(p.numel() for p in tuned.env_model.parameters())
     assert any(k.startswith("tuned_model.") for k in tuned.state_dict())
 
 
 def test_large_agent_matches_the_i2a_parameter_count():
-    i2a = count_parameters(build_agent("i2a", (7, 7, 7), 5))
-    assert abs(count_parameters(build_agent("large", (7, 7, 7), 5)) - i2a) / i2a < 0.002
+    i2a = count_parameters(build_agent("i2a", SPEC7))
+    assert abs(count_parameters(build_agent("large", SPEC7)) - i2a) / i2a < 0.002
     for name in ("i2a-perfect", "i2a-copy", "i2a-noreward"):
-        assert count_parameters(build_agent(name, (7, 7, 7), 5)) == i2a
+        assert count_parameters(build_agent(name, SPEC7)) == i2a
 
 
 # -- imagining once per observation ---------------------------------------------------------------
@@ -294,7 +298,7 @@ def test_large_agent_matches_the_i2a_parameter_count():
 def test_the_update_reuses_the_rollouts_imagined_while_acting():
     bank = generate_levels(16, 6, 6, 1, seed=3)
     torch.manual_seed(0)
-    agent = build_agent("i2a-perfect", (7, 6, 6), 5, rollout_length=3, **SMALL)
+    agent = build_agent("i2a-perfect", SPEC, rollout_length=3, **SMALL)
     trainer = A2C(agent, SokobanVecEnv(bank, 4, max_steps=10, seed=0), A2CConfig(lr_schedule="constant"), seed=0)
     rollout = trainer.collect()
     obs = rollout["obs"].reshape(-1, 7, 6, 6)
@@ -321,26 +325,158 @@ def test_cached_rollouts_are_dropped_when_the_rollout_policy_changes():
     assert agent.cache.hits == 0 and agent.cache.misses == 2
 
 
+def test_the_cache_keeps_the_acting_rollouts_at_large_batches_with_truncations():
+    """Issue 21: at 400 envs x 5 steps the bootstrap and truncated episodes' final forwards
+    overflow the 2,048 rows; the update must still find every acting step's rollouts."""
+    bank = generate_levels(16, 6, 6, 1, seed=3)
+    torch.manual_seed(0)
+    agent = build_agent("i2a-perfect", SPEC, rollout_length=2, **SMALL)
+    trainer = A2C(agent, SokobanVecEnv(bank, 400, max_steps=3, seed=0), A2CConfig(n_steps=5, lr_schedule="constant"),
+                  seed=0)
+    assert 5 * 400 <= agent.cache.max_rows < 5 * 400 + 400
+    seen: list[tuple[torch.Tensor, torch.Tensor, bool]] = []
+    handle = agent.encoder.register_forward_hook(
+        lambda module, args, out: seen.append((args[0].clone(), args[1].clone(), torch.is_grad_enabled())))
+    try:
+        stats = trainer.train_step()
+    finally:
+        handle.remove()
+    acting, update = [s for s in seen if not s[2]], [s for s in seen if s[2]]
+    assert len(acting) == 5 + 1 + 1  # acting steps, bootstrap, the truncated episodes' last observations
+    assert int(trainer._truncated.sum()) > 0 and agent.cache.refused > 0
+    assert len(update) == 1 and agent.cache.hits == 1 and agent.cache.misses == 0
+    assert torch.equal(update[0][0], torch.cat([frames for frames, _, _ in acting[:5]], dim=1))
+    assert torch.equal(update[0][1], torch.cat([rewards for _, rewards, _ in acting[:5]], dim=1))
+    assert float(stats["imagination/cache_hit"]) == 1 and float(stats["imagination/cache_miss"]) == 0
+
+
+def test_a_miss_where_a_hit_was_expected_is_in_the_updates_stats():
+    bank = generate_levels(16, 6, 6, 1, seed=3)
+    torch.manual_seed(0)
+    agent = build_agent("i2a-copy", SPEC, rollout_length=1, cache_rows=10, **SMALL)  # < 5 steps x 4 envs
+    trainer = A2C(agent, SokobanVecEnv(bank, 4, max_steps=10, seed=0), A2CConfig(lr_schedule="constant"), seed=0)
+    stats = trainer.train_step()
+    assert float(stats["imagination/cache_miss"]) == 1 and float(stats["imagination/cache_hit"]) == 0
+    assert agent.training_stats() == {"imagination/cache_hit": 0, "imagination/cache_miss": 0}  # since the last call
+    assert build_agent("i2a-copy", SPEC, cache_rows=0, **SMALL).training_stats() == {}  # no cache, no hit expected
+
+
+def test_swapping_a_parameter_free_model_is_a_new_version():
+    agent = build_agent("i2a-perfect", SPEC, rollout_length=2, **SMALL)
+    obs = sokoban_obs(3)
+    with torch.inference_mode():
+        agent(obs)
+    agent.core.env_model = CopyModel()  # no parameters: weight versions alone would not see it
+    frames, _ = agent.imagine(obs)
+    assert agent.cache.hits == 0 and agent.cache.misses == 1
+    assert torch.equal(frames[0], obs.repeat_interleave(5, 0))
+
+
+def test_which_weight_writes_change_the_cache_version():
+    """Optimizer steps, ``load_state_dict`` and in-place writes do; writes through ``.data``
+    bypass autograd's version counters (documented in ``ImaginationCore.version``: reverie's one
+    such write, the distributed start-up broadcast, happens while the cache is empty)."""
+    agent = agent_with(Recorder(), rollout_length=1)
+    version = agent.core.version()
+    agent.rollout_policy.logits.bias.data.add_(1.0)
+    assert agent.core.version() == version
+    agent.load_state_dict(agent.state_dict())
+    assert agent.core.version() != version
+    version = agent.core.version()
+    optimizer = torch.optim.SGD(agent.rollout_policy.parameters(), lr=0.1)
+    agent.auxiliary_losses(torch.randn(2, 7, 6, 6), torch.randn(2, 5), torch.zeros(2))["distillation"].backward()
+    optimizer.step()
+    assert agent.core.version() != version
+
+
+def test_evaluation_draws_imagined_actions_from_its_own_stream():
+    agent = agent_with(Recorder(), rollout_length=3)
+    obs = torch.zeros(4, 7, 6, 6)
+
+    def actions():
+        model = Recorder()
+        agent.core.env_model = model
+        with torch.no_grad():
+            agent(obs)
+        return torch.stack(model.actions)
+
+    training_stream = agent.core.generator(torch.device("cpu")).get_state()
+    agent.eval()
+    first, second = actions(), actions()
+    agent.train()
+    assert torch.equal(agent.core.generator(torch.device("cpu")).get_state(), training_stream)
+    agent.eval()
+    assert torch.equal(actions(), first) and not torch.equal(first, second)  # each evaluation starts afresh
+    agent.train()
+
+
+class Latent:
+    """A latent model: its state is a dict holding twice the observation."""
+
+    def encode(self, obs, state=None):
+        return {"z": obs * 2}
+
+    def decode(self, state):
+        return state["z"] / 2
+
+    def step(self, state, action):
+        z = state["z"] + 2
+        return {"z": z}, z[:, 0, 0, 0] / 2, torch.zeros(z.shape[0], dtype=torch.bool)
+
+
+def test_latent_models_imagine_through_encode_and_decode():
+    agent = agent_with(Latent(), rollout_length=3)
+    obs = torch.randn(2, 7, 6, 6)
+    frames, rewards = agent.core(obs)
+    for t in range(3):
+        assert torch.allclose(frames[t], obs.repeat_interleave(5, 0) + t + 1)
+    assert agent(obs)[0].shape == (2, 5)
+
+
+def test_the_grid_model_fits_raw_transitions_as_its_compact_targets():
+    model = tiny_model(seed=0)
+    obs = sokoban_obs(6)
+    action = torch.arange(6) % 5
+    next_obs, reward, _ = PerfectModel().step(obs, action)
+    raw = model.loss({"obs": obs, "action": action, "next_obs": next_obs, "reward": reward})
+    compact = model.loss({"obs": obs, "action": action, "next_codes": next_obs.argmax(1),
+                          "reward_class": model.rewards.to_classes(reward)})
+    assert torch.equal(raw["loss"], compact["loss"])
+
+
+def test_agents_build_from_a_spec_or_a_shape():
+    assert build_agent("standard", SPEC).policy.out_features == 5
+    assert build_agent("standard", (4,), 2).policy.out_features == 2
+    with pytest.raises(ReverieError, match="has 5 actions, not 3"):
+        build_agent("standard", SPEC, 3)
+    with pytest.raises(ReverieError, match="needs the number of actions"):
+        build_agent("standard", (7, 6, 6))
+
+
 # -- variants and options ----------------------------------------------------------------------------
 
 def test_option_errors():
     with pytest.raises(ReverieError, match="imagine must be one of"):
-        build_agent("i2a", (7, 6, 6), 5, imagine="mean")
+        build_agent("i2a", SPEC, imagine="mean")
     with pytest.raises(ReverieError, match="rollout_length must be a positive integer"):
-        build_agent("i2a-copy", (7, 6, 6), 5, rollout_length=0)
-    with pytest.raises(ReverieError, match="symbolic Sokoban grids"):
-        build_agent("i2a-perfect", (3, 48, 48), 5)
+        build_agent("i2a-copy", SPEC, rollout_length=0)
+    with pytest.raises(ReverieError, match="image-like observations"):
+        build_agent("i2a-copy", (4,), 2)
+    with pytest.raises(ReverieError, match="has no perfect model"):
+        build_agent("i2a-perfect", (3, 48, 48), 5)  # a shape alone is no world
+    with pytest.raises(ReverieError, match="no default model to imagine with; pass model=PATH"):
+        build_agent("i2a", (7, 6, 6), 5)
     with pytest.raises(ReverieError, match="model=/no/such/model.pt"):
-        build_agent("i2a", (7, 6, 6), 5, model="/no/such/model.pt")
+        build_agent("i2a", SPEC, model="/no/such/model.pt")
     with pytest.raises(ReverieError, match="takes no option 'model'"):
-        build_agent("i2a-copy", (7, 6, 6), 5, model="sokoban-10x10")
+        build_agent("i2a-copy", SPEC, model="sokoban-10x10")
 
 
 def test_weights_refuse_another_environment_model():
-    state = build_agent("i2a", (7, 6, 6), 5, **SMALL).state_dict()
-    build_agent("i2a", (7, 6, 6), 5, **SMALL).load_state_dict(state)
+    state = build_agent("i2a", SPEC, **SMALL).state_dict()
+    build_agent("i2a", SPEC, **SMALL).load_state_dict(state)
     with pytest.raises(ReverieError, match="another environment model"):
-        build_agent("i2a-perfect", (7, 6, 6), 5, **SMALL).load_state_dict(state)
+        build_agent("i2a-perfect", SPEC, **SMALL).load_state_dict(state)
 
 
 # -- training ----------------------------------------------------------------------------------------
@@ -348,7 +484,7 @@ def test_weights_refuse_another_environment_model():
 def test_i2a_perfect_trains_through_the_real_trainer():
     bank = generate_levels(32, 6, 6, 1, seed=4)
     torch.manual_seed(0)
-    agent = build_agent("i2a-perfect", (7, 6, 6), 5, rollout_length=2, **SMALL)
+    agent = build_agent("i2a-perfect", SPEC, rollout_length=2, **SMALL)
     before = [p.detach().clone() for p in agent.parameters()]
     trainer = A2C(agent, SokobanVecEnv(bank, 8, max_steps=20, seed=0), A2CConfig(), total_frames=400, seed=0)
     for _ in range(6):

@@ -11,12 +11,12 @@ from conftest import UNFILTERED_TEST, level
 from reverie.agents.imagination import RolloutPolicy
 from reverie.envs.sokoban.bank import load_boxoban
 from reverie.envs.sokoban.env import SokobanVecEnv
-from reverie.models import CopyModel, GridModel, PerfectModel
+from reverie.models import CopyModel, GridModel
 from reverie.planning.counter_rng import level_keys
 from reverie.planning.episodes import play_levels
 from reverie.planning.guides import RolloutGuide
 from reverie.planning.mc_search import MCSearch, MCSearchConfig
-from test_mcts import CountingModel, boxoban, run_episodes, short_levels
+from test_mcts import PERFECT, SPEC, CountingModel, bank_spec, boxoban, run_episodes, short_levels, spec_for
 
 torch.set_num_threads(1)
 
@@ -31,16 +31,16 @@ ONE_PUSH = """
 def test_perfect_model_solves_levels_the_solver_proves_short():
     bank, pushes = short_levels(max_pushes=2, count=3)
     assert max(pushes) <= 2
-    result = play_levels(MCSearch(PerfectModel(), MCSearchConfig(budget=400, depth=10)), bank, len(bank),
-                         max_steps=50)
-    assert result["solved"] == len(bank)
+    spec = bank_spec(bank, 50)
+    result = play_levels(MCSearch(PERFECT, spec, MCSearchConfig(budget=400, depth=10)), spec, "test", len(bank))
+    assert result["successes"] == len(bank)
 
 
 @pytest.mark.parametrize("budget, depth", [(1, 5), (57, 10), (120, 7)])
 def test_budget_is_spent_exactly(budget, depth):
     codes = boxoban()
     model = CountingModel()
-    search = MCSearch(model, MCSearchConfig(budget=budget, depth=depth))
+    search = MCSearch(model, SPEC, MCSearchConfig(budget=budget, depth=depth))
     search.search(codes)
     assert search.last_imagined.tolist() == [budget] * len(codes)
     assert model.rows == budget * len(codes)
@@ -49,12 +49,12 @@ def test_budget_is_spent_exactly(budget, depth):
 def test_search_never_mutates_what_it_is_given():
     codes = boxoban(4)
     before = codes.clone()
-    MCSearch(PerfectModel(), MCSearchConfig(budget=50)).search(codes)
+    MCSearch(PERFECT, SPEC, MCSearchConfig(budget=50)).search(codes)
     assert torch.equal(codes, before)
     env = SokobanVecEnv(load_boxoban(UNFILTERED_TEST), 4, seed=1)
     env.reset()
     state, obs = env.get_state(), env.observe()
-    MCSearch(PerfectModel(), MCSearchConfig(budget=50)).search_env(env)
+    MCSearch(PERFECT, SPEC, MCSearchConfig(budget=50)).search(SPEC.observation.encode(obs))
     after = env.get_state()
     for key in ("codes", "steps", "level_index", "episode_return", "rng"):
         assert torch.equal(after[key], state[key]), key
@@ -63,7 +63,7 @@ def test_search_never_mutates_what_it_is_given():
 
 def test_a_predicted_solution_becomes_a_plan_that_a_misprediction_drops():
     codes = torch.from_numpy(level(ONE_PUSH).codes.copy())[None]
-    search = MCSearch(PerfectModel(), MCSearchConfig(budget=20, depth=4))
+    search = MCSearch(PERFECT, spec_for(codes), MCSearchConfig(budget=20, depth=4))
     assert search.search(codes).tolist() == [4]
     assert int(search.plan_len[0]) == 1
     wrong = codes.clone()
@@ -77,19 +77,20 @@ def test_batched_and_one_at_a_time_search_agree():
     bank, _ = short_levels(max_pushes=9, count=4)
     codes = torch.from_numpy(bank.codes.copy())
     keys = level_keys(3, torch.arange(len(codes)))
-    guide = RolloutGuide(RolloutPolicy((7, 7, 7), 5), 7, 7)
+    spec = spec_for(codes)
+    guide = RolloutGuide(RolloutPolicy((7, 7, 7), 5), spec.observation)
     for policy in (None, guide):
         config = MCSearchConfig(budget=45, depth=6)
-        batched = run_episodes(MCSearch(PerfectModel(), config, policy), codes, keys, 6)
+        batched = run_episodes(MCSearch(PERFECT, spec, config, policy), codes, keys, 6)
         for i in range(len(codes)):
-            alone = run_episodes(MCSearch(PerfectModel(), config, policy), codes[i:i + 1], keys[i:i + 1], 6)
+            alone = run_episodes(MCSearch(PERFECT, spec, config, policy), codes[i:i + 1], keys[i:i + 1], 6)
             assert torch.equal(alone[0][0], batched[0][i]) and torch.equal(alone[1][0], batched[1][i])
 
 
 def test_learned_and_copy_models_can_be_searched():
     torch.manual_seed(0)
-    for model in (GridModel().eval(), CopyModel()):
-        search = MCSearch(model, MCSearchConfig(budget=30, depth=5))
+    for model in (GridModel.for_spec(SPEC).eval(), CopyModel()):
+        search = MCSearch(model, SPEC, MCSearchConfig(budget=30, depth=5))
         search.search(boxoban(2))
         assert search.last_imagined.tolist() == [30, 30]
 

@@ -12,7 +12,7 @@ from conftest import HARD, UNFILTERED_TEST
 from reverie.core.errors import ReverieError
 from reverie.cli.main import main as run_cli
 from reverie.data.dataset import Sampler, collect_dataset
-from reverie.data.transitions import CollectConfig, collect
+from reverie.data.transitions import CollectConfig, collect, read_manifest
 from reverie.envs.sokoban.bank import load_boxoban
 from reverie.evaluation.model_diagnostics import one_step
 from reverie.models import GridModel, GridModelConfig, load
@@ -35,7 +35,7 @@ def test_loss_falls_and_accuracy_rises_on_a_tiny_dataset():
     torch.manual_seed(0)
     train = collect_dataset(load_boxoban(UNFILTERED_TEST), 3000, preplaced=0.5, seed=1)
     valid = collect_dataset(load_boxoban(HARD), 600, preplaced=0.5, seed=2)
-    model = GridModel(GridModelConfig(channels=(16, 16)))
+    model = GridModel.for_spec(train.spec, GridModelConfig(channels=(16, 16)))
     before = one_step(model.eval(), valid)
     optimizer = torch.optim.Adam(model.parameters(), 1e-2)
     sampler = Sampler(train, 64, push_share=0.3, seed=0)
@@ -93,7 +93,7 @@ def test_learning_rate_schedule_and_early_stopping_rule():
     with pytest.raises(ReverieError, match="--steps"):
         FitConfig(steps=0)
     with pytest.raises(ReverieError, match="--push-share"):
-        FitConfig(push_share=0.8, rare_share=0.1)
+        FitConfig(push_share=0.8, rare_share=0.2)
 
 
 def test_model_commands_are_part_of_the_main_parser():
@@ -132,3 +132,44 @@ def test_model_commands_fail_in_one_clear_line(argv, message, capsys, tmp_path):
     assert run_cli(argv + (["--out", str(tmp_path / "o")] if argv[1] != "evaluate" else [])) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_fit_refuses_reward_values_that_are_not_the_datas_classes(data_dir, tmp_path):
+    """Issue 21: a model fitted to the data's class indices but imagining other values would
+    swap rewards silently; a permuted --reward-values is refused in one line."""
+    classes = list(read_manifest(data_dir)["reward_values"])
+    permuted = ",".join(str(v) for v in [classes[1], classes[0]] + classes[2:])
+    run = tmp_path / "permuted"
+    args = ["model", "fit", "--data", str(data_dir), "--out", str(run), "--steps", "2", "--channels", "8,8",
+            "--no-tensorboard", "--quiet", "--reward-values", permuted]
+    assert run_cli(args) == 2
+    assert not (run / "model.pt").exists()
+    # the right classes in the right order (as typed, to 4 places) are accepted and stored exactly
+    fit(FitConfig(data=data_dir, out=tmp_path / "ok", steps=2, batch_size=8, val_frames=50, tensorboard=False),
+        GridModelConfig(channels=(8, 8), reward_values=(-0.1, 0.9, -1.1, 10.9)), progress=False)
+    assert list(load(tmp_path / "ok").config.reward_values) == classes
+
+
+def test_imagined_rewards_of_a_fitted_model_are_the_envs_values(data_dir, tmp_path):
+    from reverie.data.dataset import TransitionDataset
+
+    fit(FitConfig(data=data_dir, out=tmp_path / "run", steps=2, batch_size=8, val_frames=50, tensorboard=False),
+        GridModelConfig(channels=(8, 8)), progress=False)
+    model = load(tmp_path / "run")
+    valid = TransitionDataset.load(data_dir, "valid")
+    assert model.metadata["env"] == valid.spec.id
+    model.check_spec(valid.spec)  # the file's table is the env's
+
+
+def test_resume_refuses_a_checkpoint_of_other_reward_classes(data_dir, tmp_path):
+    from reverie.core.checkpoint import load_checkpoint, save_checkpoint
+
+    common = dict(data=data_dir, out=tmp_path / "run", batch_size=8, val_frames=50, tensorboard=False)
+    fit(FitConfig(steps=2, **common), GridModelConfig(channels=(8, 8)), progress=False)
+    path = tmp_path / "run" / "checkpoint.pt"
+    state = load_checkpoint(path)
+    values = state["model"]["config"]["reward_values"]
+    state["model"]["config"]["reward_values"] = [values[1], values[0]] + values[2:]
+    save_checkpoint(path, state, kind="model-fitting-run")
+    with pytest.raises(ReverieError, match="reward classes .* are not"):
+        fit(FitConfig(steps=4, resume=True, **common), GridModelConfig(channels=(8, 8)), progress=False)

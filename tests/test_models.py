@@ -11,26 +11,32 @@ from conftest import HARD, UNFILTERED_TEST
 from reverie.envs.sokoban import cells, rules
 from reverie.envs.sokoban.bank import load_boxoban
 from reverie.envs.sokoban.env import SokobanVecEnv
+from reverie.envs.registry import get_spec
+from reverie.envs.sokoban.model import PerfectModel, RGBAdapter
 from reverie.models import (
     SIZES,
-    SOKOBAN_REWARDS,
     CopyModel,
     EnvironmentModel,
     GridModel,
     GridModelConfig,
-    PerfectModel,
     RewardClasses,
-    RGBAdapter,
     action_planes,
     codes_to_planes,
     planes_to_codes,
 )
+
+SPEC = get_spec("sokoban-10x10-4")
+SOKOBAN_REWARDS = SPEC.rewards.reward_classes
+
+
+def grid_model(config: GridModelConfig | None = None) -> GridModel:
+    return GridModel.for_spec(SPEC, config)
 from reverie.core.errors import ReverieError
 
 
 def random_obs(n: int = 6, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    return codes_to_planes(torch.randint(0, cells.NUM_CODES, (n, 10, 10), generator=g))
+    return codes_to_planes(torch.randint(0, cells.NUM_CODES, (n, 10, 10), generator=g), 7)
 
 
 # -- reward classes ----------------------------------------------------------------------
@@ -79,7 +85,7 @@ def test_reward_classes_reject_unknown_values():
 
 def test_action_planes_carry_the_action():
     actions = torch.tensor([0, 1, 2, 3, 4, 2])
-    planes = action_planes(actions, 4, 7)
+    planes = action_planes(actions, 4, 7, 5)
     assert planes.shape == (6, 5, 4, 7)
     for i, a in enumerate(actions.tolist()):
         assert torch.equal(planes[i, a], torch.ones(4, 7))
@@ -88,7 +94,7 @@ def test_action_planes_carry_the_action():
 
 
 def test_grid_model_sees_the_action_planes():
-    model = GridModel(GridModelConfig(size="tiny"))
+    model = grid_model(GridModelConfig(size="tiny"))
     seen = {}
     model.stem.register_forward_pre_hook(lambda mod, args: seen.update(x=args[0]))
     obs, actions = random_obs(5), torch.tensor([4, 3, 2, 1, 0])
@@ -96,14 +102,14 @@ def test_grid_model_sees_the_action_planes():
     x = seen["x"]
     assert x.shape == (5, cells.NUM_CODES + 5, 10, 10)
     assert torch.equal(x[:, :cells.NUM_CODES], obs)
-    assert torch.equal(x[:, cells.NUM_CODES:], action_planes(actions, 10, 10))
+    assert torch.equal(x[:, cells.NUM_CODES:], action_planes(actions, 10, 10, 5))
 
 
 # -- perfect and copy models -------------------------------------------------------------
 
 def test_copy_model_copies():
     obs = random_obs()
-    next_obs, reward = CopyModel().step(obs, torch.zeros(6, dtype=torch.long))
+    next_obs, reward, _ = CopyModel().step(obs, torch.zeros(6, dtype=torch.long))
     assert torch.equal(next_obs, obs)
     assert torch.equal(reward, torch.zeros(6))
     assert torch.equal(CopyModel(reward=-0.1).step(obs, torch.ones(6, dtype=torch.long))[1], torch.full((6,), -0.1))
@@ -118,7 +124,7 @@ def test_perfect_model_equals_the_env_step_for_step(observation):
     ended_total = 0
     for _ in range(60):
         actions = torch.randint(0, 5, (32,), generator=g)
-        predicted, predicted_reward = model.step(obs, actions)
+        predicted, predicted_reward, _ = model.step(obs, actions)
         obs, reward, _, _, info = env.step(actions)
         assert torch.equal(predicted_reward, reward)
         expected = obs.clone()
@@ -131,32 +137,32 @@ def test_perfect_model_equals_the_env_step_for_step(observation):
 
 def test_perfect_model_reads_distributions():
     codes = load_boxoban(UNFILTERED_TEST).tensor()[:4].view(4, 10, 10)
-    soft = codes_to_planes(codes) * 0.7 + 0.3 / 7
+    soft = codes_to_planes(codes, 7) * 0.7 + 0.3 / 7
     actions = torch.tensor([1, 2, 3, 4])
-    a, ra = PerfectModel().step(soft, actions)
-    b, rb = PerfectModel().step(codes_to_planes(codes), actions)
+    a, ra, _ = PerfectModel().step(soft, actions)
+    b, rb, _ = PerfectModel().step(codes_to_planes(codes, 7), actions)
     assert torch.equal(a, b) and torch.equal(ra, rb)
 
 
 def test_models_follow_the_protocol():
-    for model in (PerfectModel(), CopyModel(), GridModel()):
+    for model in (PerfectModel(), CopyModel(), grid_model()):
         assert isinstance(model, EnvironmentModel)
 
 
 def test_planes_and_codes_round_trip():
     codes = torch.randint(0, 7, (3, 5, 6), dtype=torch.uint8)
-    assert torch.equal(planes_to_codes(codes_to_planes(codes)), codes)
-    with pytest.raises(ValueError, match="symbolic observations"):
-        planes_to_codes(torch.zeros(2, 3, 5, 5))
+    assert torch.equal(planes_to_codes(codes_to_planes(codes, 7)), codes)
+    with pytest.raises(ValueError, match="grid observations"):
+        planes_to_codes(torch.zeros(2, 5, 5))
 
 
 # -- grid model --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("size", sorted(SIZES))
 def test_grid_model_sizes_step_to_one_hot_frames_and_class_rewards(size):
-    model = GridModel(GridModelConfig(size=size)).eval()
+    model = grid_model(GridModelConfig(size=size)).eval()
     obs = random_obs(4)
-    next_obs, reward = model.step(obs, torch.tensor([0, 1, 2, 3]))
+    next_obs, reward, _ = model.step(obs, torch.tensor([0, 1, 2, 3]))
     assert next_obs.shape == obs.shape and next_obs.dtype == obs.dtype
     assert torch.equal(next_obs.sum(1), torch.ones(4, 10, 10))
     assert set(next_obs.unique().tolist()) <= {0.0, 1.0}
@@ -165,15 +171,15 @@ def test_grid_model_sizes_step_to_one_hot_frames_and_class_rewards(size):
 
 
 def test_grid_model_starts_as_the_copy_model_and_works_on_any_size():
-    model = GridModel(GridModelConfig(size="tiny")).eval()
+    model = grid_model(GridModelConfig(size="tiny")).eval()
     codes = torch.randint(0, 7, (3, 6, 9))
-    next_obs, _ = model.step(codes_to_planes(codes), torch.tensor([1, 2, 3]))
+    next_obs, _, _ = model.step(codes_to_planes(codes, 7), torch.tensor([1, 2, 3]))
     assert torch.equal(planes_to_codes(next_obs), codes.to(torch.uint8))
 
 
 def test_grid_model_distribution_feed_and_no_reward_ablation():
-    model = GridModel(GridModelConfig(size="tiny", feed="distribution", reward_head=False)).eval()
-    next_obs, reward = model.step(random_obs(3), torch.tensor([1, 1, 4]))
+    model = grid_model(GridModelConfig(size="tiny", feed="distribution", reward_head=False)).eval()
+    next_obs, reward, _ = model.step(random_obs(3), torch.tensor([1, 1, 4]))
     torch.testing.assert_close(next_obs.sum(1), torch.ones(3, 10, 10))
     assert (next_obs > 0).all() and (next_obs < 1).all()
     assert torch.equal(reward, torch.zeros(3))
@@ -184,8 +190,8 @@ def test_grid_model_distribution_feed_and_no_reward_ablation():
 
 
 def test_grid_model_step_has_no_gradient_and_loss_has():
-    model = GridModel(GridModelConfig(size="tiny"))
-    next_obs, reward = model.step(random_obs(2), torch.tensor([1, 2]))
+    model = grid_model(GridModelConfig(size="tiny"))
+    next_obs, reward, _ = model.step(random_obs(2), torch.tensor([1, 2]))
     assert not next_obs.requires_grad and not reward.requires_grad
     batch = {"obs": random_obs(2), "action": torch.tensor([1, 2]),
              "next_codes": torch.zeros(2, 10, 10, dtype=torch.long), "reward_class": torch.tensor([0, 3])}
@@ -196,8 +202,8 @@ def test_grid_model_step_has_no_gradient_and_loss_has():
 
 def test_grid_model_channels_last_matches_contiguous():
     torch.manual_seed(0)
-    a = GridModel(GridModelConfig(size="small", channels_last=True)).eval()
-    b = GridModel(GridModelConfig(size="small", channels_last=False)).eval()
+    a = grid_model(GridModelConfig(size="small", channels_last=True)).eval()
+    b = grid_model(GridModelConfig(size="small", channels_last=False)).eval()
     b.load_state_dict(a.state_dict())
     obs, act = random_obs(8), torch.randint(0, 5, (8,))
     fa, ra = a(obs, act)
@@ -217,15 +223,15 @@ def test_grid_model_config_errors_are_clear():
     with pytest.raises(ValueError, match="channels must look like"):
         GridModelConfig(channels="8;12")
     with pytest.raises(ValueError, match="symbolic observations"):
-        GridModel()(torch.zeros(1, 3, 10, 10), torch.zeros(1, dtype=torch.long))
+        grid_model()(torch.zeros(1, 3, 10, 10), torch.zeros(1, dtype=torch.long))
 
 
 def test_grid_model_runs_in_bfloat16_and_keeps_the_observation_dtype():
-    model = GridModel(GridModelConfig(size="tiny")).eval()
+    model = grid_model(GridModelConfig(size="tiny")).eval()
     obs, actions = random_obs(4), torch.tensor([0, 1, 2, 3])
     expected = model.step(obs, actions)[0]
     model.to(torch.bfloat16)
-    next_obs, reward = model.step(obs, actions)
+    next_obs, reward, _ = model.step(obs, actions)
     assert next_obs.dtype == torch.float32 and reward.dtype == torch.float32
     assert torch.equal(next_obs, expected)  # it starts as the copy model, in any precision
 
@@ -234,8 +240,28 @@ def test_rgb_adapter_imagines_rgb_frames_through_a_symbolic_model():
     env = SokobanVecEnv(str(HARD), num_envs=8, observation="rgb", seed=2)
     obs, _ = env.reset()
     actions = torch.tensor([1, 2, 3, 4, 1, 2, 3, 4])
-    expected, expected_reward = PerfectModel("rgb").step(obs, actions)
-    got, reward = RGBAdapter(PerfectModel()).step(obs, actions)
+    expected, expected_reward, _ = PerfectModel("rgb").step(obs, actions)
+    got, reward, _ = RGBAdapter(PerfectModel()).step(obs, actions)
     assert got.dtype == torch.uint8 and torch.equal(got, expected) and torch.equal(reward, expected_reward)
-    copied, _ = RGBAdapter(GridModel(GridModelConfig(size="tiny")).eval()).step(obs, actions)
+    copied, _, _ = RGBAdapter(grid_model(GridModelConfig(size="tiny")).eval()).step(obs, actions)
     assert torch.equal(copied, obs)  # an unfitted grid model starts as the copy model
+
+
+def test_grid_model_loss_takes_raw_transitions_as_well_as_targets():
+    torch.manual_seed(0)
+    model = grid_model(GridModelConfig(size="tiny"))
+    obs, next_obs = random_obs(4, seed=1), random_obs(4, seed=2)
+    action = torch.tensor([0, 1, 2, 3])
+    reward = SOKOBAN_REWARDS.values[torch.tensor([0, 3, 1, 2])]
+    raw = model.loss({"obs": obs, "action": action, "next_obs": next_obs, "reward": reward})
+    coded = model.loss({"obs": obs, "action": action, "next_codes": planes_to_codes(next_obs).long(),
+                        "reward_class": torch.tensor([0, 3, 1, 2])})
+    assert torch.equal(raw["loss"], coded["loss"])
+
+
+def test_a_grid_model_of_other_reward_classes_is_refused():
+    permuted = GridModelConfig(size="tiny", reward_values=tuple(SPEC.rewards.classes[i] for i in (1, 0, 2, 3)))
+    model = grid_model(permuted)
+    with pytest.raises(ReverieError, match="reward classes .* are not sokoban-10x10-4's"):
+        model.check_spec(SPEC)
+    grid_model(GridModelConfig(size="tiny")).check_spec(SPEC)  # its own classes pass

@@ -19,7 +19,8 @@ from reverie.evaluation.model_diagnostics import (
     side_by_side,
     summarize,
 )
-from reverie.models import CopyModel, GridModel, GridModelConfig, PerfectModel
+from reverie.envs.sokoban.model import PerfectModel
+from reverie.models import CopyModel, GridModel, GridModelConfig
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def test_side_by_side_feeds_the_model_its_own_predictions(data):
 
 def test_pictures_and_plot_are_written(data, tmp_path):
     start = pick_states(data, 3)
-    model = GridModel(GridModelConfig(channels=(8, 8))).eval()
+    model = GridModel.for_spec(data.spec, GridModelConfig(channels=(8, 8))).eval()
     written = rollout_pictures(model, start, 4, tmp_path / "r.png", tmp_path / "r.gif", scale=1)
     png, gif = Image.open(written["png"]), Image.open(written["gif"])
     assert png.size[0] == 64 + 5 * (80 + 4) and 1 <= gif.n_frames <= 5  # PIL merges repeated frames

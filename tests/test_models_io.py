@@ -11,11 +11,15 @@ from reverie.core.errors import ReverieError
 from reverie.models import GridModel, GridModelConfig, codes_to_planes, load, resolve, save_model
 from reverie.models.io import model_record, pretrained_path
 from reverie.core.checkpoint import save_checkpoint
+from reverie.envs.registry import get_spec
+from reverie.models.vector import VectorModel, VectorModelConfig
+
+SPEC = get_spec("sokoban-10x10-4")
 
 
 def trained_ish(config: GridModelConfig) -> GridModel:
     torch.manual_seed(3)
-    model = GridModel(config)
+    model = GridModel.for_spec(SPEC, config)
     with torch.no_grad():  # move every weight off its initial value
         for p in model.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -24,7 +28,7 @@ def trained_ish(config: GridModelConfig) -> GridModel:
 
 def inputs(n: int = 16):
     g = torch.Generator().manual_seed(1)
-    obs = codes_to_planes(torch.randint(0, 7, (n, 10, 10), generator=g))
+    obs = codes_to_planes(torch.randint(0, 7, (n, 10, 10), generator=g), 7)
     return obs, torch.randint(0, 5, (n,), generator=g)
 
 
@@ -106,8 +110,11 @@ def test_records_that_do_not_fit_are_refused(tmp_path):
     with pytest.raises(ReverieError, match="bad model config"):
         load(tmp_path / "config.pt")
     save_checkpoint(tmp_path / "other.pt", {"type": "mlp"}, kind="environment-model")
-    with pytest.raises(ReverieError, match="does not hold a grid"):
+    with pytest.raises(ReverieError, match="does not hold an environment model"):
         load(tmp_path / "other.pt")
+    save_checkpoint(tmp_path / "latent.pt", {"type": "latent"}, kind="environment-model")
+    with pytest.raises(ReverieError, match="holds a latent model"):
+        load(tmp_path / "latent.pt")
 
 
 def test_pretrained_names_are_checked():
@@ -124,8 +131,37 @@ def test_the_shipped_model_imagines_fixture_levels():
 
     model = pretrained("sokoban-10x10")
     info = pretrained_info("sokoban-10x10")
-    assert info["model"]["config"] == model.config.to_dict()
+    config = model.config.to_dict()  # the record predates the spec fields (codes, actions, terminal classes)
+    assert all(config[k] == v for k, v in info["model"]["config"].items())
+    model.check_spec(SPEC)
     assert {"commands", "data", "fit", "evaluation"} <= set(info)
     data = collect_dataset(load_boxoban(HARD), 2000, num_envs=50, preplaced=0.5, seed=7)
     result = one_step(model, data)
     assert result["exact_frame_accuracy"] >= 0.995 and result["reward_accuracy"] >= 0.995
+
+
+def test_one_file_format_holds_grid_and_vector_models(tmp_path):
+    grid = trained_ish(GridModelConfig(size="tiny"))
+    vector = VectorModel(VectorModelConfig(obs_dim=3, action_dim=2, members=2)).eval()
+    save_model(grid, tmp_path / "grid.pt")
+    save_model(vector, tmp_path / "vector.pt", {"env": "test"})
+    assert isinstance(load(tmp_path / "grid.pt"), GridModel)
+    loaded = load(tmp_path / "vector.pt")
+    assert isinstance(loaded, VectorModel) and loaded.metadata == {"env": "test"}
+    x, u = torch.randn(4, 3), torch.randn(4, 2)
+    assert torch.equal(loaded.step(x, u)[0], vector.step(x, u)[0])
+    with pytest.raises(ReverieError, match="does not hold a vector environment model"):
+        load(tmp_path / "grid.pt", expect="vector")
+
+
+def test_a_model_whose_reward_table_disagrees_with_the_env_is_refused_at_load(tmp_path):
+    classes = SPEC.rewards.classes
+    swapped = trained_ish(GridModelConfig(size="tiny", reward_values=(classes[1], classes[0]) + classes[2:]))
+    path = save_model(swapped, tmp_path / "swapped.pt")
+    load(path)  # a model file alone is fine...
+    with pytest.raises(ReverieError, match=r"reward classes .* are not sokoban-10x10-4's") as error:
+        resolve(str(path), spec=SPEC)  # ...but not for imagining in an env of other classes
+    assert "\n" not in str(error.value)
+    with pytest.raises(ReverieError, match="reward classes"):
+        load(path, spec=SPEC)
+    resolve(str(save_model(trained_ish(GridModelConfig(size="tiny")), tmp_path / "ok.pt")), spec=SPEC)

@@ -19,6 +19,7 @@ from reverie.cli.main import build_parser, main
 from reverie.core.config import from_arguments
 from reverie.envs.sokoban import rules
 from reverie.envs.sokoban.bank import LevelBank
+from reverie.envs.sokoban.env import SokobanVecEnv
 from reverie.evaluation.imagination_gif import layout, save_imagination_gif, tile_scale
 from reverie.evaluation.imagined_episode import record_episode
 from reverie.workflows.pipeline import STAGES, PipelineConfig, run
@@ -54,7 +55,7 @@ def test_tiny_pipeline_writes_every_artefact_then_skips_what_is_done(tmp_path):
     record = json.loads((out / "imagination.json").read_text())
     gif = Image.open(out / "imagination.gif")
     assert gif.n_frames == len(record["steps"]) + 1 == summary["imagination_gif"]["steps"] + 1
-    geometry = layout(rules.NUM_ACTIONS, 2, 6, 6, tile_scale(6, 6))
+    geometry = layout(rules.NUM_ACTIONS, 2, 48, 48, tile_scale(48, 48))
     assert gif.size == (geometry["width"], geometry["height"])
     for step in record["steps"]:
         actions = np.array(step["imagined_actions"])
@@ -88,9 +89,9 @@ def test_recorded_imagination_is_what_the_agent_imagined():
         #@ $.#
         #    #
         ######""")
-    agent = build_agent("i2a-perfect", (7, 4, 6), rules.NUM_ACTIONS, rollout_length=3)
-    bank = LevelBank(room.codes[None].copy())
-    episode = record_episode(agent, bank, 0, max_steps=4, seed=1)
+    env = SokobanVecEnv(LevelBank(room.codes[None].copy()), 1, max_steps=4, seed=1)
+    agent = build_agent("i2a-perfect", env.spec, rollout_length=3)
+    episode = record_episode(agent, env, 0, seed=1)
     first = episode.steps[0]
     assert first.imagined.shape == (5, 3, 4, 6)
     assert first.imagined_actions[:, 0].tolist() == [0, 1, 2, 3, 4]
@@ -110,11 +111,12 @@ def test_gif_of_a_recorded_episode(tmp_path):
         #######
         #@ $ .#
         #######""")
-    agent = build_agent("i2a-copy", (7, 3, 7), rules.NUM_ACTIONS, rollout_length=4)
-    episode = record_episode(agent, LevelBank(room.codes[None].copy()), 0, max_steps=3, seed=0)
+    env = SokobanVecEnv(LevelBank(room.codes[None].copy()), 1, max_steps=3, seed=0)
+    agent = build_agent("i2a-copy", env.spec, rollout_length=4)
+    episode = record_episode(agent, env, 0, seed=0)
     path = save_imagination_gif(episode, tmp_path / "imagined.gif", scale=1)
     gif = Image.open(path)
-    geometry = layout(5, 4, 3, 7, 1)
+    geometry = layout(5, 4, 24, 56, 1)
     assert gif.n_frames == 4 and gif.size == (geometry["width"], geometry["height"])
 
 

@@ -27,7 +27,7 @@ class StillModel:
 
     def step(self, obs, action):
         self.calls.append(action.clone())
-        return obs, torch.zeros(obs.shape[0])
+        return obs, torch.zeros(obs.shape[0]), torch.zeros(obs.shape[0], dtype=torch.bool)
 
 
 TARGET = torch.tensor([[0.3, -0.6], [-0.2, 0.1], [0.7, 0.4]])  # [H, A]
@@ -96,7 +96,7 @@ def test_warm_start_shifts_the_previous_plan():
 def test_learned_reward_is_used_without_a_reward_function():
     class RewardModel:
         def step(self, obs, action):
-            return obs, -(action[:, 0] - 0.4).pow(2)
+            return obs, -(action[:, 0] - 0.4).pow(2), torch.zeros(obs.shape[0], dtype=torch.bool)
 
     config = CEMConfig(horizon=2, action_repeat=1, population=200, elites=20, iterations=6, warm_start=False)
     plan = CEMPlanner(RewardModel(), [-1], [1], config, seed=0).plan(torch.zeros(1))
@@ -133,7 +133,7 @@ def test_pendulum_true_model_matches_the_env():
     model = task.true_model(env)
     for action in (1.5, -2.0, 0.3):
         obs = torch.from_numpy(task.split(raw)[0])[None]
-        pred, reward = model.step(obs, torch.tensor([[action]]))
+        pred, reward, _ = model.step(obs, torch.tensor([[action]]))
         raw, real_reward, *_ = env.step(np.array([action], dtype=np.float32))
         assert np.allclose(pred[0].numpy(), raw, atol=1e-5)
         assert abs(reward.item() - real_reward) < 1e-4
@@ -150,7 +150,7 @@ def test_parking_reward_true_model_and_a_few_planned_steps():
     for _ in range(3):
         obs, goal = task.split(raw)
         action = rng.uniform(-1, 1, 2).astype(np.float32)
-        pred, _ = model.step(torch.from_numpy(obs)[None], torch.from_numpy(action)[None])
+        pred, _, _ = model.step(torch.from_numpy(obs)[None], torch.from_numpy(action)[None])
         raw, reward, *_ = env.step(action)
         assert np.allclose(pred[0].numpy(), task.split(raw)[0], atol=1e-5)
         known = task.reward_fn(None, None, torch.from_numpy(task.split(raw)[0])[None], torch.from_numpy(goal)[None])

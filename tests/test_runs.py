@@ -20,7 +20,8 @@ from reverie.envs.sokoban import presets
 from reverie.training.actor_critic import A2CConfig
 from reverie.core.checkpoint import load_checkpoint
 from reverie.core.metrics import read_metrics
-from reverie.training.runs import RUN_KIND, TrainConfig, load_run, resume, train
+from reverie.evaluation.evaluate import final_evaluation
+from reverie.training.runs import RUN_KIND, TrainConfig, describe, load_run, resume, train
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 pytestmark = pytest.mark.usefixtures("isolated_runs")
@@ -36,16 +37,20 @@ def small_config(run_dir: Path, **changes) -> TrainConfig:
 
 def test_a_run_folder_holds_config_metrics_checkpoint_and_evaluation(tmp_path):
     run_dir = tmp_path / "run"
-    summary = train(small_config(run_dir, tensorboard=True), A2CConfig(), progress=False)
+    summary = train(small_config(run_dir, tensorboard=True), A2CConfig(), progress=False,
+                    evaluate=final_evaluation)
     assert summary["completed"] and not summary["interrupted"] and summary["frames"] == 4_000
+    assert set(summary["evaluation"]) == {"sample", "greedy"} and "success_rate" in summary["evaluation"]["sample"]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["train"]["env"] == "sokoban-6x6-1" and config["a2c"]["lr"] == 7e-4
     assert config["env"]["obs_shape"] == [7, 6, 6] and config["agent"]["parameters"] > 0
+    assert config["env"]["success"] == "solved" and config["env"]["train_levels"] == 50
     records = read_metrics(run_dir)
     assert [r["frames"] for r in records] == [800, 1600, 2400, 3200, 4000]
-    for key in ("episode_return", "solve_rate", "episode_length", "loss", "policy_loss", "value_loss",
+    for key in ("episode_return", "success_rate", "episode_length", "loss", "policy_loss", "value_loss",
                 "entropy", "frames_per_second", "lr", "grad_norm"):
         assert key in records[-1], key
+    assert "solve_rate" not in records[-1]
     assert (run_dir / "metrics.csv").is_file() and any((run_dir / "tensorboard").iterdir())
     assert load_checkpoint(run_dir / "checkpoint.pt", RUN_KIND)["trainer"]["frames"] == 4_000
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
@@ -53,10 +58,29 @@ def test_a_run_folder_holds_config_metrics_checkpoint_and_evaluation(tmp_path):
     assert evaluation["sokoban-6x6-1:test|sample"]["episodes"] == 20
     assert json.loads((run_dir / "summary.json").read_text())["frames"] == 4_000
     run = load_run(run_dir)
-    assert run.frames == 4_000 and run.config.seed == 1
+    assert run.frames == 4_000 and run.config.seed == 1 and run.spec.id == "sokoban-6x6-1"
 
     with pytest.raises(ReverieError, match="holds a run already"):
         train(small_config(run_dir), progress=False)
+
+
+def test_summary_has_no_nan_and_runs_evaluate_only_with_a_hook(tmp_path):
+    # one update of one env: no episode ends, so there is no training success rate to report
+    summary = train(small_config(tmp_path / "run", num_envs=1, frames=5, log_every=5), progress=False)
+    text = (tmp_path / "run" / "summary.json").read_text()
+    assert "NaN" not in text and json.loads(text)["final_train_success_rate"] is None
+    assert "evaluation" not in summary and not (tmp_path / "run" / "evaluation.json").exists()
+    assert "no training episode ended" in describe(summary)
+
+
+def test_env_options_reach_the_world(tmp_path):
+    config = small_config(tmp_path / "run", env_options="max_steps=7", frames=160, log_every=160, eval_episodes=0)
+    assert config.env_kwargs() == {"train_levels": 50, "max_steps": 7}
+    train(config, progress=False)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["env"]["max_steps"] == 7
+    assert load_run(tmp_path / "run").spec.max_steps == 7
+    with pytest.raises(ReverieError, match="--env-options wants key=value"):
+        TrainConfig(env_options="max_steps")
 
 
 def test_resume_errors(tmp_path):

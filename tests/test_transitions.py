@@ -11,11 +11,15 @@ import torch
 from conftest import HARD, UNFILTERED_TEST
 from reverie.core.errors import ReverieError
 from reverie.data.dataset import Sampler, TransitionDataset, collect_dataset
-from reverie.data.levels import drop_overlap, one_push_from_solved, preplace_boxes, with_preplaced
 from reverie.data.transitions import CollectConfig, collect, read_manifest
 from reverie.envs.sokoban import cells
 from reverie.envs.sokoban.bank import LevelBank, load_boxoban
-from reverie.models import SOKOBAN_REWARDS, PerfectModel
+from reverie.envs.sokoban.collection import (box_moved, drop_overlap, one_push_from_solved, preplace_boxes,
+                                             walked_into_box, with_preplaced)
+from reverie.envs.sokoban.model import PerfectModel
+from reverie.envs.sokoban.spec import SOKOBAN_REWARDS as SOKOBAN_SPEC_REWARDS
+
+SOKOBAN_REWARDS = SOKOBAN_SPEC_REWARDS.reward_classes
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +42,29 @@ def test_collect_writes_shards_and_a_manifest(dataset_dir):
     assert all((dataset_dir / s["file"]).is_file() for s in train["shards"] + valid["shards"])
     assert not list(dataset_dir.glob("*.tmp"))
     assert manifest["reward_values"] == SOKOBAN_REWARDS.values.tolist()
+    # the env, its observation kind and its reward classes: what fitting builds the model from
+    assert manifest["env"] == "sokoban-10x10-4" and manifest["version"] == 2
+    assert manifest["observation"] == {"kind": "onehot", "shape": [7, 10, 10], "num_codes": 7}
+    assert manifest["terminal_classes"] == [3]
+
+
+def test_a_version_1_manifest_is_read_as_sokoban_data(dataset_dir, tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    manifest = read_manifest(dataset_dir)
+    for key in ("env", "observation", "terminal_classes"):
+        del manifest[key]
+    manifest["version"] = 1
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    for shard in manifest["splits"]["valid"]["shards"]:
+        (old / shard["file"]).write_bytes((dataset_dir / shard["file"]).read_bytes())
+    assert read_manifest(old)["env"] == "sokoban-10x10-4"
+    data = TransitionDataset.load(old, "valid")
+    assert data.spec.id == "sokoban-10x10-4" and len(data) == 700
+    manifest["reward_values"] = manifest["reward_values"][::-1]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ReverieError, match="reward classes .* are not sokoban-10x10-4's"):
+        TransitionDataset.load(old, "valid")
 
 
 def test_stored_transitions_follow_the_rules(dataset_dir):
@@ -70,7 +97,9 @@ def test_dataset_reads_a_limit_and_draws_batches(dataset_dir):
 
 def test_sampler_over_draws_pushes_and_rare_rewards(dataset_dir):
     data = TransitionDataset.load(dataset_dir, "train")
-    pushed, into_box = data.pushed(), data.box_ahead()
+    pushed = box_moved(data.codes, data.next_codes, data.action)
+    into_box = walked_into_box(data.codes, data.next_codes, data.action)
+    assert torch.equal(data.interesting(), into_box)  # the spec's hook
     assert not (pushed & ~into_box).any()  # every push walks into a box
     blocked = into_box & ~pushed
     assert blocked.any() and torch.equal(data.codes[blocked], data.next_codes[blocked])

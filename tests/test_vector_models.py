@@ -53,7 +53,7 @@ def test_structured_step_is_x_plus_dt_times_ax_plus_bu():
     obs, action = torch.randn(5, 4), torch.randn(5, 2)
     a, b = model.matrices(obs, action)
     expected = obs + 0.1 * ((a[0] @ obs[..., None]).squeeze(-1) + (b[0] @ action[..., None]).squeeze(-1))
-    nxt, reward = model.step(obs, action)
+    nxt, reward, _ = model.step(obs, action)
     assert torch.allclose(nxt, expected, atol=1e-5)
     assert reward.shape == (5,) and not reward.any()
 
@@ -68,7 +68,7 @@ def test_models_follow_the_interface_and_fit_a_linear_system(kind):
     assert result.best_val_loss < 0.05 * result.val_loss[0] or result.best_val_loss < 1e-3
     test = linear_data(200, seed=5)
     with torch.no_grad():
-        pred, _ = model.step(test.obs, test.action)
+        pred, _, _ = model.step(test.obs, test.action)
     delta = test.next_obs - test.obs
     rel = ((pred - test.next_obs).pow(2).mean() / delta.pow(2).mean()).item()
     assert rel < 0.05
@@ -106,7 +106,7 @@ def test_learned_reward_head_fits():
     fit_vector_model(model, data, VectorFitConfig(epochs=80, patience=10, seed=0))
     test = linear_data(200, seed=3)
     with torch.no_grad():
-        _, reward = model.step(test.obs, test.action)
+        _, reward, _ = model.step(test.obs, test.action)
     assert ((reward - test.reward).pow(2).mean() / test.reward.var()).item() < 0.1
 
 
@@ -148,7 +148,7 @@ def test_partition_mode_runs_each_row_block_through_one_member():
     model.set_normalisation(linear_data())
     obs, action = torch.randn(6, 4), torch.randn(6, 2)
     with torch.no_grad():
-        nxt, _ = model.step(obs, action)
+        nxt, _, _ = model.step(obs, action)
         deltas = model.member_deltas(obs, action)  # every member on every row
         for i in range(3):
             rows = slice(2 * i, 2 * i + 2)

@@ -13,8 +13,10 @@ that declares a ``rollout`` parameter also gets the rollout's ``[T, N]`` tensors
 there ``next_obs`` too, each step's true next observation (an ended episode's last one,
 not the reset that followed): what fine-tuning I2A's environment model learns from.
 
-Agents are built by name from the observation shape and the number of actions:
-``build_agent("standard", (7, 7, 7), 5)``. :func:`register_agent` adds names; the model-free
+Agents are built by name for a world's spec: ``build_agent("standard", get_spec("sokoban-7x7-2"))``;
+builders read the spec's observation shape and action count (I2A also its perfect model, default
+model and rewards). ``build_agent("standard", (7, 7, 7), 5)`` still works for networks that need
+no world: the shape and action count become an anonymous spec (:func:`anonymous_spec`). :func:`register_agent` adds names; the model-free
 baselines register themselves in :mod:`reverie.agents.networks`, and modules listed in
 :data:`AGENT_MODULES` are imported on first use so their names exist before any lookup.
 """
@@ -30,10 +32,11 @@ import torch
 from torch import nn
 
 from ..core.errors import ReverieError
+from ..envs.spec import ActionSpec, EnvSpec, ObsSpec, RewardSpec
 
 __all__ = [
     "ActorCriticPolicy", "AgentSpec", "register_agent", "build_agent", "agent_names", "agent_spec",
-    "auxiliary_losses", "sample_actions", "greedy_actions", "count_parameters", "AGENT_MODULES",
+    "auxiliary_losses", "sample_actions", "greedy_actions", "count_parameters", "AGENT_MODULES", "anonymous_spec",
 ]
 
 
@@ -91,15 +94,15 @@ Builder = Callable[..., nn.Module]
 
 @dataclass(frozen=True)
 class AgentSpec:
-    """A registered agent: its builder ``(obs_shape, num_actions, **options) -> nn.Module``."""
+    """A registered agent: its builder ``(spec: EnvSpec, **options) -> nn.Module``."""
 
     name: str
     builder: Builder
     description: str
 
     def options(self) -> list[str]:
-        """The keyword options the builder accepts beyond the shape and action count."""
-        parameters = list(inspect.signature(self.builder).parameters.values())[2:]
+        """The keyword options the builder accepts beyond the spec."""
+        parameters = list(inspect.signature(self.builder).parameters.values())[1:]
         return [p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
@@ -136,14 +139,37 @@ def agent_spec(name: str) -> AgentSpec:
     return _AGENTS[name]
 
 
-def build_agent(name: str, obs_shape: tuple[int, ...], num_actions: int, **options: Any) -> nn.Module:
-    """Build agent ``name`` for observations of ``obs_shape`` (channels first) and ``num_actions``."""
-    spec = agent_spec(name)
-    accepted = spec.options()
+def _no_env(spec: EnvSpec, *args: Any, **options: Any):
+    raise ReverieError(f"{spec.id} was made from a shape alone: it has no env to play")
+
+
+def anonymous_spec(obs_shape: tuple[int, ...], num_actions: int) -> EnvSpec:
+    """A world-free spec for building networks from a shape and an action count: ``vector``
+    observations for ``[D]``, else ``binary`` planes; no env, perfect model or default model."""
+    shape = tuple(int(s) for s in obs_shape)
+    return EnvSpec(id=f"shape{list(shape)}", description="observations of a shape, no world",
+                   observation=ObsSpec("vector" if len(shape) == 1 else "binary", shape),
+                   actions=ActionSpec(int(num_actions)), rewards=RewardSpec(), make=_no_env,
+                   extra={"anonymous": True})
+
+
+def build_agent(name: str, spec: EnvSpec | tuple[int, ...], num_actions: int | None = None,
+                **options: Any) -> nn.Module:
+    """Build agent ``name`` for the world ``spec`` describes, or for observations of shape
+    ``spec`` (a tuple, channels first) and ``num_actions`` (see :func:`anonymous_spec`)."""
+    if not isinstance(spec, EnvSpec):
+        if num_actions is None:
+            raise ReverieError(f"build_agent({name!r}, shape, num_actions): an observation shape needs the "
+                               f"number of actions")
+        spec = anonymous_spec(tuple(spec), num_actions)
+    elif num_actions is not None and int(num_actions) != spec.num_actions:
+        raise ReverieError(f"{spec.id} has {spec.num_actions} actions, not {num_actions}")
+    agent = agent_spec(name)
+    accepted = agent.options()
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ReverieError(
             f"agent {name!r} takes no option {', '.join(map(repr, unknown))}; "
             f"its options: {', '.join(accepted) or 'none'}"
         )
-    return spec.builder(tuple(obs_shape), int(num_actions), **options)
+    return agent.builder(spec, **options)

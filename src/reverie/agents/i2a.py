@@ -20,12 +20,14 @@ cached and re-encoded by the update's gradient pass (see
 :class:`~reverie.agents.imagination.ImaginationCache`), so the model and the rollout policy
 run once per frame; the encoder, small by default, runs twice like the rest of the network.
 
-Registered names (``build_agent(name, obs_shape, num_actions, **options)``):
-``i2a`` (a learned model, by default the shipped ``sokoban-10x10``: 99.9995% exact one-step
-frames on 7x7 2-box levels and 100% on 6x6, as it is fully convolutional), ``i2a-perfect``
-(the game's rules), ``i2a-copy`` (the copy model) and ``i2a-noreward`` (the learned model
-with every imagined reward replaced by 0); the learned-model variants keep the model frozen
-unless ``finetune_model`` > 0 (see :class:`I2A`). ``distill_weight`` defaults to 1: RMSprop
+Registered names (``build_agent(name, spec, **options)``), for any world with image-like
+observations ``[C, H, W]``: ``i2a`` (a learned model: ``model=NAME|PATH``, by default the
+world's ``spec.default_model``, e.g. Sokoban's shipped ``sokoban-10x10``: 99.9995% exact
+one-step frames on 7x7 2-box levels and 100% on 6x6, as it is fully convolutional),
+``i2a-perfect`` (the world's rules, ``spec.make_perfect_model()``), ``i2a-copy`` (the copy
+model) and ``i2a-noreward`` (the learned model with every imagined reward replaced by 0); the
+learned-model variants keep the model frozen unless ``finetune_model`` > 0 (see :class:`I2A`).
+A learned model is checked against the world's spec (observations, actions, reward classes). ``distill_weight`` defaults to 1: RMSprop
 scales each weight's step by its own gradient size, so the weight mostly decides the
 distillation gradient's share of the clipped global norm.
 """
@@ -40,16 +42,15 @@ import torch
 from torch import nn
 
 from ..core.errors import ReverieError
+from ..envs.spec import EnvSpec
 from .actor_critic import register_agent
 from .imagination import (ROLLOUT_ACTIONS, ImaginationCache, ImaginationCore, RolloutPolicy, conv_side, model_digest,
                           orthogonal)
 from .networks import GRID_HIDDEN, GRID_LAYERS
 
 __all__ = ["I2A", "RolloutEncoder", "LSTM", "i2a_agent", "i2a_perfect_agent", "i2a_copy_agent", "i2a_noreward_agent",
-           "DEFAULT_MODEL", "IMAGINE"]
+           "IMAGINE"]
 
-#: The learned model ``i2a`` imagines with unless ``model=`` names another.
-DEFAULT_MODEL = "sokoban-10x10"
 #: How imagined frames are fed forward: one-hot planes of the most likely frame, or the
 #: model's predicted per-cell distribution.
 IMAGINE = ("argmax", "distribution")
@@ -155,11 +156,11 @@ class I2A(nn.Module):
         self.policy = orthogonal(nn.Linear(hidden, num_actions), 0.01)
         self.value = orthogonal(nn.Linear(hidden, 1), 1.0)
         self.cache = ImaginationCache(cache_rows)
+        self._reported = (0, 0)  # cache hits and misses at the last training_stats()
         self._digest = model_digest(env_model)  # of the pretrained weights, fine-tuned or not
         self.finetune_model = float(finetune_model)
         if self.finetune_model > 0:
-            if not (isinstance(env_model, nn.Module) and callable(getattr(env_model, "loss", None))
-                    and hasattr(env_model, "rewards")):
+            if not (isinstance(env_model, nn.Module) and callable(getattr(env_model, "loss", None))):
                 raise ReverieError(f"finetune_model needs a learned environment model with a fitting loss, "
                                    f"not {type(env_model).__name__}")
             env_model.requires_grad_(True)
@@ -181,6 +182,8 @@ class I2A(nn.Module):
     def imagine(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Imagined frames ``[L, B*A, C, H, W]`` and rewards ``[L, B*A]``; cached while acting,
         reused by the gradient pass on the same observations (see the module docstring)."""
+        if self.cache.max_rows <= 0:
+            return self.core(obs)
         version = self.core.version()
         if torch.is_grad_enabled():
             cached = self.cache.take(obs, version)
@@ -192,6 +195,19 @@ class I2A(nn.Module):
         if self.training:
             self.cache.add(obs, frames, rewards, version)
         return frames, rewards
+
+    def training_stats(self) -> dict[str, torch.Tensor]:
+        """Since the last call: gradient passes that found their rollouts in the cache
+        (``imagination/cache_hit``) and those that imagined again though a hit was expected
+        (``imagination/cache_miss``: the cache was too small for ``n_steps x num_envs``, or
+        something wrote a weight between acting and the update). The trainer logs them."""
+        if self.cache.max_rows <= 0:
+            return {}
+        hits, misses = self.cache.hits, self.cache.misses
+        last_hits, last_misses = self._reported
+        self._reported = (hits, misses)
+        return {"imagination/cache_hit": torch.tensor(float(hits - last_hits)),
+                "imagination/cache_miss": torch.tensor(float(misses - last_misses))}
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         obs = obs.float()
@@ -216,14 +232,11 @@ class I2A(nn.Module):
         return losses
 
     def model_loss(self, obs: torch.Tensor, rollout: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The environment model's fitting loss (frames and reward classes) on real transitions."""
-        from ..models.base import planes_to_codes
-
-        model = self.env_model
+        """The environment model's own fitting loss on real transitions, handed raw
+        (``obs``, ``action``, ``next_obs``, ``reward``): the model derives its targets."""
         batch = {"obs": obs, "action": rollout["actions"].reshape(-1),
-                 "next_codes": planes_to_codes(rollout["next_obs"].reshape(obs.shape)),
-                 "reward_class": model.rewards.to_classes(rollout["rewards"].reshape(-1))}
-        return model.loss(batch)["loss"]
+                 "next_obs": rollout["next_obs"].reshape(obs.shape), "reward": rollout["rewards"].reshape(-1)}
+        return self.env_model.loss(batch)["loss"]
 
     # the env model's fingerprint travels in the state dict: a checkpoint refuses another model
     def get_extra_state(self) -> torch.Tensor:
@@ -237,14 +250,12 @@ class I2A(nn.Module):
 
 # -- builders ----------------------------------------------------------------------------------
 
-def _check(obs_shape: tuple[int, ...], rollout_length: int, encoder_channels: int, encoder_hidden: int,
-           rollout_channels: int, hidden: int, distill_weight: float, rollout_actions: str, cache_rows: int,
-           finetune_model: float) -> None:
-    from ..envs.sokoban import cells
-
-    if len(obs_shape) != 3 or obs_shape[0] != cells.NUM_CODES:
-        raise ReverieError(f"the i2a agents imagine symbolic Sokoban grids [{cells.NUM_CODES}, H, W], got "
-                           f"observations of shape {obs_shape} (use --observation symbolic)")
+def _check(spec: EnvSpec, rollout_length: int, encoder_channels: int, encoder_hidden: int, rollout_channels: int,
+           hidden: int, distill_weight: float, rollout_actions: str, cache_rows: int, finetune_model: float) -> None:
+    obs = spec.observation
+    if not obs.grid or len(obs.shape) != 3:
+        raise ReverieError(f"the i2a agents imagine image-like observations [C, H, W]; {spec.id} has {obs.kind} "
+                           f"observations of shape {obs.shape}")
     for name, value in dict(rollout_length=rollout_length, encoder_channels=encoder_channels,
                             encoder_hidden=encoder_hidden, rollout_channels=rollout_channels, hidden=hidden).items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -259,32 +270,38 @@ def _check(obs_shape: tuple[int, ...], rollout_length: int, encoder_channels: in
         raise ReverieError(f"agent option cache_rows must be an integer >= 0, got {cache_rows!r}")
 
 
-def _learned_model(model: str, imagine: str):
-    """The model named by ``model`` (pretrained name or path), set to feed frames as ``imagine`` asks."""
-    from ..models import GridModel, resolve
+def _learned_model(spec: EnvSpec, model: str | None, imagine: str):
+    """The model named by ``model`` (pretrained name or path; default: the world's default
+    model), checked against the world, set to feed frames as ``imagine`` asks."""
+    from ..models import resolve
 
     if imagine not in IMAGINE:
         raise ReverieError(f"agent option imagine must be one of {', '.join(IMAGINE)}, got {imagine!r}")
-    try:
-        env_model = resolve(str(model))
+    name = model if model is not None else spec.default_model
+    if name is None:
+        raise ReverieError(f"{spec.id} has no default model to imagine with; pass model=PATH")
+    try:  # a world-free spec (built from a shape) cannot vouch for a model
+        env_model = resolve(str(name), spec=None if spec.extra.get("anonymous") else spec)
     except FileNotFoundError as err:
-        raise ReverieError(f"agent option model={model}: {err}") from None
-    if isinstance(env_model, GridModel):
-        env_model.config.feed = "onehot" if imagine == "argmax" else "distribution"
+        raise ReverieError(f"agent option model={name}: {err}") from None
+    config = getattr(env_model, "config", None)
+    if hasattr(config, "feed"):
+        config.feed = "onehot" if imagine == "argmax" else "distribution"
     elif imagine == "distribution":
-        raise ReverieError(f"imagine=distribution needs a learned model; {model!r} predicts exact frames")
+        raise ReverieError(f"imagine=distribution needs a learned model; {name!r} predicts exact frames")
     return env_model
 
 
-def _assemble(env_model, use_reward: bool, obs_shape: tuple[int, ...], num_actions: int, rollout_length: int,
-              rollout_actions: str, encoder_channels: int, encoder_hidden: int, rollout_channels: int, hidden: int,
+def _assemble(env_model, use_reward: bool, spec: EnvSpec, rollout_length: int, rollout_actions: str,
+              encoder_channels: int, encoder_hidden: int, rollout_channels: int, hidden: int,
               distill_weight: float, cache_rows: int, finetune_model: float = 0.0) -> I2A:
     """Check the shared options, then build the agent around ``env_model`` (built lazily by a
     callable, so that bad options fail before a model file is read)."""
-    _check(obs_shape, rollout_length, encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight,
+    _check(spec, rollout_length, encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight,
            rollout_actions, cache_rows, finetune_model)
-    return I2A(obs_shape, num_actions, env_model(), rollout_length, rollout_actions, encoder_channels,
-               encoder_hidden, rollout_channels, hidden, distill_weight, use_reward, cache_rows, finetune_model)
+    return I2A(spec.observation.shape, spec.num_actions, env_model(), rollout_length, rollout_actions,
+               encoder_channels, encoder_hidden, rollout_channels, hidden, distill_weight, use_reward, cache_rows,
+               finetune_model)
 
 
 def _options(scope: dict) -> dict:
@@ -295,45 +312,41 @@ def _options(scope: dict) -> dict:
 _SHARED = tuple(inspect.signature(_assemble).parameters)[2:]
 
 
-def i2a_agent(obs_shape: tuple[int, ...], num_actions: int, model: str = DEFAULT_MODEL, rollout_length: int = 5,
-              imagine: str = "argmax", rollout_actions: str = "sample", encoder_channels: int = 8,
-              encoder_hidden: int = 32, rollout_channels: int = 16, hidden: int = GRID_HIDDEN,
-              distill_weight: float = 1.0, cache_rows: int = 2048, finetune_model: float = 0.0) -> I2A:
-    """I2A with a learned model: a pretrained name or a model file/run folder (``model=PATH``);
-    frozen, or fine-tuned on the agent's own transitions with ``finetune_model`` > 0."""
-    return _assemble(lambda: _learned_model(model, imagine), True, **_options(locals()))
+def i2a_agent(spec: EnvSpec, model: str | None = None, rollout_length: int = 5, imagine: str = "argmax",
+              rollout_actions: str = "sample", encoder_channels: int = 8, encoder_hidden: int = 32,
+              rollout_channels: int = 16, hidden: int = GRID_HIDDEN, distill_weight: float = 1.0,
+              cache_rows: int = 2048, finetune_model: float = 0.0) -> I2A:
+    """I2A with a learned model: a pretrained name or a model file/run folder (``model=PATH``;
+    default: the world's default model); frozen, or fine-tuned on the agent's own transitions
+    with ``finetune_model`` > 0."""
+    return _assemble(lambda: _learned_model(spec, model, imagine), True, **_options(locals()))
 
 
-def i2a_noreward_agent(obs_shape: tuple[int, ...], num_actions: int, model: str = DEFAULT_MODEL,
-                       rollout_length: int = 5, imagine: str = "argmax", rollout_actions: str = "sample",
-                       encoder_channels: int = 8, encoder_hidden: int = 32, rollout_channels: int = 16,
-                       hidden: int = GRID_HIDDEN, distill_weight: float = 1.0, cache_rows: int = 2048,
-                       finetune_model: float = 0.0) -> I2A:
+def i2a_noreward_agent(spec: EnvSpec, model: str | None = None, rollout_length: int = 5, imagine: str = "argmax",
+                       rollout_actions: str = "sample", encoder_channels: int = 8, encoder_hidden: int = 32,
+                       rollout_channels: int = 16, hidden: int = GRID_HIDDEN, distill_weight: float = 1.0,
+                       cache_rows: int = 2048, finetune_model: float = 0.0) -> I2A:
     """I2A whose encoder sees imagined frames only (every imagined reward fed as 0)."""
-    return _assemble(lambda: _learned_model(model, imagine), False, **_options(locals()))
+    return _assemble(lambda: _learned_model(spec, model, imagine), False, **_options(locals()))
 
 
-def i2a_perfect_agent(obs_shape: tuple[int, ...], num_actions: int, rollout_length: int = 5,
-                      rollout_actions: str = "sample", encoder_channels: int = 8, encoder_hidden: int = 32,
-                      rollout_channels: int = 16, hidden: int = GRID_HIDDEN, distill_weight: float = 1.0,
-                      cache_rows: int = 2048) -> I2A:
-    """I2A imagining with the game's own rules (an oracle model)."""
-    from ..models import PerfectModel
-
-    return _assemble(PerfectModel, True, **_options(locals()))
+def i2a_perfect_agent(spec: EnvSpec, rollout_length: int = 5, rollout_actions: str = "sample",
+                      encoder_channels: int = 8, encoder_hidden: int = 32, rollout_channels: int = 16,
+                      hidden: int = GRID_HIDDEN, distill_weight: float = 1.0, cache_rows: int = 2048) -> I2A:
+    """I2A imagining with the world's own rules (an oracle model; worlds without a perfect model refuse)."""
+    return _assemble(spec.make_perfect_model, True, **_options(locals()))
 
 
-def i2a_copy_agent(obs_shape: tuple[int, ...], num_actions: int, rollout_length: int = 5,
-                   rollout_actions: str = "sample", encoder_channels: int = 8, encoder_hidden: int = 32,
-                   rollout_channels: int = 16, hidden: int = GRID_HIDDEN, distill_weight: float = 1.0,
-                   cache_rows: int = 2048) -> I2A:
+def i2a_copy_agent(spec: EnvSpec, rollout_length: int = 5, rollout_actions: str = "sample",
+                   encoder_channels: int = 8, encoder_hidden: int = 32, rollout_channels: int = 16,
+                   hidden: int = GRID_HIDDEN, distill_weight: float = 1.0, cache_rows: int = 2048) -> I2A:
     """I2A whose "model" returns its input: same network, no information about the future."""
     from ..models import CopyModel
 
     return _assemble(CopyModel, True, **_options(locals()))
 
 
-register_agent("i2a", i2a_agent, f"Imagination-Augmented Agent with a learned model (default {DEFAULT_MODEL}; model=PATH)")
-register_agent("i2a-perfect", i2a_perfect_agent, "I2A imagining with the game's rules (perfect model)")
+register_agent("i2a", i2a_agent, "Imagination-Augmented Agent with a learned model (the world's default; model=PATH)")
+register_agent("i2a-perfect", i2a_perfect_agent, "I2A imagining with the world's rules (perfect model)")
 register_agent("i2a-copy", i2a_copy_agent, "I2A with the copy model (imagines its input): the capacity control")
 register_agent("i2a-noreward", i2a_noreward_agent, "I2A with the learned model, imagined rewards fed as 0")

@@ -10,7 +10,14 @@ Rollout actions are **sampled** from the rollout policy's softmax by default (th
 rollout policy is a stochastic policy distilled from the agent's; sampling gives varied
 futures), drawn with the core's own ``torch.Generator`` so a seed fixes them. The
 generator's state is part of the module's state dict (``get_extra_state``), so a checkpoint
-resumes the same draws. ``actions="greedy"`` takes the most likely action instead.
+resumes the same draws. ``actions="greedy"`` takes the most likely action instead. In eval
+mode the draws come from a second generator, restarted from its seed each time the core enters
+eval mode: evaluating never moves the training stream (a run with evaluations in between trains
+as one without), and two evaluations of the same weights imagine the same futures.
+
+Latent models imagine too: a rollout starts from ``initial_state(model, obs)`` and what the
+rollout policy and the encoder see of each imagined state is ``observe(model, state)`` (both
+the identity for observation models; see :mod:`reverie.models.base`).
 
 The environment model is kept *outside* the module's registered children: it is frozen
 (``requires_grad`` off, eval mode), run under ``torch.no_grad()``, never in
@@ -29,10 +36,13 @@ import torch
 from torch import nn
 
 from ..core.errors import ReverieError
+from ..models.base import initial_state, observe
 
 __all__ = ["RolloutPolicy", "conv_side", "ImaginationCore", "ImaginationCache", "model_digest", "ROLLOUT_ACTIONS"]
 
 ROLLOUT_ACTIONS = ("sample", "greedy")
+#: The eval-mode sampler's seed is the core's seed plus this.
+EVAL_SEED_OFFSET = 0x5EED
 
 
 def orthogonal(module: nn.Module, gain: float) -> nn.Module:
@@ -112,6 +122,7 @@ class ImaginationCore(nn.Module):
         self.seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else int(seed)
         self._generator: torch.Generator | None = None
         self._pending_state: torch.Tensor | None = None
+        self._eval_generator: torch.Generator | None = None
 
     def extra_repr(self) -> str:
         return (f"env_model={self.env_model!r}, rollout_length={self.rollout_length}, "
@@ -135,11 +146,23 @@ class ImaginationCore(nn.Module):
                 self._pending_state = None
         return self._generator
 
+    def eval_generator(self, device: torch.device) -> torch.Generator:
+        """The eval-mode sampling generator (seeded from ``seed``, restarted on entering eval mode)."""
+        if self._eval_generator is None or self._eval_generator.device != device:
+            self._eval_generator = torch.Generator(device)
+            self._eval_generator.manual_seed((self.seed + EVAL_SEED_OFFSET) % 2**63)
+        return self._eval_generator
+
+    def train(self, mode: bool = True) -> "ImaginationCore":
+        if self.training and not mode:
+            self._eval_generator = None  # each evaluation starts the eval stream afresh
+        return super().train(mode)
+
     def reseed(self, seed: int) -> None:
         """Draw imagined actions from a fresh stream seeded with ``seed`` (data-parallel ranks
         each get their own); the generator is re-created on first use."""
         self.seed = int(seed)
-        self._generator = self._pending_state = None
+        self._generator = self._pending_state = self._eval_generator = None
 
     def _set_generator_state(self, state: torch.Tensor) -> None:
         assert self._generator is not None
@@ -165,13 +188,22 @@ class ImaginationCore(nn.Module):
 
     # -- imagination ---------------------------------------------------------------------------
 
-    def version(self) -> tuple[int, ...]:
-        """Changes whenever a weight that imagination depends on is written (an optimizer
-        step, ``load_state_dict``): what keeps cached rollouts honest."""
+    def version(self) -> tuple:
+        """Changes whenever imagination may change: another environment model object (also a
+        parameter-free one, e.g. perfect -> copy), or a write to a weight it depends on (an
+        optimizer step, ``load_state_dict``, any in-place write): what keeps cached rollouts honest.
+
+        Writes through ``.data`` bypass autograd's version counters, the only thing a cheap
+        check can read. reverie makes one such write, the distributed start-up broadcast,
+        before any forward (the cache is empty then), and the cache is emptied by every
+        gradient pass, so an entry lives only from acting to the update of one rollout, when
+        the trainer writes no weight; code that writes weights through ``.data`` in between
+        must call ``cache.clear()``.
+        """
         tensors = list(self.rollout_policy.parameters())
         if isinstance(self.env_model, nn.Module):
             tensors += list(self.env_model.parameters())
-        return tuple(t._version for t in tensors)
+        return (_Same(self.env_model), *(t._version for t in tensors))
 
     def choose(self, logits: torch.Tensor) -> torch.Tensor:
         """One action per row: the argmax, or a draw from ``softmax(logits)`` by the Gumbel-max
@@ -179,22 +211,39 @@ class ImaginationCore(nn.Module):
         which takes half the time of ``torch.multinomial`` on these small batches."""
         if self.actions == "greedy":
             return logits.argmax(-1)
-        noise = torch.empty_like(logits, dtype=torch.float32).exponential_(generator=self.generator(logits.device))
+        generator = self.generator(logits.device) if self.training else self.eval_generator(logits.device)
+        noise = torch.empty_like(logits, dtype=torch.float32).exponential_(generator=generator)
         return (logits.float() - noise.log()).argmax(-1)
 
     @torch.no_grad()
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, a = obs.shape[0], self.num_actions
-        state = obs.repeat_interleave(a, dim=0)  # row b * A + a
+        model = self.env_model
+        state = initial_state(model, obs.repeat_interleave(a, dim=0))  # row b * A + a
         action = torch.arange(a, device=obs.device).repeat(b)
         frames, rewards = [], []
         for t in range(self.rollout_length):
-            state, reward, _ = self.env_model.step(state, action)
-            frames.append(state)
+            state, reward, _ = model.step(state, action)
+            frame = observe(model, state)
+            frames.append(frame)
             rewards.append(reward)
             if t + 1 < self.rollout_length:
-                action = self.choose(self.rollout_policy(state))
+                action = self.choose(self.rollout_policy(frame))
         return torch.stack(frames), torch.stack(rewards).float()
+
+
+class _Same:
+    """An object in a version tuple, equal only to itself (held, so its id is never reused)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(eq=False)  # compared by identity: fields are tensors
@@ -202,7 +251,7 @@ class _Entry:
     obs: torch.Tensor
     frames: torch.Tensor
     rewards: torch.Tensor
-    version: tuple[int, ...]
+    version: tuple
 
 
 class ImaginationCache:
@@ -215,12 +264,19 @@ class ImaginationCache:
     with. An entry is used only when its observations are equal in value to the queried ones
     and no weight imagination depends on has changed since (see :meth:`ImaginationCore.version`);
     otherwise the rollouts are imagined afresh. ``max_rows`` bounds the observations held.
+
+    When full, the cache keeps what it has and refuses newcomers: the trainer scores a
+    rollout's acting steps first and only then its bootstrap and truncated episodes' last
+    observations, which no update asks for, so at any batch size whose acting steps fit
+    (``n_steps x num_envs <= max_rows``) the update finds all of them. (Evicting the oldest
+    instead lost step 0 once ``n_steps x num_envs + num_envs`` exceeded ``max_rows``, and every
+    update missed.) ``hits``, ``misses`` and ``refused`` (rows not cached) are counted.
     """
 
     def __init__(self, max_rows: int) -> None:
         self.max_rows = int(max_rows)
         self.entries: list[_Entry] = []
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.refused = 0
 
     def __len__(self) -> int:
         return sum(e.obs.shape[0] for e in self.entries)
@@ -228,15 +284,16 @@ class ImaginationCache:
     def clear(self) -> None:
         self.entries.clear()
 
-    def add(self, obs: torch.Tensor, frames: torch.Tensor, rewards: torch.Tensor, version: tuple[int, ...]) -> None:
-        if self.max_rows <= 0 or obs.shape[0] > self.max_rows:
+    def add(self, obs: torch.Tensor, frames: torch.Tensor, rewards: torch.Tensor, version: tuple) -> None:
+        if self.max_rows <= 0:
             return
         self.entries = [e for e in self.entries if e.version == version]
+        if len(self) + obs.shape[0] > self.max_rows:
+            self.refused += obs.shape[0]  # full: keep the older entries, the ones an update asks for
+            return
         self.entries.append(_Entry(obs.detach().clone(), frames, rewards, version))
-        while len(self) > self.max_rows:
-            self.entries.pop(0)
 
-    def take(self, obs: torch.Tensor, version: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def take(self, obs: torch.Tensor, version: tuple) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The cached rollouts of ``obs`` if a run of consecutive entries covers it exactly, else None.
 
         Matched entries are removed; the others stay.

@@ -21,9 +21,10 @@ width allows. With the grid trunk on ``[C, H, W]`` inputs, ``c1, c2`` channels, 
 
 so ``h = round((target - conv - A - 1) / (c2 H W + A + 2))``. The paper matches the large
 agent to the I2A agent's size: the default target is the trainable parameter count of the
-registered ``i2a`` agent (:mod:`reverie.agents.i2a`, default options) for the same observation
-shape; where it refuses the shape (observations that are not symbolic Sokoban grids) the
-default target is :data:`DEFAULT_LARGE_PARAMS` (one million, ~5x the standard agent on 7x7 grids).
+registered ``i2a`` agent (:mod:`reverie.agents.i2a`, default options) for the same world (with
+the copy model where the world has no default model: the count is the same, the model being no
+parameter of the agent); where I2A refuses the observations the default target is
+:data:`DEFAULT_LARGE_PARAMS` (one million, ~5x the standard agent on 7x7 grids).
 Pass ``target_params=...`` to match any other size.
 
 Initialisation: orthogonal weights (gain sqrt(2) in the trunk, 0.01 on the policy head so
@@ -39,6 +40,7 @@ import torch
 from torch import nn
 
 from ..core.errors import ReverieError
+from ..envs.spec import EnvSpec
 from .actor_critic import _AGENTS, _load_modules, count_parameters, register_agent
 
 __all__ = ["ConvActorCritic", "MLPActorCritic", "standard_agent", "large_agent", "grid_params",
@@ -135,12 +137,12 @@ def _check_positive(**values: int) -> None:
             raise ReverieError(f"agent option {name} must be a positive integer, got {value!r}")
 
 
-def standard_agent(obs_shape: tuple[int, ...], num_actions: int, hidden: int | None = None,
-                   channels: int | None = None) -> nn.Module:
-    """The paper's standard model-free agent for ``obs_shape`` (see the module docstring).
+def standard_agent(spec: EnvSpec, hidden: int | None = None, channels: int | None = None) -> nn.Module:
+    """The paper's standard model-free agent for the spec's observations (module docstring).
 
     ``hidden`` overrides the FC width, ``channels`` the width of every conv layer.
     """
+    obs_shape, num_actions = spec.observation.shape, spec.num_actions
     if len(obs_shape) == 1:
         _check_positive(hidden=hidden or 64)
         return MLPActorCritic(obs_shape, num_actions, hidden or 64)
@@ -166,26 +168,30 @@ def grid_params(obs_shape: tuple[int, ...], num_actions: int, channels: Sequence
     return total + (previous * h * w + 1) * hidden + (hidden + 1) * num_actions + (hidden + 1)
 
 
-def _reference_params(obs_shape: tuple[int, ...], num_actions: int) -> int:
+def _reference_params(spec: EnvSpec) -> int:
     """The default size of the large agent: the I2A agent's (default options, trainable
-    parameters), or :data:`DEFAULT_LARGE_PARAMS` where no ``i2a`` agent exists or it refuses
-    these observations (it imagines symbolic Sokoban grids only)."""
+    parameters), or :data:`DEFAULT_LARGE_PARAMS` where no I2A agent exists or it refuses
+    these observations. ``i2a`` is built as a run would build it (the default model file read,
+    the global RNG drawn from as ever) where the world has a default model, else with the copy
+    model (same count: the model is no parameter of the agent)."""
     _load_modules()
-    spec = _AGENTS.get("i2a")
-    if spec is None:
+    i2a = _AGENTS.get("i2a")
+    if i2a is None:
         return DEFAULT_LARGE_PARAMS
+    options = {"model": "copy"} if spec.default_model is None and "model" in i2a.options() else {}
     try:
-        return count_parameters(spec.builder(obs_shape, num_actions))
+        return count_parameters(i2a.builder(spec, **options))
     except ReverieError:
         return DEFAULT_LARGE_PARAMS
 
 
-def large_agent(obs_shape: tuple[int, ...], num_actions: int, target_params: int | None = None) -> nn.Module:
+def large_agent(spec: EnvSpec, target_params: int | None = None) -> nn.Module:
     """The standard agent widened to about ``target_params`` parameters (module docstring)."""
+    obs_shape, num_actions = spec.observation.shape, spec.num_actions
     if len(obs_shape) != 3 or _is_pixels(obs_shape):
         raise ReverieError(f"the large agent is defined for grid observations [C, H, W] with sides "
                            f"< {PIXEL_SIDE}, got shape {obs_shape}")
-    target = _reference_params(obs_shape, num_actions) if target_params is None else target_params
+    target = _reference_params(spec) if target_params is None else target_params
     _check_positive(target_params=target)
     c, h, w = obs_shape
     c1, c2 = LARGE_CHANNELS

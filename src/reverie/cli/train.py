@@ -27,6 +27,7 @@ def _given(args: argparse.Namespace, *classes: type) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..evaluation.evaluate import final_evaluation
     from ..training import distributed, distributed_runs, runs
     from ..training.actor_critic import A2CConfig
     from ..training.runs import TrainConfig
@@ -38,10 +39,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if extra:
             raise ReverieError(f"--resume continues a run with the config it was started with; "
                                f"drop {', '.join(extra)}")
-        summary = engine.resume(args.resume, progress=not args.quiet)
+        summary = engine.resume(args.resume, progress=not args.quiet, evaluate=final_evaluation)
     else:
         config = from_arguments(TrainConfig, args)
-        summary = engine.train(config, from_arguments(A2CConfig, args), progress=not args.quiet)
+        summary = engine.train(config, from_arguments(A2CConfig, args), progress=not args.quiet,
+                               evaluate=final_evaluation)
     if summary is None:
         return 0
     print(engine.describe(summary))
@@ -60,11 +62,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"run": str(args.run_dir), **result}, indent=1))
         return 0
-    low, high = result["ci95"]
     choice = "greedy" if result["mode"] == "greedy" else "sampled"
-    print(f"{result['levels']}, {choice} actions, {result['train_frames']:,} training frames: solved "
-          f"{result['solved']}/{result['episodes']} = {result['solve_rate']:.1%} (95% CI {low:.1%} to {high:.1%}), "
-          f"mean return {result['mean_return']:.2f}, mean length {result['mean_length']:.1f}")
+    head = f"{result['levels']}, {choice} actions, {result['train_frames']:,} training frames: "
+    if "success_rate" in result:
+        low, high = result["ci95"]
+        head += (f"success {result['successes']}/{result['episodes']} = {result['success_rate']:.1%} "
+                 f"(95% CI {low:.1%} to {high:.1%}), ")
+    else:
+        head += f"{result['episodes']} episodes, "
+    print(head + f"mean return {result['mean_return']:.2f}, mean length {result['mean_length']:.1f}")
     if "gif" in result:
         print(f"wrote {result['gif']}")
     return 0
@@ -83,7 +89,7 @@ def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
     from ..training.actor_critic import A2CConfig
     from ..training.runs import TrainConfig
 
-    train = subparsers.add_parser("train", help="train an actor-critic agent (A2C) on a Sokoban env id")
+    train = subparsers.add_parser("train", help="train an actor-critic agent (A2C) on an env id")
     add_arguments(train, TrainConfig)
     add_arguments(train.add_argument_group("actor-critic"), A2CConfig)
     train.add_argument("--resume", type=Path, metavar="DIR",
@@ -91,18 +97,18 @@ def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
-    evaluate = subparsers.add_parser("evaluate", help="solve rate (95%% CI), return and length on held-out levels")
+    evaluate = subparsers.add_parser("evaluate", help="success rate (95%% CI), return and length on held-out episodes")
     evaluate.add_argument("run_dir", type=Path, metavar="DIR", help="a run folder written by `reverie train`")
-    evaluate.add_argument("--levels", help="env id (its test split), ID:SPLIT, or a level file or folder "
-                                           "(default: the run's env id, test split)")
+    evaluate.add_argument("--levels", help="env id (its test split), ID:SPLIT, a split, or a source the world "
+                                           "reads, e.g. a level file or folder (default: the run's env id, test split)")
     evaluate.add_argument("--episodes", type=int, default=1000, help="episodes to play (default: 1000)")
     choice = evaluate.add_mutually_exclusive_group()
     choice.add_argument("--greedy", action="store_true", help="take the most likely action")
     choice.add_argument("--sample", dest="greedy", action="store_false",
                         help="sample actions from the policy (the default)")
     evaluate.add_argument("--allow-train-levels", action="store_true",
-                          help="allow levels the run trained on (refused otherwise)")
-    evaluate.add_argument("--levels-dir", type=Path, help="Boxoban folder for boxoban-* ids")
+                          help="allow episodes the run trained on (refused otherwise)")
+    evaluate.add_argument("--levels-dir", type=Path, help="level folder of worlds with level files (Boxoban ids)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of sampled actions (default: 0)")
     evaluate.add_argument("--gif", type=Path, help="also write a GIF of one episode here")
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -114,6 +120,6 @@ def add_train_commands(subparsers: argparse._SubParsersAction) -> None:
                                                  "run, report.md here for several)")
     report.add_argument("--episodes", type=int, default=500,
                         help="test episodes for runs that have no evaluation yet (default: 500)")
-    report.add_argument("--levels-dir", type=Path, help="Boxoban folder for boxoban-* ids")
+    report.add_argument("--levels-dir", type=Path, help="level folder of worlds with level files (Boxoban ids)")
     report.set_defaults(func=cmd_report)
 

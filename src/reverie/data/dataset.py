@@ -1,42 +1,47 @@
-"""Transitions in memory as uint8 tensors, drawn as ready-to-fit minibatches.
+"""Transitions in memory in their compact form, drawn as ready-to-fit minibatches.
 
-The whole split is held as codes (100 bytes a 10x10 grid), so a million transitions take
-~200 MB and a minibatch is an index plus a one-hot scatter: no per-sample Python, no worker
-processes. Sampling can over-draw rare events, since random-policy data holds few box
-pushes and very few reward events: a share of each batch comes from transitions where the
-player walked into a box, and a share from each rare reward class.
+The whole split is held compactly (the env spec codec's form: 100 bytes a 10x10 grid of
+cell codes), so a million transitions take ~200 MB and a minibatch is an index plus the
+codec's ``decode``: no per-sample Python, no worker processes. Sampling can over-draw rare
+events, since random-policy data holds few interesting steps and very few reward events: a
+share of each batch comes from the transitions the world's
+``extra["interesting_transitions"]`` hook marks (Sokoban: the player walked into a box), and
+a share from each rare reward class.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
 from ..core.errors import ReverieError
-from ..envs.sokoban import cells, rules
-from ..models.base import SOKOBAN_REWARDS, codes_to_planes
-from .levels import LevelSet, with_preplaced
-from .transitions import Policy, collect_split, read_manifest
-
-if TYPE_CHECKING:
-    from ..envs.sokoban.bank import LevelBank
+from ..envs.registry import get_spec
+from .transitions import DEFAULT_ENV, Policy, SplitSource, collect_split, manifest_spec, read_manifest
 
 FIELDS = ("codes", "next_codes", "action", "reward", "reward_class", "level")
+REQUIRED = FIELDS[:-1]
 
 
 class TransitionDataset:
-    """One split of a transition dataset: ``codes``, ``next_codes`` ``[N, H, W]`` uint8 and
-    per-transition ``action``, ``reward``, ``reward_class``, ``level``."""
+    """One split of a transition dataset of the env ``spec``: ``codes``, ``next_codes``
+    ``[N, *compact_shape]`` (the codec's compact observations, whatever their kind) and
+    per-transition ``action``, ``reward``, ``reward_class`` (among the spec's classes) and
+    ``level`` (the world's episode tag; zeros where it has none)."""
 
     def __init__(self, codes: torch.Tensor, next_codes: torch.Tensor, action: torch.Tensor,
-                 reward: torch.Tensor, reward_class: torch.Tensor, level: torch.Tensor) -> None:
+                 reward: torch.Tensor, reward_class: torch.Tensor, level: torch.Tensor | None = None,
+                 spec: Any = None) -> None:
         n = len(codes)
-        if codes.dim() != 3 or next_codes.shape != codes.shape:
-            raise ReverieError(f"codes and next_codes must both be [N, H, W]; got {tuple(codes.shape)} "
-                               f"and {tuple(next_codes.shape)}")
+        self.spec = spec if spec is not None else get_spec(DEFAULT_ENV)
+        if level is None:
+            level = torch.zeros(n, dtype=torch.int64, device=codes.device)
+        want = tuple(self.spec.observation.compact_shape)
+        if next_codes.shape != codes.shape or (codes.dim() != len(want) + 1):
+            raise ReverieError(f"codes and next_codes must both be [N, {', '.join(map(str, want))}] "
+                               f"({self.spec.id}); got {tuple(codes.shape)} and {tuple(next_codes.shape)}")
         for name, t in (("action", action), ("reward", reward), ("reward_class", reward_class), ("level", level)):
             if t.shape != (n,):
                 raise ReverieError(f"{name} has shape {tuple(t.shape)}, expected ({n},)")
@@ -48,6 +53,7 @@ class TransitionDataset:
         """Read the shards of ``split`` from a dataset folder (at most ``limit`` transitions)."""
         root = Path(root)
         manifest = read_manifest(root)
+        spec = manifest_spec(manifest, str(root))
         info = manifest["splits"].get(split)
         if info is None:
             raise ReverieError(f"{root}: no {split!r} split (has {sorted(manifest['splits'])})")
@@ -57,8 +63,10 @@ class TransitionDataset:
             path = root / shard["file"]
             try:
                 with np.load(path, allow_pickle=False) as data:
-                    for key in FIELDS:
+                    for key in REQUIRED:
                         parts[key].append(data[key])
+                    if "level" in data.files:
+                        parts["level"].append(data["level"])
             except (OSError, ValueError, KeyError) as err:
                 raise ReverieError(f"{path}: unreadable transition shard ({type(err).__name__}: {err})") from None
             total += len(parts["action"][-1])
@@ -66,8 +74,10 @@ class TransitionDataset:
                 break
         if not parts["action"]:
             raise ReverieError(f"{root}: the {split!r} split has no shards")
+        if len(parts["level"]) != len(parts["action"]):
+            parts["level"] = [np.zeros(len(a), np.int64) for a in parts["action"]]
         arrays = {k: np.concatenate(v)[:limit] for k, v in parts.items()}
-        dataset = cls(*(torch.from_numpy(arrays[k]) for k in FIELDS))
+        dataset = cls(*(torch.from_numpy(arrays[k]) for k in FIELDS), spec=spec)
         dataset.check()
         return dataset
 
@@ -75,32 +85,39 @@ class TransitionDataset:
         """Reject data the model cannot learn from: out-of-range codes, actions or classes."""
         if len(self) == 0:
             raise ReverieError("empty transition dataset")
-        if int(self.codes.max()) >= cells.NUM_CODES or int(self.next_codes.max()) >= cells.NUM_CODES:
-            raise ReverieError("transition data holds cell codes outside 0..6")
-        if int(self.action.max()) >= 5:
-            raise ReverieError("transition data holds actions outside 0..4")
-        if int(self.reward_class.max()) >= len(SOKOBAN_REWARDS):
-            raise ReverieError("transition data holds reward classes outside the Sokoban rewards")
+        spec = self.spec
+        codes = spec.observation.num_codes
+        if spec.observation.kind == "onehot" and max(int(self.codes.max()), int(self.next_codes.max())) >= codes:
+            raise ReverieError(f"transition data holds cell codes outside 0..{codes - 1}")
+        if int(self.action.max()) >= spec.num_actions:
+            raise ReverieError(f"transition data holds actions outside 0..{spec.num_actions - 1}")
+        if int(self.reward_class.max()) >= len(spec.rewards.classes):
+            raise ReverieError(f"transition data holds reward classes outside {spec.id}'s {len(spec.rewards.classes)}")
 
     def __len__(self) -> int:
         return len(self.action)
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return self.codes.shape[1], self.codes.shape[2]
+    def shape(self) -> tuple[int, ...]:
+        """The compact shape of one observation (``(H, W)`` for grids of codes)."""
+        return tuple(self.codes.shape[1:])
+
+    def _make(self, tensors: list[torch.Tensor]) -> "TransitionDataset":
+        return TransitionDataset(*tensors, spec=self.spec)
 
     def to(self, device: torch.device | str) -> "TransitionDataset":
-        return TransitionDataset(*(getattr(self, k).to(device) for k in FIELDS))
+        return self._make([getattr(self, k).to(device) for k in FIELDS])
 
     def subset(self, index: torch.Tensor | slice) -> "TransitionDataset":
-        return TransitionDataset(*(getattr(self, k)[index] for k in FIELDS))
+        return self._make([getattr(self, k)[index] for k in FIELDS])
 
     def batch(self, index: torch.Tensor, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
-        """The transitions ``index`` as model inputs and targets."""
+        """The transitions ``index`` as model inputs and targets (``obs`` decoded by the codec;
+        ``next_codes`` and ``reward_class`` the grid model's precomputed targets)."""
         codes = self.codes[index]
         return {
             "codes": codes,
-            "obs": codes_to_planes(codes, dtype),
+            "obs": self.spec.observation.decode(codes, dtype),
             "action": self.action[index].long(),
             "next_codes": self.next_codes[index].long(),
             "reward": self.reward[index],
@@ -112,33 +129,23 @@ class TransitionDataset:
         for start in range(0, len(self), batch_size):
             yield self.batch(torch.arange(start, min(start + batch_size, len(self))))
 
-    def pushed(self) -> torch.Tensor:
-        """Which transitions moved a box (bool ``[N]``)."""
-        box_before = (self.codes == cells.BOX) | (self.codes == cells.BOX_ON_TARGET)
-        box_after = (self.next_codes == cells.BOX) | (self.next_codes == cells.BOX_ON_TARGET)
-        return (box_before != box_after).flatten(1).any(1)
-
-    def box_ahead(self) -> torch.Tensor:
-        """Which transitions walked the player into a box (bool ``[N]``): every push, and
-        every push that a wall or another box blocked, the two cases a model must tell apart."""
-        n, (h, w) = len(self), self.shape
-        flat = self.codes.view(n, h * w)
-        player = (flat >= cells.PLAYER).to(torch.uint8).argmax(1)
-        offsets = torch.tensor([dr * w + dc for dr, dc in rules.ACTION_DELTAS], device=flat.device)
-        ahead = (player + offsets[self.action.long()]).clamp_(0, h * w - 1)
-        code = flat.gather(1, ahead.unsqueeze(1)).squeeze(1)
-        return (code == cells.BOX) | (code == cells.BOX_ON_TARGET)
+    def interesting(self) -> torch.Tensor | None:
+        """The transitions fitting over-draws (bool ``[N]``), by the world's
+        ``extra["interesting_transitions"]`` hook; None where it has none."""
+        hook = self.spec.extra.get("interesting_transitions")
+        return None if hook is None else hook(self.codes, self.next_codes, self.action)
 
     def class_counts(self) -> torch.Tensor:
-        return torch.bincount(self.reward_class.long(), minlength=len(SOKOBAN_REWARDS))
+        return torch.bincount(self.reward_class.long(), minlength=len(self.spec.rewards.classes))
 
 
 class Sampler:
-    """Draws minibatch indices: uniform, plus fixed shares of pushes and of rare reward classes.
+    """Draws minibatch indices: uniform, plus fixed shares of interesting transitions and of
+    rare reward classes.
 
-    ``push_share`` of each batch comes from transitions where the player walked into a box
-    (pushes and blocked pushes) and ``rare_share`` from each reward class other than class
-    0 that occurs in the data; the rest is uniform.
+    ``push_share`` of each batch comes from the transitions the world marks interesting
+    (Sokoban: the player walked into a box, pushes and blocked pushes) and ``rare_share``
+    from each reward class other than class 0 that occurs in the data; the rest is uniform.
     One vectorised draw per batch: pick a pool per sample, then an index within it.
     """
 
@@ -148,12 +155,13 @@ class Sampler:
         pools = [torch.arange(len(dataset))]
         shares = [1.0]
         if push_share > 0:
-            pushed = dataset.box_ahead().nonzero().squeeze(1)
+            marked = dataset.interesting()
+            pushed = marked.nonzero().squeeze(1) if marked is not None else torch.zeros(0, dtype=torch.long)
             if len(pushed):
                 pools.append(pushed)
                 shares.append(push_share)
         if rare_share > 0:
-            for cls in range(1, len(SOKOBAN_REWARDS)):
+            for cls in range(1, len(dataset.spec.rewards.classes)):
                 members = (dataset.reward_class == cls).nonzero().squeeze(1)
                 if len(members):
                     pools.append(members)
@@ -196,15 +204,26 @@ class _MemorySink:
         pass
 
 
-def collect_dataset(levels: "LevelSet | LevelBank", frames: int, num_envs: int = 64, max_steps: int = 120,
-                    seed: int = 0, policy: Policy | None = None, preplaced: float = 0.0,
-                    near_solved: float = 0.4) -> TransitionDataset:
-    """Collect transitions straight into memory (for tests, benchmarks and quick looks)."""
-    from ..envs.sokoban.bank import LevelBank
+def collect_dataset(levels: Any, frames: int, num_envs: int = 64, max_steps: int | None = None,
+                    seed: int = 0, policy: Policy | None = None, env: str | None = None,
+                    **world_options: Any) -> TransitionDataset:
+    """Collect transitions straight into memory (for tests, benchmarks and quick looks).
 
-    if isinstance(levels, LevelBank):
-        levels = with_preplaced(levels, preplaced, seed, "levels", near_solved)
+    ``levels`` is a split of ``env`` (``"train"``, ``"valid"``), or anything the world's
+    ``extra["level_source"]`` hook takes (Sokoban: a LevelBank or LevelSet, with the options
+    ``preplaced`` and ``near_solved``); ``env`` defaults to the hook's id for those levels.
+    """
+    spec = get_spec(env or DEFAULT_ENV)
+    if isinstance(levels, str):
+        source = SplitSource(spec, levels)
+    else:
+        hook = spec.extra.get("level_source")
+        if hook is None:
+            raise ReverieError(f"env {spec.id} collects from its splits only; pass a split name")
+        env_id, source = hook(spec, levels, seed, **world_options)
+        spec = get_spec(env_id)
     sink = _MemorySink()
-    collect_split(levels, frames, sink, num_envs, max_steps, seed, policy)
-    arrays = {k: np.concatenate([c[k] for c in sink.chunks]) for k in FIELDS}
-    return TransitionDataset(*(torch.from_numpy(arrays[k]) for k in FIELDS))
+    collect_split(spec, source.make_env(num_envs, max_steps, seed, policy is not None), frames, sink, seed,
+                  policy, tags=source.tags)
+    arrays = {k: np.concatenate([c[k] for c in sink.chunks]) for k in FIELDS if k in sink.chunks[0]}
+    return TransitionDataset(*(torch.from_numpy(arrays[k]) if k in arrays else None for k in FIELDS), spec=spec)

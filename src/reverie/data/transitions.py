@@ -1,14 +1,20 @@
-"""Collect Sokoban transitions from the batched env into compact on-disk shards.
+"""Collect transitions of any env id into compact on-disk shards.
 
-A transition is stored as cell codes, not one-hot planes: one byte per cell for the state
-and one for the next state (200 bytes a 10x10 transition, and zlib shrinks that several
-fold), plus the action, the reward and its class, and the level it came from. Observations
-are rebuilt from codes when a batch is drawn (:mod:`reverie.data.dataset`).
+A transition is stored in the compact form of the env spec's observation codec
+(:meth:`~reverie.envs.spec.ObsSpec.encode`): cell codes for one-hot grids (one byte a cell,
+200 bytes a 10x10 transition before zlib shrinks it several fold), uint8 planes or frames,
+float vectors. The arrays keep the names ``codes`` / ``next_codes`` whatever the kind;
+observations are rebuilt with the codec's ``decode`` when a batch is drawn
+(:mod:`reverie.data.dataset`). Beside them: the action, the reward and its class among the
+spec's reward classes (the one table collection, fitting and imagination share), and any
+per-transition tags the world's level source adds (Sokoban: ``level``, ``preplaced``).
 
-A dataset folder holds ``manifest.json`` and shards ``train-00000.npz``, ``valid-00000.npz``,
-...; every file is written to a temporary name and renamed, so an interrupted collection
-never leaves a half-written shard behind a manifest that lists it. Train shards come from
-train levels and validation shards from disjoint validation levels (:mod:`.levels`).
+A dataset folder holds ``manifest.json`` (env id, observation kind, reward classes, splits)
+and shards ``train-00000.npz``, ``valid-00000.npz``, ...; every file is written to a
+temporary name and renamed, so an interrupted collection never leaves a half-written shard
+behind a manifest that lists it. Train and validation transitions come from the spec's
+disjoint sources: the world's ``extra["collection_sources"]`` hook where it has one
+(Sokoban: level sets with preplaced boxes), else the env's ``train`` and ``valid`` splits.
 """
 
 from __future__ import annotations
@@ -26,38 +32,51 @@ import torch
 from ..core.errors import ReverieError
 from ..core.atomic import atomic_write, write_json
 from ..core.config import option, parse_size, to_dict
-from ..envs.sokoban import rules
-from ..envs.sokoban.env import SokobanVecEnv
-from ..models.base import SOKOBAN_REWARDS, planes_to_codes
-from .levels import LevelSet, drop_overlap, load_split, with_preplaced
+from ..envs.registry import env_ids, get_spec
 
 FORMAT = "reverie-transitions"
-VERSION = 1
+VERSION = 2
+#: Version 1 manifests (before env ids) hold Sokoban data; they are read as such.
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 SPLITS = ("train", "valid")
-#: A policy maps a batch of observations [N, 7, H, W] to actions [N] (integers 0..4).
+#: The env id of data collected without ``--env`` (and of version-1 datasets of that size).
+DEFAULT_ENV = "sokoban-10x10-4"
+#: A policy maps a batch of observations [N, *shape] to actions [N] (integers 0..A-1).
 Policy = Callable[[torch.Tensor], torch.Tensor]
+#: Options of CollectConfig that belong to the world's collection hook, not to this module.
+WORLD_OPTIONS = ("train_levels", "valid_levels", "level_limit", "generated_levels", "size", "boxes",
+                 "preplaced", "near_solved")
 
 
-def _size(text: str | tuple[int, int]) -> tuple[int, int]:
+def _size(text: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
     return parse_size(text) if isinstance(text, str) else tuple(text)  # type: ignore[return-value]
 
 
 @dataclass
 class CollectConfig:
-    """What ``reverie model collect`` gathers and where it writes it."""
+    """What ``reverie model collect`` gathers and where it writes it.
+
+    ``env`` picks the world; the level options (``train_levels`` ... ``near_solved``) are
+    handed to that world's collection hook as they are (Sokoban's), the rest is generic.
+    """
 
     out: Path = option(Path("runs/transitions"), "output folder (manifest.json and .npz shards)")
+    env: str | None = option(None, f"env id whose transitions to collect (default: {DEFAULT_ENV}, or the "
+                                   "Sokoban id of the levels' size)")
     train_levels: Path | None = option(None, "Boxoban file or folder of training levels (default: generated levels)")
     valid_levels: Path | None = option(None, "Boxoban file or folder of validation levels, disjoint from the training ones")
     train_frames: int = option(2_000_000, "training transitions to collect")
     valid_frames: int = option(200_000, "validation transitions to collect")
     level_limit: int | None = option(None, "read at most this many levels from each folder")
     generated_levels: int = option(5000, "levels per split to generate when no folder is given")
-    size: tuple[int, int] = option((10, 10), "room size HxW of generated levels", parse=parse_size, metavar="HxW")
+    size: tuple[int, int] | None = option(None, "room size HxW of generated levels (default: the env's; 10x10)",
+                                          parse=parse_size, metavar="HxW")
     boxes: int = option(4, "boxes per generated level")
     num_envs: int = option(256, "environments stepped as one batch")
-    max_steps: int = option(120, "episode length cap (the paper's 120)")
+    max_steps: int | None = option(None, "episode length cap (default: the env's; Sokoban data: the paper's 120)")
     preplaced: float = option(0.5, "share of episodes that start with some boxes already on targets "
                                    "(makes the rare reward classes common enough to learn)")
     near_solved: float = option(0.4, "share of those preplaced starts that are one push from solved "
@@ -70,7 +89,9 @@ class CollectConfig:
         self.size = _size(self.size)
         if (self.train_levels is None) != (self.valid_levels is None):
             raise ReverieError("give both --train-levels and --valid-levels, or neither (generated levels)")
-        for name in ("train_frames", "num_envs", "max_steps", "shard_frames", "generated_levels"):
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ReverieError(f"--max-steps must be >= 1, got {self.max_steps}")
+        for name in ("train_frames", "num_envs", "shard_frames", "generated_levels"):
             if getattr(self, name) < 1:
                 raise ReverieError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.valid_frames < 0:
@@ -82,6 +103,9 @@ class CollectConfig:
         if not 0.0 <= self.near_solved <= 1.0:
             raise ReverieError(f"--near-solved must be in [0, 1], got {self.near_solved}")
 
+    def world_options(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in WORLD_OPTIONS}
+
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez_compressed``, written atomically."""
@@ -90,25 +114,20 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 class _ShardWriter:
-    """Buffers transitions in preallocated arrays and writes a shard each time one fills."""
+    """Buffers transitions and writes a shard each time ``size`` of them are in.
 
-    def __init__(self, root: Path, split: str, size: int, height: int, width: int) -> None:
-        self.root, self.split, self.size = root, split, size
-        self.shape = (height, width)
+    The buffers are preallocated from the first chunk's fields, shapes and dtypes.
+    """
+
+    def __init__(self, root: Path, split: str, size: int, num_classes: int) -> None:
+        self.root, self.split, self.size, self.num_classes = root, split, size, num_classes
         self.shards: list[dict[str, Any]] = []
-        self._new_buffer()
-
-    def _new_buffer(self) -> None:
-        n, (h, w) = self.size, self.shape
-        self.buf = {
-            "codes": np.empty((n, h, w), np.uint8), "next_codes": np.empty((n, h, w), np.uint8),
-            "action": np.empty(n, np.uint8), "reward": np.empty(n, np.float32),
-            "reward_class": np.empty(n, np.uint8), "level": np.empty(n, np.int64),
-            "preplaced": np.empty(n, np.uint8),
-        }
+        self.buf: dict[str, np.ndarray] | None = None
         self.fill = 0
 
     def add(self, chunk: dict[str, np.ndarray]) -> None:
+        if self.buf is None:
+            self.buf = {k: np.empty((self.size,) + v.shape[1:], v.dtype) for k, v in chunk.items()}
         count, start = len(chunk["action"]), 0
         while start < count:
             take = min(count - start, self.size - self.fill)
@@ -120,58 +139,93 @@ class _ShardWriter:
                 self.flush()
 
     def flush(self) -> None:
-        if self.fill == 0:
+        if self.fill == 0 or self.buf is None:
             return
         name = f"{self.split}-{len(self.shards):05d}.npz"
         write_npz(self.root / name, {k: v[:self.fill] for k, v in self.buf.items()})
-        counts = np.bincount(self.buf["reward_class"][:self.fill], minlength=len(SOKOBAN_REWARDS))
+        counts = np.bincount(self.buf["reward_class"][:self.fill], minlength=self.num_classes)
         self.shards.append({"file": name, "frames": int(self.fill), "reward_class_counts": counts.tolist()})
-        self._new_buffer()
+        self.fill = 0
 
 
-def collect_split(levels: LevelSet, frames: int, writer: Any, num_envs: int, max_steps: int,
-                  seed: int, policy: Policy | None = None, progress: Any = None) -> dict[str, Any]:
-    """Play ``frames`` transitions on ``levels`` with ``policy`` (uniform random by default).
+def collect_split(spec, env, frames: int, writer: Any, seed: int, policy: Policy | None = None,
+                  progress: Any = None, tags: Callable[[Any], dict[str, torch.Tensor]] | None = None
+                  ) -> dict[str, Any]:
+    """Play ``frames`` transitions of ``env`` (a batched env of ``spec``) with ``policy``
+    (uniform random by default) and hand them, encoded, to ``writer``.
 
     Chunks of numpy arrays go to ``writer.add`` (a shard writer, or any sink with ``add``
-    and ``flush``); ``policy`` gets the env's observations and returns actions.
+    and ``flush``); ``policy`` gets the env's observations and returns actions; ``tags(env)``,
+    read before each step, adds per-env fields (e.g. which level each env plays).
     """
-    env = SokobanVecEnv(levels.bank, num_envs, "symbolic", max_steps, seed=seed, copy_obs=policy is not None)
-    h, w = env.height, env.width
-    source = torch.from_numpy(levels.source_index)
-    preplaced = torch.from_numpy(levels.preplaced)
+    codec, classes = spec.observation, spec.rewards.reward_classes
+    if classes is None:
+        raise ReverieError(f"env {spec.id} has no reward classes; transition data stores reward classes")
+    num_envs = env.num_envs
     generator = torch.Generator().manual_seed(seed + 1)
     obs, _ = env.reset()
     done = episodes = 0
     while done < frames:
-        codes = env.codes.clone()
-        bank_row = env.level_index.clone()
+        compact = codec.encode(obs)  # a fresh tensor: the env may reuse its observation buffer
+        extra = tags(env) if tags is not None else {}
         if policy is None:
-            actions = torch.randint(0, rules.NUM_ACTIONS, (num_envs,), generator=generator)
+            actions = torch.randint(0, spec.num_actions, (num_envs,), generator=generator)
         else:
             actions = torch.as_tensor(policy(obs)).long().reshape(num_envs)
         obs, reward, _, _, info = env.step(actions)
-        next_codes = env.codes.clone()
+        next_compact = codec.encode(obs)
         ended = info["final_index"]
         if ended.numel():
             # The env has already reset these games; their true next state is the final one.
-            next_codes[ended] = planes_to_codes(info["final_obs"]).reshape(len(ended), -1)
+            next_compact[ended] = codec.encode(info["final_obs"]).to(next_compact.dtype)
             episodes += int(ended.numel())
         take = min(num_envs, frames - done)
-        writer.add({
-            "codes": codes[:take].reshape(take, h, w).cpu().numpy(),
-            "next_codes": next_codes[:take].reshape(take, h, w).cpu().numpy(),
+        chunk = {
+            "codes": compact[:take].cpu().numpy(),
+            "next_codes": next_compact[:take].cpu().numpy(),
             "action": actions[:take].to(torch.uint8).cpu().numpy(),
-            "reward": reward[:take].cpu().numpy(),
-            "reward_class": SOKOBAN_REWARDS.check(reward[:take]).to(torch.uint8).cpu().numpy(),
-            "level": source[bank_row[:take].cpu()].numpy(),
-            "preplaced": preplaced[bank_row[:take].cpu()].numpy(),
-        })
+            "reward": reward[:take].float().cpu().numpy(),
+            "reward_class": classes.check(reward[:take].cpu()).to(torch.uint8).numpy(),
+        }
+        chunk.update({k: v[:take].cpu().numpy() for k, v in extra.items()})
+        writer.add(chunk)
         done += take
         if progress is not None:
             progress.update(take)
     writer.flush()
     return {"frames": frames, "episodes_ended": episodes}
+
+
+class SplitSource:
+    """The fallback source of a world without a collection hook: the env's own split."""
+
+    def __init__(self, spec, split: str) -> None:
+        if split not in spec.splits:
+            raise ReverieError(f"env {spec.id} has no {split!r} split to collect from (has {list(spec.splits)})")
+        self.spec, self.split = spec, split
+        self.description = f"{spec.id} {split} split"
+
+    def make_env(self, num_envs: int, max_steps: int | None, seed: int, copy_obs: bool):
+        options = {} if max_steps in (None, self.spec.max_steps) else {"max_steps": max_steps}
+        return self.spec.make_env(self.split, num_envs, seed, **options)
+
+    tags = None
+
+
+def collection_plan(spec, config: CollectConfig, seeds: dict[str, int]) -> dict[str, Any]:
+    """Where each split's transitions come from: the world's hook, else its splits."""
+    hook = spec.extra.get("collection_sources")
+    if hook is not None:
+        return hook(spec, seeds, **config.world_options())
+    return {"env": spec.id, "sources": {split: SplitSource(spec, split) for split in SPLITS}, "manifest": {}}
+
+
+def describe_spec(spec) -> dict[str, Any]:
+    """What a manifest records of the env its data came from."""
+    obs = spec.observation
+    return {"env": spec.id,
+            "observation": {"kind": obs.kind, "shape": list(obs.shape), "num_codes": obs.num_codes},
+            "reward_values": list(spec.rewards.classes), "terminal_classes": list(spec.rewards.terminal)}
 
 
 def collect(config: CollectConfig, policy: Policy | None = None, policy_name: str = "random",
@@ -183,47 +237,41 @@ def collect(config: CollectConfig, policy: Policy | None = None, policy_name: st
     out = config.out
     if (out / MANIFEST).exists():
         raise ReverieError(f"{out}: already holds a transition dataset; choose another --out")
-    h, w = config.size
-    train_bank, train_desc = load_split(config.train_levels, config.generated_levels, config.seed,
-                                        h, w, config.boxes, config.level_limit)
-    valid_bank, valid_desc = load_split(config.valid_levels, config.generated_levels, config.seed + 1_000_003,
-                                        h, w, config.boxes, config.level_limit)
-    if valid_bank.shape != train_bank.shape:
-        raise ReverieError(f"train levels are {train_bank.shape}, validation levels {valid_bank.shape}: "
-                           "they must be the same size")
-    valid_bank, overlap = drop_overlap(valid_bank, train_bank)
-    height, width = train_bank.shape
+    spec = get_spec(config.env or DEFAULT_ENV)
+    seeds = {"train": config.seed, "valid": config.seed + 1_000_003}
+    plan = collection_plan(spec, config, seeds)
+    spec = get_spec(plan["env"])
     out.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = {
-        "format": FORMAT, "version": VERSION, "height": height, "width": width,
-        "reward_values": SOKOBAN_REWARDS.values.tolist(), "policy": policy_name,
-        "config": to_dict(config), "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        "splits": {},
-    }
-    plan = [("train", train_bank, train_desc, config.train_frames, config.seed),
-            ("valid", valid_bank, valid_desc, config.valid_frames, config.seed + 1_000_003)]
-    for split, bank, desc, frames, seed in plan:
+    manifest: dict[str, Any] = {"format": FORMAT, "version": VERSION, **describe_spec(spec)}
+    manifest.update({"policy": policy_name, "config": to_dict(config),
+                     "created": datetime.datetime.now().isoformat(timespec="seconds"), "splits": {}})
+    for split, frames in (("train", config.train_frames), ("valid", config.valid_frames)):
         if frames == 0:
             continue
-        levels = with_preplaced(bank, config.preplaced, seed, desc, config.near_solved)
-        writer = _ShardWriter(out, split, config.shard_frames, height, width)
+        source = plan["sources"][split]
+        env = source.make_env(config.num_envs, config.max_steps, seeds[split], policy is not None)
+        writer = _ShardWriter(out, split, config.shard_frames, len(spec.rewards.classes))
         with tqdm(total=frames, desc=f"collect {split}", unit="frame", disable=not progress,
                   smoothing=0.1) as bar:
-            stats = collect_split(levels, frames, writer, config.num_envs, config.max_steps, seed, policy, bar)
+            stats = collect_split(spec, env, frames, writer, seeds[split], policy, bar, source.tags)
+        if "height" not in manifest and writer.buf is not None and writer.buf["codes"].ndim == 3:
+            manifest["height"], manifest["width"] = writer.buf["codes"].shape[1:]
         counts = np.sum([s["reward_class_counts"] for s in writer.shards], axis=0)
         manifest["splits"][split] = {
-            "levels": levels.description, "num_levels": len(bank), "shards": writer.shards,
+            "levels": source.description, "shards": writer.shards,
             "frames": stats["frames"], "episodes_ended": stats["episodes_ended"],
             "reward_class_counts": counts.tolist(),
         }
-    manifest["validation_levels_dropped_as_in_train"] = overlap
+        if "num_levels" in plan:
+            manifest["splits"][split]["num_levels"] = plan["num_levels"][split]
+    manifest.update(plan.get("manifest", {}))
     manifest["wall_seconds"] = round(time.perf_counter() - start, 2)
     write_json(out / MANIFEST, manifest)
     return manifest
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
-    """The manifest of a dataset folder, checked."""
+    """The manifest of a dataset folder, checked (a version-1 manifest gains its env fields)."""
     root = Path(root)
     path = root / MANIFEST
     if not root.is_dir():
@@ -236,6 +284,29 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
         raise ReverieError(f"{path}: unreadable manifest ({err})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ReverieError(f"{path}: not a reverie transition manifest")
-    if manifest.get("version") != VERSION:
-        raise ReverieError(f"{path}: dataset version {manifest.get('version')} is not supported (expected {VERSION})")
+    if manifest.get("version") not in READABLE_VERSIONS:
+        raise ReverieError(f"{path}: dataset version {manifest.get('version')} is not supported "
+                           f"(expected one of {READABLE_VERSIONS})")
+    if "env" not in manifest:
+        manifest["env"] = legacy_env(manifest)
+    if "reward_values" not in manifest:
+        raise ReverieError(f"{path}: the manifest records no reward classes")
     return manifest
+
+
+def legacy_env(manifest: dict[str, Any]) -> str:
+    """The env id of a version-1 (Sokoban) dataset: the registered ``sokoban-HxW-*`` id of its
+    room size, else the default id (its rules, codes and rewards are the same)."""
+    prefix = f"sokoban-{manifest.get('height')}x{manifest.get('width')}-"
+    return next((i for i in env_ids() if i.startswith(prefix)), DEFAULT_ENV)
+
+
+def manifest_spec(manifest: dict[str, Any], source: str = "dataset"):
+    """The env spec a dataset was collected from, checked against the reward classes it
+    stores (the one table collection, fitting and imagination share)."""
+    spec = get_spec(manifest["env"])
+    stored = [float(v) for v in manifest["reward_values"]]
+    if stored != [float(v) for v in spec.rewards.classes]:
+        raise ReverieError(f"{source}: its reward classes {stored} are not {spec.id}'s "
+                           f"{list(spec.rewards.classes)} (in class order); recollect it")
+    return spec

@@ -1,12 +1,14 @@
-"""Held-out evaluation of actor-critic policies on Sokoban levels.
+"""Held-out evaluation of actor-critic policies, on any env id whose spec makes a batched env.
 
-Episode ``j`` plays level ``j mod len(levels)`` from its start, so a result names exactly
-which levels it covers, and short (solved) episodes are not over-counted the way counting
-"the first N episodes to finish" would. Episodes run in batches of envs; each env's first
-episode is the one scored.
+Episode ``j`` is held-out episode ``j`` of the split (``env.reset_to``: Sokoban plays level
+``j mod len(levels)`` from its start; a seeded world the episode its seed names), so a result
+names exactly which episodes it covers, and short (successful) episodes are not over-counted
+the way counting "the first N episodes to finish" would. Episodes run in batches of envs;
+each env's first episode is the one scored.
 
-The solve rate comes with a 95% **Wilson score interval**, which stays inside [0, 1] and
-keeps sensible widths at 0% and 100% (where the normal approximation collapses to a point).
+Where the world has success (``spec.success``), the success rate comes with a 95% **Wilson
+score interval**, which stays inside [0, 1] and keeps sensible widths at 0% and 100% (where
+the normal approximation collapses to a point); the mean return comes with a normal one.
 """
 
 from __future__ import annotations
@@ -24,23 +26,25 @@ from ..core.errors import ReverieError
 from ..agents.actor_critic import greedy_actions, sample_actions
 from ..core.atomic import write_json
 from ..core.stats import Z95, wilson_interval
-from ..envs.sokoban import rules
-from ..envs.sokoban.bank import LevelBank
-from ..envs.sokoban.env import SokobanVecEnv
 
-__all__ = ["wilson_interval", "evaluate_policy", "evaluate_run", "read_evaluations",
-           "record_evaluation", "Z95"]
+__all__ = ["wilson_interval", "evaluate_policy", "evaluate_run", "final_evaluation", "read_evaluations",
+           "record_evaluation", "normalize_result", "Z95"]
+
+#: Keys of results written before worlds other than Sokoban: old -> new.
+_OLD_KEYS = {"solve_rate": "success_rate", "solved": "successes", "distinct_levels": "distinct_episodes"}
+
 
 @torch.inference_mode()
-def evaluate_policy(policy: nn.Module, levels: LevelBank, episodes: int, max_steps: int,
-                    greedy: bool = False, seed: int = 0, batch: int = 256,
-                    device: torch.device | str = "cpu", observation: str = "symbolic",
-                    record: bool = False) -> dict[str, Any]:
-    """Play ``episodes`` episodes (level ``j mod len(levels)`` for episode ``j``).
+def evaluate_policy(policy: nn.Module, spec, split: str, episodes: int, greedy: bool = False, seed: int = 0,
+                    batch: int = 256, device: torch.device | str = "cpu", record: bool = False) -> dict[str, Any]:
+    """Play ``episodes`` held-out episodes of ``split`` (episode ``j`` for the ``j``-th) with ``policy``.
 
-    Returns the solve rate with its Wilson 95% interval, the mean return and length, and
-    with ``record=True`` the grids of one episode (the first solved one of the first batch,
-    else its first episode) under ``"frames"``, ready for :func:`~.pictures.save_gif`.
+    ``spec`` is the env id's spec, configured with the env options to play under; ``split``
+    is one of its splits or a source its world understands (e.g. a level folder). Returns the
+    mean return (normal 95% interval) and length, and where the world has success the success
+    rate with its Wilson 95% interval; with ``record=True`` the RGB frames (``spec.render``) of
+    one episode (the first successful one of the first batch, else its first episode) under
+    ``"frames"``, ready for :func:`~.pictures.save_gif`.
     """
     if episodes < 1:
         raise ReverieError(f"--episodes must be >= 1, got {episodes}")
@@ -49,74 +53,107 @@ def evaluate_policy(policy: nn.Module, levels: LevelBank, episodes: int, max_ste
     policy.eval()
     generator = torch.Generator(device)
     generator.manual_seed(seed)
-    returns, lengths, solved = [], [], []
+    scores: dict[str, list[torch.Tensor]] = {"return": [], "length": [], "success": []}
     frames: list[np.ndarray] | None = None
-    height, width = levels.shape
-    tables = rules.make_tables(width, device)
+    distinct, max_steps = None, spec.max_steps
     for start in range(0, episodes, batch):
         count = min(batch, episodes - start)
-        index = np.arange(start, start + count) % len(levels)
-        chunk = LevelBank(levels.codes[index])
-        env = SokobanVecEnv(chunk, count, observation=observation, max_steps=max_steps,
-                            device=device, seed=seed + start, copy_obs=False)
-        env.reset()
-        env.set_state({"codes": torch.from_numpy(chunk.codes), "level_index": torch.arange(count),
-                       "steps": torch.zeros(count, dtype=torch.long),
-                       "episode_return": torch.zeros(count)})
-        obs = env.observe()
-        done = torch.zeros(count, dtype=torch.bool, device=device)
-        ep_return = torch.zeros(count, device=device)
-        ep_length = torch.zeros(count, dtype=torch.long, device=device)
-        ep_solved = torch.zeros(count, dtype=torch.bool, device=device)
-        history: list[tuple[torch.Tensor, torch.Tensor]] = []
-        for _ in range(max_steps):
-            logits, _ = policy(obs)
-            actions = greedy_actions(logits) if greedy else sample_actions(logits, generator)
-            if record and start == 0:
-                history.append((env.codes.clone(), actions.clone()))
-            obs, _, terminated, truncated, info = env.step(actions)
-            ended = info["final_index"]
-            first = ended[~done[ended]]
-            ep_return[first] = info["episode_return"][first]
-            ep_length[first] = info["episode_length"][first]
-            ep_solved[first] = terminated[first]
-            done[first] = True
-            if bool(done.all()):
-                break
-        returns.append(ep_return.cpu())
-        lengths.append(ep_length.cpu())
-        solved.append(ep_solved.cpu())
-        if record and start == 0:
-            frames = _episode_frames(history, ep_solved, ep_length, tables, height, width)
+        env = spec.make_env(split, count, seed=seed + start, device=device)
+        max_steps = env.max_steps
+        distinct = _distinct_episodes(env)
+        reset_to = getattr(env, "reset_to", None)
+        if reset_to is not None:
+            obs = reset_to(torch.arange(start, start + count, device=device))
+        else:
+            obs, _ = env.reset(seed=seed + start)
+        recording = record and start == 0 and spec.render is not None
+        played = _play_first_episodes(policy, env, obs, greedy, generator, spec, recording)
+        for key in scores:
+            scores[key].append(played[key].cpu())
+        if recording:
+            frames = _episode_frames(spec, played)
     policy.train(was_training)
-    ret, length, ok = torch.cat(returns), torch.cat(lengths), torch.cat(solved)
-    k, n = int(ok.sum()), len(ok)
-    low, high = wilson_interval(k, n)
+    ret, length = torch.cat(scores["return"]), torch.cat(scores["length"])
+    n = len(ret)
+    half = Z95 * float(ret.std()) / math.sqrt(n) if n > 1 else 0.0
+    mean_return = float(ret.mean())
     result: dict[str, Any] = {
-        "episodes": n, "distinct_levels": int(min(n, len(levels))), "solved": k,
-        "solve_rate": k / n, "ci95": [low, high],
-        "mean_return": float(ret.mean()), "mean_length": float(length.float().mean()),
-        "mode": "greedy" if greedy else "sample", "max_steps": max_steps, "seed": seed,
+        "episodes": n, "distinct_episodes": int(min(n, distinct)) if distinct else n,
+        "mean_return": mean_return, "return_ci95": [mean_return - half, mean_return + half],
+        "mean_length": float(length.float().mean()),
+        "mode": "greedy" if greedy else "sample", "max_steps": int(max_steps), "seed": seed,
     }
+    if spec.success is not None:
+        k = int(torch.cat(scores["success"]).sum())
+        result |= {"successes": k, "success_rate": k / n, "ci95": list(wilson_interval(k, n))}
     if frames is not None:
         result["frames"] = frames
     return result
 
 
-def _episode_frames(history, solved: torch.Tensor, lengths: torch.Tensor, tables,
-                    height: int, width: int) -> list[np.ndarray]:
-    """The grids of one recorded episode: every start-of-step position and the last one."""
-    wins = solved.nonzero()
+def _distinct_episodes(env) -> int | None:
+    """How many distinct held-out episodes the env's split has (None: as many as played)."""
+    describe = getattr(env, "describe", None)
+    return describe().get("distinct_episodes") if describe is not None else None
+
+
+def _play_first_episodes(policy: nn.Module, env, obs: torch.Tensor, greedy: bool, generator: torch.Generator,
+                         spec, record: bool) -> dict[str, Any]:
+    """Step every env until its first episode ended; that episode's return, length and success
+    (and with ``record`` the compact observations of every step and each episode's last one)."""
+    count, device = env.num_envs, obs.device
+    done = torch.zeros(count, dtype=torch.bool, device=device)
+    played: dict[str, Any] = {
+        "return": torch.zeros(count, device=device),
+        "length": torch.zeros(count, dtype=torch.long, device=device),
+        "success": torch.zeros(count, dtype=torch.bool, device=device),
+    }
+    history: list[torch.Tensor] = []
+    last: torch.Tensor | None = None
+    for _ in range(env.max_steps):
+        logits, _ = policy(obs)
+        actions = greedy_actions(logits) if greedy else sample_actions(logits, generator)
+        if record:
+            history.append(spec.observation.encode(obs).cpu())
+        obs, _, _, _, info = env.step(actions)
+        ended = info["final_index"]
+        fresh = ~done[ended]
+        first = ended[fresh]
+        played["return"][first] = info["episode_return"][first].to(played["return"])
+        played["length"][first] = info["episode_length"][first].to(device)
+        if spec.success is not None:
+            played["success"][first] = info["success"][first].to(device)
+        if record and first.numel():
+            final = spec.observation.encode(info["final_obs"][fresh]).cpu()
+            if last is None:
+                last = torch.zeros((count, *final.shape[1:]), dtype=final.dtype)
+            last[first.cpu()] = final
+        done[first] = True
+        if bool(done.all()):
+            break
+    if record:
+        played |= {"history": history, "last": last}
+    return played
+
+
+def _episode_frames(spec, played: dict[str, Any]) -> list[np.ndarray] | None:
+    """RGB frames of one recorded episode: every start-of-step observation and the last one."""
+    wins = played["success"].nonzero()
     row = int(wins[0]) if len(wins) else 0
-    steps = int(lengths[row])
-    grids = [codes[row].view(height, width).cpu().numpy().copy() for codes, _ in history[:steps]]
-    last_codes, last_action = history[steps - 1]
-    after, _ = rules.step(last_codes[row:row + 1].clone(), last_action[row:row + 1], tables)
-    grids.append(after.view(height, width).cpu().numpy().copy())
-    return grids
+    steps = int(played["length"][row])
+    if played["last"] is None or steps < 1:
+        return None
+    compact = torch.stack([step[row] for step in played["history"][:steps]] + [played["last"][row]])
+    pictures = spec.render(spec.observation.decode(compact))
+    return [np.asarray(frame.cpu() if isinstance(frame, torch.Tensor) else frame) for frame in pictures]
 
 
 # -- run-level evaluation --------------------------------------------------------------------
+
+def normalize_result(result: dict[str, Any]) -> dict[str, Any]:
+    """A result under today's keys (records written before accept ``solve_rate``, ``solved``)."""
+    return result | {new: result[old] for old, new in _OLD_KEYS.items() if old in result and new not in result}
+
 
 def read_evaluations(run_dir: str | Path) -> dict[str, Any]:
     """A run's ``evaluation.json``: results keyed ``"<levels>|<mode>"`` ({} if none yet)."""
@@ -124,9 +161,10 @@ def read_evaluations(run_dir: str | Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
+        results = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ReverieError(f"{path}: not valid JSON ({err})") from None
+    return {key: normalize_result(result) for key, result in results.items()}
 
 
 def record_evaluation(run_dir: str | Path, result: dict[str, Any]) -> None:
@@ -136,33 +174,79 @@ def record_evaluation(run_dir: str | Path, result: dict[str, Any]) -> None:
     write_json(Path(run_dir) / "evaluation.json", results)
 
 
+#: What a run's summary keeps of each final evaluation.
+SUMMARY_KEYS = ("success_rate", "ci95", "mean_return", "return_ci95", "mean_length", "episodes")
+
+
+def final_evaluation(policy: nn.Module, config, env_info: dict[str, Any], frames: int) -> dict[str, Any]:
+    """The end-of-run hook of :func:`reverie.training.runs.train`: the env id's test split with
+    sampled and greedy actions, each added to the run's ``evaluation.json``."""
+    from ..envs.registry import get_spec
+
+    spec = get_spec(config.env, **config.env_kwargs())
+    results = {}
+    for greedy in (False, True):
+        result = evaluate_policy(policy, spec, "test", config.eval_episodes, greedy=greedy, device=config.device)
+        result = {"levels": f"{config.env}:test", **result, "train_frames": frames}
+        record_evaluation(config.run_dir, result)
+        results[result["mode"]] = {k: result[k] for k in SUMMARY_KEYS if k in result}
+    return results
+
+
+def _source(levels: str | None, run_spec) -> tuple[str, str, str]:
+    """``--levels`` -> (env id, split or world source, name): ``ID:SPLIT``, ``ID`` (its test
+    split), a split of the run's id, or a source the run's world understands (a level folder)."""
+    from ..envs.registry import env_ids
+
+    if levels is None:
+        return run_spec.id, "test", f"{run_spec.id}:test"
+    env_id, _, split = levels.partition(":")
+    if env_id in env_ids():
+        split = split or "test"
+        return env_id, split, f"{env_id}:{split}"
+    if levels in run_spec.splits:
+        return run_spec.id, levels, f"{run_spec.id}:{levels}"
+    return run_spec.id, levels, levels
+
+
+def _training_episodes(run_spec, env_id: str, split: str, name: str, episodes: int) -> int:
+    """How many held-out episodes of the source are training episodes of the run (0: none known)."""
+    if env_id == run_spec.id and split == "train":
+        return episodes  # the run's own training split
+    if run_spec.overlap is None:
+        return 0
+    # a split of another id reaches the run's world as the source "ID:SPLIT"
+    return int(run_spec.overlap(run_spec, split if env_id == run_spec.id else name, **run_spec.options))
+
+
 def evaluate_run(run_dir: str | Path, levels: str | None = None, episodes: int = 1000,
                  greedy: bool = False, allow_train_levels: bool = False,
                  levels_dir: str | Path | None = None, seed: int = 0, gif: str | Path | None = None,
                  save: bool = True) -> dict[str, Any]:
-    """Evaluate a run's latest weights on held-out levels (the run's env id's test split by
-    default). Refuses levels the run trained on unless ``allow_train_levels``; adds the result
+    """Evaluate a run's latest weights on held-out episodes (the run's env id's test split by
+    default). Refuses episodes the run trained on unless ``allow_train_levels``; adds the result
     to ``run_dir/evaluation.json`` when ``save``; writes a GIF of one episode to ``gif``."""
-    from ..envs.sokoban.presets import level_keys, overlap, resolve_levels
+    from ..envs.registry import get_spec
     from ..training.runs import load_run
 
     run = load_run(run_dir)
-    config = run.config
-    levels_dir = levels_dir if levels_dir is not None else config.levels_dir
-    spec = levels or f"{config.env}:test"
-    bank, name = resolve_levels(spec, levels_dir, config.train_levels)
-    shape = tuple(run.env_info["obs_shape"][1:])
-    if bank.shape != shape and config.observation == "symbolic":
-        raise ReverieError(f"{name}: levels are {bank.shape[0]}x{bank.shape[1]}, but the agent of "
-                           f"{run_dir} was trained on {shape[0]}x{shape[1]} levels")
+    config, run_spec = run.config, run.spec
+    options = config.env_kwargs() | ({"levels_dir": levels_dir} if levels_dir is not None else {})
+    run_spec = get_spec(config.env, **options)
+    env_id, split, name = _source(levels, run_spec)
+    spec = run_spec
+    if env_id != run_spec.id:
+        spec = get_spec(env_id, **(options | {"max_steps": run_spec.max_steps}))
+        if spec.observation.shape != run_spec.observation.shape or spec.num_actions != run_spec.num_actions:
+            raise ReverieError(f"{name}: observations {list(spec.observation.shape)} with {spec.num_actions} actions, "
+                               f"but the agent of {run_dir} was trained on {list(run_spec.observation.shape)} "
+                               f"with {run_spec.num_actions}")
     if not allow_train_levels:
-        train = run.training_levels()
-        seen = overlap(bank, level_keys(train))
+        seen = _training_episodes(run_spec, env_id, split, name, episodes)
         if seen:
-            raise ReverieError(f"{seen} of the {len(bank)} levels of {name} are training levels of "
+            raise ReverieError(f"{seen} of the held-out episodes of {name} are training episodes of "
                                f"{run_dir}; pass --allow-train-levels to evaluate on them anyway")
-    result = evaluate_policy(run.policy, bank, episodes, config.max_steps or run.env_info["max_steps"],
-                             greedy=greedy, seed=seed, device=run.device, observation=config.observation,
+    result = evaluate_policy(run.policy, spec, split, episodes, greedy=greedy, seed=seed, device=run.device,
                              record=gif is not None)
     result = {"levels": name, **result, "train_frames": run.frames}
     frames = result.pop("frames", None)

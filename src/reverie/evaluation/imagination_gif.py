@@ -7,6 +7,9 @@ that led to it and the imagined reward; beside each row the agent's probability 
 action. The chosen action's row is framed. A last frame shows how the episode ended.
 Reading it shows at a glance whether the model imagines the rules right and whether the
 agent acts on what it imagined.
+
+Any world with pictures works: positions are drawn with the episode's ``spec.render`` and
+actions named by ``spec.actions``; sizes below are in the renderer's pixels.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..envs.sokoban.render import SPRITE, rgb_image
-from ..envs.sokoban.rules import ACTION_NAMES
+from ..core.errors import ReverieError
 from .imagined_episode import ImaginedEpisode, ImaginedStep
 from .pictures import _atomic_save
 
-__all__ = ["save_imagination_gif", "layout", "tile_scale"]
+__all__ = ["save_imagination_gif", "layout", "tile_scale", "pictures"]
 
 PAD, GAP, BAND, HEADER, LABEL = 6, 4, 16, 20, 56
 WHITE, GREY, BLACK = (255, 255, 255), (120, 120, 120), (0, 0, 0)
@@ -29,13 +32,14 @@ CHOSEN, GAIN, LOSS = (230, 120, 0), (0, 140, 0), (190, 0, 0)
 
 
 def tile_scale(height: int, width: int) -> int:
-    """Sprite scale that makes an imagined position about 96 pixels across."""
-    return max(1, round(96 / (SPRITE * max(height, width))))
+    """Scale that makes an imagined picture of ``height x width`` pixels about 96 pixels across."""
+    return max(1, round(96 / max(height, width)))
 
 
 def layout(num_actions: int, length: int, height: int, width: int, scale: int) -> dict[str, int]:
-    """Pixel geometry of a frame: imagined tiles at ``scale``, the real position at twice it."""
-    tile_w, tile_h = SPRITE * width * scale, SPRITE * height * scale
+    """Pixel geometry of a frame for pictures of ``height x width`` pixels: imagined tiles at
+    ``scale``, the real position at twice it."""
+    tile_w, tile_h = width * scale, height * scale
     real_w, real_h = 2 * tile_w, 2 * tile_h
     grid_x = PAD + real_w + 3 * GAP + LABEL
     rows_h = num_actions * (tile_h + BAND + GAP)
@@ -48,21 +52,42 @@ def _reward_colour(reward: float) -> tuple[int, int, int]:
     return GAIN if reward > 0 else LOSS if reward < -0.5 else GREY
 
 
+def pictures(episode: ImaginedEpisode, compact: np.ndarray) -> np.ndarray:
+    """Positions in the spec's compact form ``[B, ...]`` -> RGB pictures ``[B, h, w, 3]`` uint8."""
+    spec = episode.spec
+    if spec is None or spec.render is None:
+        raise ReverieError(f"{getattr(spec, 'id', 'this world')} has no pictures (its spec has no render)")
+    obs = spec.observation.decode(torch.from_numpy(np.ascontiguousarray(compact)))
+    return np.asarray(spec.render(obs), dtype=np.uint8)
+
+
+def _scaled(picture: np.ndarray, scale: int) -> Image.Image:
+    return Image.fromarray(picture.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else picture)
+
+
 def _frame(step: ImaginedStep | None, final: np.ndarray, index: int, episode: ImaginedEpisode,
            geometry: dict[str, int], scale: int, font) -> Image.Image:
     g = geometry
+    spec = episode.spec
+    name = spec.actions.name
     image = Image.new("RGB", (g["width"], g["height"]), WHITE)
     draw = ImageDraw.Draw(image)
     draw.text((PAD, 3), "real", fill=BLACK, font=font)
-    real = step.codes if step is not None else final
-    image.paste(Image.fromarray(rgb_image(real, 2 * scale)), (PAD, HEADER))
+    real = step.compact if step is not None else final
+    image.paste(_scaled(pictures(episode, real[None])[0], 2 * scale), (PAD, HEADER))
     y = HEADER + g["real_h"] + 3
     if step is None:
-        verdict = "solved" if episode.solved else "not solved"
+        if episode.success is None:
+            verdict = "ended"
+        else:
+            verdict = spec.success if episode.success else f"not {spec.success}"
         draw.text((PAD, y), f"{verdict} after {len(episode.steps)} steps", fill=BLACK, font=font)
         return image
     draw.text((PAD, y), f"step {index + 1}", fill=BLACK, font=font)
-    draw.text((PAD, y + BAND), f"action: {ACTION_NAMES[step.action]}", fill=CHOSEN, font=font)
+    draw.text((PAD, y + BAND), f"action: {name(step.action)}", fill=CHOSEN, font=font)
+    num_actions, length = step.imagined.shape[:2]
+    imagined = pictures(episode, step.imagined.reshape(num_actions * length, *step.imagined.shape[2:]))
+    imagined = imagined.reshape(num_actions, length, *imagined.shape[1:])
     draw.text((g["grid_x"], 3), "imagined (row = first action, then the rollout policy)",
               fill=BLACK, font=font)
     row_h = g["tile_h"] + BAND + GAP
@@ -71,14 +96,14 @@ def _frame(step: ImaginedStep | None, final: np.ndarray, index: int, episode: Im
         if a == step.action:
             draw.rectangle((g["grid_x"] - LABEL, top - 2, g["width"] - PAD + 1, top + row_h - GAP + 1),
                            outline=CHOSEN, width=2)
-        draw.text((g["grid_x"] - LABEL + 4, top + g["tile_h"] // 2 - 10), ACTION_NAMES[a], fill=BLACK, font=font)
+        draw.text((g["grid_x"] - LABEL + 4, top + g["tile_h"] // 2 - 10), name(a), fill=BLACK, font=font)
         draw.text((g["grid_x"] - LABEL + 4, top + g["tile_h"] // 2 + 2), f"p {step.probabilities[a]:.0%}",
                   fill=GREY, font=font)
         for t in range(step.imagined.shape[1]):
             x = g["grid_x"] + t * (g["tile_w"] + GAP)
-            image.paste(Image.fromarray(rgb_image(step.imagined[a, t], scale)), (x, top))
+            image.paste(_scaled(imagined[a, t], scale), (x, top))
             reward = float(step.imagined_rewards[a, t])
-            draw.text((x, top + g["tile_h"] + 1), f"{ACTION_NAMES[int(step.imagined_actions[a, t])]} {reward:+.1f}",
+            draw.text((x, top + g["tile_h"] + 1), f"{name(int(step.imagined_actions[a, t]))} {reward:+.1f}",
                       fill=_reward_colour(reward), font=font)
     return image
 
@@ -89,7 +114,8 @@ def save_imagination_gif(episode: ImaginedEpisode, path: str | Path, scale: int 
     if not episode.steps:
         raise ValueError("an imagination GIF needs at least one step")
     first = episode.steps[0]
-    num_actions, length, height, width = first.imagined.shape
+    num_actions, length = first.imagined.shape[:2]
+    height, width = pictures(episode, first.compact[None]).shape[1:3]
     scale = scale or tile_scale(height, width)
     geometry = layout(num_actions, length, height, width, scale)
     font = ImageFont.load_default(size=12)

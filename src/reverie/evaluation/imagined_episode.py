@@ -7,22 +7,25 @@ the one forward pass that chooses the real action is the pass that is recorded. 
 ``a`` of the batch's only observation is row ``a`` of each recorded step (see
 :class:`~reverie.agents.imagination.ImaginationCore`): its first action is the forced ``a``,
 the next ``L - 1`` the rollout policy's.
+
+Any world works: the episode is held-out episode ``episode`` of a one-game env made from the
+world's spec (``spec.make_env(split, 1, ...)``, started with ``reset_to``), positions are kept
+in the spec's compact form (``spec.observation.encode``: cell codes for one-hot grids) and
+drawn by ``spec.render`` (see :mod:`.imagination_gif`).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
 from ..core.errors import ReverieError
 from ..agents.actor_critic import greedy_actions, sample_actions
-from ..envs.sokoban.bank import LevelBank
-from ..envs.sokoban.env import SokobanVecEnv
-from ..models.base import planes_to_codes
+from ..models.base import observe
 
 __all__ = ["ImaginedStep", "ImaginedEpisode", "recording", "record_episode", "show_episode"]
 
@@ -31,40 +34,56 @@ __all__ = ["ImaginedStep", "ImaginedEpisode", "recording", "record_episode", "sh
 class ImaginedStep:
     """One real step: the position, what was imagined from it, and what was done."""
 
-    codes: np.ndarray  # [H, W] the real position
-    imagined: np.ndarray  # [A, L, H, W] imagined positions (most likely cell of each)
+    compact: np.ndarray  # the real position, compact (Sokoban: cell codes [H, W])
+    imagined: np.ndarray  # [A, L, *compact shape] imagined positions (most likely cell of each)
     imagined_actions: np.ndarray  # [A, L] the action that led to each imagined position
     imagined_rewards: np.ndarray  # [A, L] the imagined reward of each imagined step
     probabilities: np.ndarray  # [A] the agent's policy
     action: int  # the action taken
 
+    @property
+    def codes(self) -> np.ndarray:
+        """The real position (cell codes for one-hot grid worlds)."""
+        return self.compact
+
 
 @dataclass
 class ImaginedEpisode:
-    level: int  # index of the level in the bank it came from
+    episode: int  # the held-out episode of the env's split (Sokoban: the level index)
     steps: list[ImaginedStep]
-    final: np.ndarray  # [H, W] the last real position
-    solved: bool
+    final: np.ndarray  # the last real position, compact
+    success: bool | None  # None where the world has no success
+    spec: Any = field(default=None, repr=False)  # the EnvSpec: pictures and action names
+
+    @property
+    def level(self) -> int:
+        return self.episode
+
+    @property
+    def solved(self) -> bool:
+        return bool(self.success)
 
     def to_dict(self) -> dict:
         """The episode's actions and imagined rewards as JSON-ready lists (positions left out)."""
-        return {"level": self.level, "solved": self.solved, "steps": [
-            {"action": s.action, "probabilities": [round(float(p), 4) for p in s.probabilities],
-             "imagined_actions": s.imagined_actions.tolist(),
-             "imagined_rewards": np.round(s.imagined_rewards, 3).tolist()} for s in self.steps]}
+        return {"episode": self.episode, "level": self.episode, "success": self.success, "solved": self.solved,
+                "steps": [{"action": s.action, "probabilities": [round(float(p), 4) for p in s.probabilities],
+                           "imagined_actions": s.imagined_actions.tolist(),
+                           "imagined_rewards": np.round(s.imagined_rewards, 3).tolist()} for s in self.steps]}
 
 
 class _Recorder:
-    """Stands in for an environment model: steps the real one and keeps each step."""
+    """Stands in for an environment model: steps the real one and keeps each step (what the
+    imagined state looks like, for latent models too)."""
 
     def __init__(self, model) -> None:
         self.model = model
         self.calls: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
-    def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        next_obs, reward, done = self.model.step(obs, action)
-        self.calls.append((action.detach().clone(), next_obs.detach().clone(), reward.detach().clone()))
-        return next_obs, reward, done
+    def step(self, state, action: torch.Tensor):
+        next_state, reward, done = self.model.step(state, action)
+        frame = observe(self.model, next_state)
+        self.calls.append((action.detach().clone(), frame.detach().clone(), reward.detach().clone()))
+        return next_state, reward, done
 
     def __getattr__(self, name: str):
         return getattr(self.model, name)
@@ -85,30 +104,39 @@ def recording(agent) -> Iterator[_Recorder]:
         object.__setattr__(core, "env_model", recorder.model)
 
 
+def _one_game(env):
+    spec = getattr(env, "spec", None)
+    if spec is None or int(env.num_envs) != 1:
+        raise ReverieError("an imagined episode needs a one-game env made from a spec: spec.make_env(split, 1, ...)")
+    if not callable(getattr(env, "reset_to", None)):
+        raise ReverieError(f"{spec.id}'s env cannot start a chosen episode (it has no reset_to)")
+    return spec
+
+
 @torch.no_grad()
-def record_episode(agent, levels: LevelBank, index: int, max_steps: int, greedy: bool = False,
-                   seed: int = 0, device: torch.device | str = "cpu") -> ImaginedEpisode:
-    """Play level ``index`` of ``levels`` once with ``agent``, recording its imagination."""
-    was_training = agent.training
-    agent.eval()
-    device = torch.device(device)
-    env = SokobanVecEnv(LevelBank(levels.codes[index:index + 1].copy()), 1, "symbolic", max_steps, device, seed)
+def record_episode(agent, env, episode: int = 0, greedy: bool = False, seed: int = 0) -> ImaginedEpisode:
+    """Play held-out episode ``episode`` of ``env`` (one game, from ``spec.make_env(split, 1, ...)``)
+    once with ``agent`` (on ``env``'s device), recording its imagination."""
+    spec = _one_game(env)
+    codec = spec.observation
+    device = torch.device(getattr(env, "device", "cpu"))
     generator = torch.Generator(device)
     generator.manual_seed(seed)
-    obs, _ = env.reset()
-    steps: list[ImaginedStep] = []
-    height, width = levels.shape
+    was_training = agent.training
+    agent.eval()
     try:
+        obs = env.reset_to(torch.tensor([episode], device=device))
+        steps: list[ImaginedStep] = []
         while True:
-            codes = env.codes.view(height, width).cpu().numpy().copy()
+            compact = codec.encode(obs)[0].cpu().numpy().copy()
             with recording(agent) as recorder:
                 logits, _ = agent(obs)
             action = greedy_actions(logits) if greedy else sample_actions(logits, generator)
             actions, frames, rewards = (torch.stack(part) for part in zip(*recorder.calls))  # [L, A, ...]
+            imagined = codec.encode(frames.flatten(0, 1))
             steps.append(ImaginedStep(
-                codes=codes,
-                imagined=planes_to_codes(frames.flatten(0, 1)).reshape(*frames.shape[:2], height, width)
-                .transpose(0, 1).cpu().numpy(),
+                compact=compact,
+                imagined=imagined.reshape(*frames.shape[:2], *imagined.shape[1:]).transpose(0, 1).cpu().numpy(),
                 imagined_actions=actions.T.cpu().numpy(),
                 imagined_rewards=rewards.float().T.cpu().numpy(),
                 probabilities=torch.softmax(logits.float(), -1)[0].cpu().numpy(),
@@ -116,17 +144,16 @@ def record_episode(agent, levels: LevelBank, index: int, max_steps: int, greedy:
             ))
             obs, _, terminated, _, info = env.step(action)
             if info["final_index"].numel():
-                final = planes_to_codes(info["final_obs"])[0].cpu().numpy()
-                return ImaginedEpisode(index, steps, final, bool(terminated[0]))
+                final = codec.encode(info["final_obs"])[0].cpu().numpy()
+                success = bool(info["success"][0]) if spec.success else None
+                return ImaginedEpisode(episode, steps, final, success, spec)
     finally:
         agent.train(was_training)
 
 
-def show_episode(agent, levels: LevelBank, max_steps: int, tries: int = 8, greedy: bool = False,
-                 seed: int = 0, device: torch.device | str = "cpu") -> ImaginedEpisode:
-    """The episode worth showing among the first ``tries`` levels: the longest solved one
-    (more imagination to see than a one-push level), else the first level's."""
-    episodes = [record_episode(agent, levels, index, max_steps, greedy, seed, device)
-                for index in range(min(tries, len(levels)))]
-    solved = [e for e in episodes if e.solved]
-    return max(solved, key=lambda e: len(e.steps)) if solved else episodes[0]
+def show_episode(agent, env, tries: int = 8, greedy: bool = False, seed: int = 0) -> ImaginedEpisode:
+    """The episode worth showing among the first ``tries`` held-out episodes of ``env``: the
+    longest successful one (more imagination to see than a one-push level), else the first."""
+    episodes = [record_episode(agent, env, index, greedy, seed) for index in range(tries)]
+    won = [e for e in episodes if e.success]
+    return max(won, key=lambda e: len(e.steps)) if won else episodes[0]

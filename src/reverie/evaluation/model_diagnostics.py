@@ -7,7 +7,8 @@ side by side from the same states under the same actions and reports, per step, 
 imagined frames still equal the real ones. Pictures show real and imagined frames next to
 each other with wrong cells marked, and a plot shows the curve.
 
-Everything works through ``EnvironmentModel.step``, so the perfect, copy and learned models
+Everything works through ``EnvironmentModel.step`` and the env spec (its codec, reward
+classes, perfect model and renderer), so the perfect, copy and learned models of any world
 are measured by the same code.
 """
 
@@ -23,91 +24,62 @@ import torch
 from ..core.errors import ReverieError
 from ..core.atomic import atomic_write
 from ..core.config import option, to_dict
-from ..envs.sokoban import rules
-from ..envs.sokoban.render import SPRITE, rgb_image
-from ..models.base import SOKOBAN_REWARDS, EnvironmentModel, codes_to_planes, planes_to_codes
-from ..models.simple import PerfectModel
-
-CLASS_NAMES = ("-0.1", "+0.9", "-1.1", "+10.9")
-
-
-def predicted_classes(reward: torch.Tensor) -> torch.Tensor:
-    """Imagined rewards -> reward class, or ``K`` ("other") for values that are no class."""
-    classes = SOKOBAN_REWARDS.to_classes(reward)
-    off = (SOKOBAN_REWARDS.to_values(classes) - reward.float()).abs() > SOKOBAN_REWARDS.tolerance
-    return torch.where(off, torch.full_like(classes, len(SOKOBAN_REWARDS)), classes)
+from ..envs.registry import get_spec
+from ..envs.spec import RewardClasses
+from ..models.base import EnvironmentModel
+from ..models.scoring import class_names, one_step
+from ..models.scoring import predicted_classes as _predicted_classes
 
 
-@torch.no_grad()
-def one_step(model: EnvironmentModel, dataset: Any, batch_size: int = 4096) -> dict[str, Any]:
-    """Exact next-frame rate, per-cell accuracy, reward-class accuracy and confusion.
+def _spec(spec: Any = None, dataset: Any = None):
+    """The env spec to score against: given, the dataset's, or the default data env's."""
+    if spec is not None:
+        return spec
+    if dataset is not None and getattr(dataset, "spec", None) is not None:
+        return dataset.spec
+    from ..data.transitions import DEFAULT_ENV
 
-    ``dataset`` is a :class:`~reverie.data.dataset.TransitionDataset`. The confusion matrix
-    has true classes as rows and predicted classes as columns, plus a last column for
-    imagined rewards that match no class (e.g. the no-reward model's 0). Frames where a box
-    moved are also scored apart, since they are the hard, rare cases.
-    """
-    k = len(SOKOBAN_REWARDS)
-    frames = exact = pushes = push_exact = 0
-    cells_correct = 0.0
-    confusion = torch.zeros(k, k + 1, dtype=torch.long)
-    for batch in dataset.batches(batch_size):
-        next_obs, reward, _ = model.step(batch["obs"], batch["action"])
-        correct = planes_to_codes(next_obs) == batch["next_codes"]
-        frame_ok = correct.flatten(1).all(1)
-        moved = _box_moved(batch["codes"], batch["next_codes"])
-        frames += len(frame_ok)
-        exact += int(frame_ok.sum())
-        cells_correct += float(correct.float().mean(dim=(1, 2)).sum())
-        pushes += int(moved.sum())
-        push_exact += int((frame_ok & moved).sum())
-        pair = batch["reward_class"] * (k + 1) + predicted_classes(reward)
-        confusion += torch.bincount(pair, minlength=k * (k + 1)).view(k, k + 1)
-    per_class = {}
-    for i, name in enumerate(CLASS_NAMES):
-        total = int(confusion[i].sum())
-        per_class[name] = {"count": total, "accuracy": float(confusion[i, i]) / total if total else None}
-    return {
-        "frames": frames,
-        "exact_frame_accuracy": exact / max(frames, 1),
-        "cell_accuracy": cells_correct / max(frames, 1),
-        "reward_accuracy": float(confusion.diagonal().sum()) / max(frames, 1),
-        "reward_class_accuracy": per_class,
-        "reward_confusion": confusion.tolist(),
-        "push_frames": pushes,
-        "push_exact_frame_accuracy": push_exact / pushes if pushes else None,
-    }
+    return get_spec(DEFAULT_ENV)
 
 
-def _box_moved(codes: torch.Tensor, next_codes: torch.Tensor) -> torch.Tensor:
-    def boxes(c: torch.Tensor) -> torch.Tensor:
-        return (c == 3) | (c == 4)
+def predicted_classes(reward: torch.Tensor, classes: RewardClasses | None = None) -> torch.Tensor:
+    """Imagined rewards -> reward class, or ``K`` ("other") for values that are no class
+    (classes: the default data env's where none are given)."""
+    return _predicted_classes(reward, classes or _spec().rewards.reward_classes)
 
-    return (boxes(codes) != boxes(next_codes)).flatten(1).any(1)
 
-
-def random_actions(steps: int, count: int, seed: int) -> torch.Tensor:
+def random_actions(steps: int, count: int, seed: int, num_actions: int | None = None) -> torch.Tensor:
     """``[steps, count]`` uniform random actions (the random policy the data came from)."""
-    return torch.randint(0, rules.NUM_ACTIONS, (steps, count), generator=torch.Generator().manual_seed(seed))
+    num_actions = num_actions or _spec().num_actions
+    return torch.randint(0, num_actions, (steps, count), generator=torch.Generator().manual_seed(seed))
 
 
 @torch.no_grad()
-def side_by_side(model: EnvironmentModel, start: torch.Tensor, actions: torch.Tensor
+def side_by_side(model: EnvironmentModel, start: torch.Tensor, actions: torch.Tensor, spec: Any = None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Roll the real rules and the model (fed its own predictions) from ``start [N, H, W]``.
+    """Roll the world's rules (``spec.make_perfect_model()``) and the model (fed its own
+    predictions) from the compact states ``start [N, ...]``.
 
-    Returns real codes and imagined codes ``[T + 1, N, H, W]`` (step 0 is the start) and real
-    and imagined rewards ``[T, N]``.
+    Returns real and imagined compact states ``[T + 1, N, ...]`` (step 0 is the start) and
+    real and imagined rewards ``[T, N]``.
     """
-    perfect = PerfectModel()
-    real, obs = start, codes_to_planes(start)
+    spec = _spec(spec)
+    codec = spec.observation
+    perfect = spec.make_perfect_model()
+    fast = getattr(perfect, "step_compact", None)
+    real, obs = start, codec.decode(start)
+    real_obs = obs
     real_codes, imagined_codes = [start], [start]
     real_rewards, imagined_rewards = [], []
     for action in actions:
-        real, real_reward, _ = perfect.step_compact(real, action)
+        if callable(fast):
+            real, real_reward, _ = fast(real, action)
+        else:
+            real_obs, real_reward, _ = perfect.step(real_obs, action)
+            real = codec.encode(real_obs)
         obs, reward, _ = model.step(obs, action)
         real_codes.append(real)
-        imagined_codes.append(planes_to_codes(obs))
+        imagined_codes.append(codec.encode(obs))
         real_rewards.append(real_reward)
         imagined_rewards.append(reward.float())
     return (torch.stack(real_codes), torch.stack(imagined_codes),
@@ -115,7 +87,7 @@ def side_by_side(model: EnvironmentModel, start: torch.Tensor, actions: torch.Te
 
 
 def horizon_curve(model: EnvironmentModel, start: torch.Tensor, horizon: int = 15, seed: int = 0,
-                  batch_size: int = 2048) -> dict[str, Any]:
+                  batch_size: int = 2048, spec: Any = None) -> dict[str, Any]:
     """Accuracy of imagined frames by horizon 1..``horizon`` under random actions.
 
     ``exact_frame_accuracy[t]`` is the share of rollouts whose imagined frame after t + 1
@@ -125,18 +97,19 @@ def horizon_curve(model: EnvironmentModel, start: torch.Tensor, horizon: int = 1
     """
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
-    actions = random_actions(horizon, len(start), seed)
+    spec = _spec(spec)
+    actions = random_actions(horizon, len(start), seed, spec.num_actions)
     sums = {k: torch.zeros(horizon, dtype=torch.float64)
             for k in ("exact", "rollout", "cells", "reward")}
     for lo in range(0, len(start), batch_size):
         real, imagined, real_r, imagined_r = side_by_side(model, start[lo:lo + batch_size],
-                                                          actions[:, lo:lo + batch_size])
-        correct = (real[1:] == imagined[1:])
-        frame_ok = correct.flatten(2).all(2)  # [T, n]
-        sums["exact"] += frame_ok.double().sum(1)
-        sums["rollout"] += frame_ok.cumprod(0).double().sum(1)
-        sums["cells"] += correct.double().mean(dim=(2, 3)).sum(1)
-        sums["reward"] += ((real_r - imagined_r).abs() < 1e-4).double().sum(1)
+                                                          actions[:, lo:lo + batch_size], spec)
+        correct = (real[1:] == imagined[1:]).flatten(2)
+        frame_ok = correct.all(2)  # [T, n]
+        sums["exact"] += frame_ok.double().sum(1).cpu()
+        sums["rollout"] += frame_ok.cumprod(0).double().sum(1).cpu()
+        sums["cells"] += correct.double().mean(2).sum(1).cpu()
+        sums["reward"] += ((real_r - imagined_r).abs() < 1e-4).double().sum(1).cpu()
     n = len(start)
     return {
         "horizon": list(range(1, horizon + 1)), "rollouts": n, "seed": seed,
@@ -147,15 +120,28 @@ def horizon_curve(model: EnvironmentModel, start: torch.Tensor, horizon: int = 1
     }
 
 
-def _mark(tile: np.ndarray, wrong: np.ndarray, scale: int) -> np.ndarray:
-    """Outline the wrong cells of an RGB tile in magenta."""
+def _pictures(spec: Any, compact: np.ndarray, scale: int) -> np.ndarray:
+    """Compact states ``[N, ...]`` drawn by the spec's renderer, ``[N, h, w, 3]`` uint8, scaled."""
+    if spec.render is None:
+        raise ReverieError(f"env {spec.id} has no renderer; run with --pictures 0")
+    frames = np.asarray(spec.render(spec.observation.decode(torch.as_tensor(compact))))
+    if scale > 1:
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+    return frames
+
+
+def _mark(tile: np.ndarray, wrong: np.ndarray) -> np.ndarray:
+    """Outline the wrong cells of an RGB tile in magenta (the whole tile where the compact
+    state is no grid of cells)."""
     tile = tile.copy()
-    size = SPRITE * scale
-    edge = max(1, scale)
+    if wrong.ndim != 2:
+        wrong = np.array([[wrong.any()]])
+    rows, cols = tile.shape[0] // wrong.shape[0], tile.shape[1] // wrong.shape[1]
+    edge = max(1, min(rows, cols) // 8)
     for r, c in np.argwhere(wrong):
-        y, x = r * size, c * size
-        tile[y:y + size, x:x + edge] = tile[y:y + size, x + size - edge:x + size] = (255, 0, 255)
-        tile[y:y + edge, x:x + size] = tile[y + size - edge:y + size, x:x + size] = (255, 0, 255)
+        y, x = r * rows, c * cols
+        tile[y:y + rows, x:x + edge] = tile[y:y + rows, x + cols - edge:x + cols] = (255, 0, 255)
+        tile[y:y + edge, x:x + cols] = tile[y + rows - edge:y + rows, x:x + cols] = (255, 0, 255)
     return tile
 
 
@@ -165,24 +151,26 @@ def _save_image(image, path: Path, **kwargs) -> None:
 
 
 def rollout_pictures(model: EnvironmentModel, start: torch.Tensor, steps: int, png: str | Path | None,
-                     gif: str | Path | None = None, seed: int = 0, scale: int = 2) -> dict[str, Any]:
+                     gif: str | Path | None = None, seed: int = 0, scale: int = 2, spec: Any = None) -> dict[str, Any]:
     """Draw a few rollouts, real beside imagined, with wrong imagined cells outlined.
 
     The PNG is a film strip: per rollout, a row of real frames over a row of imagined ones,
     one column per step. The GIF plays the steps, each frame showing every rollout's real
     (left) and imagined (right) position. Imagined cells that differ from the real ones are
-    outlined in magenta.
+    outlined in magenta. Frames are drawn by the spec's renderer.
     """
     from PIL import Image, ImageDraw
 
-    actions = random_actions(steps, len(start), seed)
-    real, imagined, _, _ = side_by_side(model, start, actions)
+    spec = _spec(spec)
+    actions = random_actions(steps, len(start), seed, spec.num_actions)
+    real, imagined, _, _ = side_by_side(model, start, actions, spec)
     real_np, imag_np = real.cpu().numpy(), imagined.cpu().numpy()
     gap = 4
+    real_pics = [_pictures(spec, real_np[t], scale) for t in range(steps + 1)]
+    imag_pics = [_pictures(spec, imag_np[t], scale) for t in range(steps + 1)]
     pairs = []  # [t][n] -> (real tile, imagined tile)
     for t in range(steps + 1):
-        pairs.append([(rgb_image(real_np[t, n], scale),
-                       _mark(rgb_image(imag_np[t, n], scale), real_np[t, n] != imag_np[t, n], scale))
+        pairs.append([(real_pics[t][n], _mark(imag_pics[t][n], real_np[t, n] != imag_np[t, n]))
                       for n in range(len(start))])
     th, tw, _ = pairs[0][0][0].shape
     written: dict[str, Any] = {}
@@ -263,8 +251,10 @@ def summarize(one: dict[str, Any], curve: dict[str, Any] | None = None) -> str:
     per = ", ".join(f"{name}: {v['accuracy']:.3%} of {v['count']}" if v["accuracy"] is not None
                     else f"{name}: none" for name, v in one["reward_class_accuracy"].items())
     lines.append(f"  reward classes: {per}")
-    if one.get("push_exact_frame_accuracy") is not None:
-        lines.append(f"  frames with a push: {one['push_exact_frame_accuracy']:.3%} exact of {one['push_frames']}")
+    for key, value in one.items():  # transitions the world scores apart (Sokoban: push)
+        if key.endswith("_exact_frame_accuracy") and key != "exact_frame_accuracy" and value is not None:
+            name = key[:-len("_exact_frame_accuracy")]
+            lines.append(f"  frames with a {name}: {value:.3%} exact of {one[f'{name}_frames']}")
     if curve is not None:
         marks = [h for h in (1, 5, 10, 15) if h <= len(curve["horizon"])]
         shown = ", ".join(f"{h}: {curve['exact_frame_accuracy'][h - 1]:.3%}" for h in marks)
@@ -311,21 +301,27 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     from ..models.simple import CopyModel
 
     device = torch.device(config.device)
-    model = resolve(config.model, device)
+    model = None if config.model == "perfect" else resolve(config.model, device)
     dataset = TransitionDataset.load(config.data, config.split, config.frames).to(device)
+    spec = dataset.spec
+    if model is None:
+        model = resolve("perfect", device, spec=spec)
+    elif callable(getattr(model, "check_spec", None)):
+        model.check_spec(spec)  # refuses a model of other reward classes than the data's
     one = one_step(model, dataset)
     start = pick_states(dataset, min(config.rollouts, len(dataset)), config.seed)
-    curve = horizon_curve(model, start, config.horizon, config.seed)
+    curve = horizon_curve(model, start, config.horizon, config.seed, spec=spec)
     curves = {str(config.model): curve}
     if config.baseline:
-        curves["copy model"] = horizon_curve(CopyModel(), start, config.horizon, config.seed)
+        curves["copy model"] = horizon_curve(CopyModel(), start, config.horizon, config.seed, spec=spec)
     config.out.mkdir(parents=True, exist_ok=True)
     plot_curves(curves, config.out / "horizon.png", f"{config.model} on {config.data} ({config.split})")
     pictures = {}
     if config.pictures:
         pictures = rollout_pictures(model, start[:config.pictures], min(config.horizon, 15),
-                                    config.out / "rollouts.png", config.out / "rollouts.gif", config.seed)
-    report = {"model": str(config.model), "data": str(config.data), "split": config.split,
+                                    config.out / "rollouts.png", config.out / "rollouts.gif", config.seed,
+                                    spec=spec)
+    report = {"model": str(config.model), "data": str(config.data), "env": spec.id, "split": config.split,
               "one_step": one, "horizon_curve": curve, "baselines": {k: v for k, v in curves.items()
                                                                      if k != str(config.model)},
               "pictures": pictures, "config": to_dict(config)}
@@ -334,5 +330,5 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
 
 
 __all__: Sequence[str] = ("one_step", "horizon_curve", "side_by_side", "rollout_pictures", "plot_curves",
-                          "summarize", "pick_states", "predicted_classes", "random_actions",
+                          "summarize", "pick_states", "predicted_classes", "random_actions", "class_names",
                           "EvaluateConfig", "evaluate")

@@ -1,4 +1,5 @@
-"""GIFs and PNGs of Sokoban positions, drawn with the environment's own sprites."""
+"""GIFs and PNGs of RGB frames (a world draws its own: ``spec.render``; Sokoban's level
+tools pass ``envs.sokoban.render.rgb_image`` grids)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import numpy as np
 from PIL import Image
 
 from ..core.atomic import atomic_write
-from ..envs.sokoban.render import rgb_image
 
 
 def _atomic_save(image: Image.Image, path: Path, **kwargs) -> None:
@@ -17,12 +17,20 @@ def _atomic_save(image: Image.Image, path: Path, **kwargs) -> None:
         image.save(f, **kwargs)
 
 
-def save_gif(grids: Sequence[np.ndarray], path: str | Path, scale: int = 4,
+def _scaled(frame: np.ndarray, scale: int) -> np.ndarray:
+    """An RGB frame [H, W, 3] uint8, each pixel drawn as a ``scale`` x ``scale`` block."""
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[-1] != 3:
+        raise ValueError(f"pictures are RGB frames [H, W, 3], got shape {frame.shape}")
+    return np.ascontiguousarray(frame.astype(np.uint8).repeat(scale, 0).repeat(scale, 1))
+
+
+def save_gif(frames: Sequence[np.ndarray], path: str | Path, scale: int = 4,
              frame_ms: int = 120, hold_last_ms: int = 1200) -> Path:
-    """An animated GIF of a sequence of [H, W] code grids (the last frame held longer)."""
-    if not grids:
+    """An animated GIF of a sequence of RGB frames [H, W, 3] uint8 (the last frame held longer)."""
+    if not len(frames):
         raise ValueError("a GIF needs at least one frame")
-    frames = [Image.fromarray(rgb_image(g, scale)) for g in grids]
+    frames = [Image.fromarray(_scaled(f, scale)) for f in frames]
     durations = [frame_ms] * (len(frames) - 1) + [hold_last_ms]
     path = Path(path)
     _atomic_save(frames[0], path, format="GIF", save_all=True, append_images=frames[1:],
@@ -30,12 +38,12 @@ def save_gif(grids: Sequence[np.ndarray], path: str | Path, scale: int = 4,
     return path
 
 
-def save_montage(grids: Sequence[np.ndarray], path: str | Path, columns: int = 4,
+def save_montage(frames: Sequence[np.ndarray], path: str | Path, columns: int = 4,
                  scale: int = 2, gap: int = 4) -> Path:
-    """A PNG with several same-size levels side by side."""
-    if not grids:
-        raise ValueError("a montage needs at least one level")
-    tiles = [rgb_image(g, scale) for g in grids]
+    """A PNG with several same-size RGB frames [H, W, 3] side by side."""
+    if not len(frames):
+        raise ValueError("a montage needs at least one picture")
+    tiles = [_scaled(f, scale) for f in frames]
     th, tw, _ = tiles[0].shape
     rows = -(-len(tiles) // columns)
     cols = min(columns, len(tiles))

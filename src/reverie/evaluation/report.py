@@ -1,13 +1,15 @@
 """A report on one or more training runs: one Markdown page with its pictures beside it.
 
-- **Learning curves**: training solve rate and episode return against frames, one line per
+- **Learning curves**: training success rate (where the world has success; records written
+  before it say ``solve_rate``) and episode return against frames, one line per
   group of runs that differ only in their seed (same env id, agent and training settings):
   the mean over the group's runs with their min-max spread shaded, on the frames all of them
   reached. Groups are labelled by env id and agent, plus the settings that tell them apart.
 - **Evaluation table**: every run's held-out results (``evaluation.json``; runs without one
   are evaluated first on their env id's test split) and, per group, the mean and standard
   deviation over seeds.
-- **A GIF** of one evaluation episode of the first run (a solved one when there is one).
+- **A GIF** of one evaluation episode of the first run (a successful one when there is one),
+  where its world draws pictures.
 
 The page links its PNG and GIF by relative path, so it opens in any Markdown viewer, on
 GitHub, or as a file, without a server.
@@ -105,9 +107,17 @@ def read_run(path: str | Path) -> RunRecord:
     return RunRecord(path, config, metrics, read_evaluations(path), summary)
 
 
+#: Metric names of records written before worlds other than Sokoban: new -> old.
+_OLD_METRICS = {"success_rate": "solve_rate"}
+
+
+def _value(record: dict[str, Any], key: str) -> Any:
+    return record[key] if key in record else record.get(_OLD_METRICS.get(key, ""))
+
+
 def _series(run: RunRecord, key: str) -> tuple[np.ndarray, np.ndarray]:
-    points = [(r["frames"], r[key]) for r in run.metrics
-              if key in r and r[key] is not None and isinstance(r[key], (int, float)) and math.isfinite(r[key])]
+    points = [(r["frames"], _value(r, key)) for r in run.metrics
+              if isinstance(_value(r, key), (int, float)) and math.isfinite(_value(r, key))]
     if not points:
         return np.zeros(0), np.zeros(0)
     frames, values = zip(*points)
@@ -116,7 +126,8 @@ def _series(run: RunRecord, key: str) -> tuple[np.ndarray, np.ndarray]:
 
 def group_curves(runs: list[RunRecord], key: str, points: int = 200) -> dict[tuple[str, str, str], dict[str, Any]]:
     """Per group (:attr:`RunRecord.group`): a frames grid and the mean, min and max of ``key``
-    over its runs, each run linearly interpolated onto the frames every run of the group reached."""
+    over its runs, each run linearly interpolated onto the frames every run of the group reached
+    (``success_rate`` reads old records' ``solve_rate``)."""
     groups: dict[tuple[str, str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
     for run in runs:
         frames, values = _series(run, key)
@@ -141,9 +152,11 @@ def _plot(runs: list[RunRecord], path: Path) -> None:
     legend_inches = 0.15 + 0.2 * -(-len(labels) // columns)  # one 0.2-inch row per `columns` runs
     height = 4.2 + legend_inches
     figure = Figure(figsize=(11, height), dpi=110)
-    panels = figure.subplots(1, 2)
-    for ax, key, label in ((panels[0], "solve_rate", "training solve rate"),
-                           (panels[1], "episode_return", "training episode return")):
+    rates = group_curves(runs, "success_rate")
+    panels = list(np.atleast_1d(figure.subplots(1, 2 if rates else 1)))
+    shown = [("success_rate", "training success rate")] if rates else []
+    shown.append(("episode_return", "training return"))
+    for ax, (key, label) in zip(panels, shown):
         top = 0.0
         for group, curve in sorted(group_curves(runs, key).items(), key=lambda item: labels[item[0]]):
             name = f"{labels[group]}: {curve['runs']} run{'s' if curve['runs'] > 1 else ''}"
@@ -154,7 +167,7 @@ def _plot(runs: list[RunRecord], path: Path) -> None:
         ax.set_xlabel("frames")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-        if key == "solve_rate":
+        if key == "success_rate":
             ax.set_ylim(0, min(1.0, max(0.1, 1.1 * top)))
     handles, names = panels[0].get_legend_handles_labels()
     figure.legend(handles, names, loc="lower center", fontsize=8, frameon=False, ncols=columns)
@@ -170,9 +183,22 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def _rate(result: dict[str, Any]) -> float | None:
+    """A result's success rate (old records: ``solve_rate``; None where the world has no success)."""
+    return result.get("success_rate", result.get("solve_rate"))
+
+
+def _success_cell(result: dict[str, Any]) -> str:
+    rate = _rate(result)
+    if rate is None:
+        return "-"
+    low, high = result["ci95"]
+    return f"{_pct(rate)} ({_pct(low)} to {_pct(high)})"
+
+
 def _eval_rows(runs: list[RunRecord]) -> list[str]:
-    rows = ["| run | env | agent | seed | parameters | frames | frames/s | levels | actions | episodes "
-            "| solved (95% CI) | mean return | mean length |",
+    rows = ["| run | env | agent | seed | parameters | frames | frames/s | episodes from | actions | episodes "
+            "| success rate (95% CI) | mean return | mean length |",
             "|---|---|---|---:|---:|---:|---:|---|---|---:|---|---:|---:|"]
     for run in runs:
         params = run.config.get("agent", {}).get("parameters")
@@ -180,26 +206,30 @@ def _eval_rows(runs: list[RunRecord]) -> list[str]:
         fps = run.summary.get("frames_per_second")
         frames = run.summary.get("frames", run.metrics[-1]["frames"] if run.metrics else 0)
         for key, result in sorted(run.evaluations.items()):
-            low, high = result["ci95"]
             rows.append(
                 f"| {run.path.name} | {run.env} | {run.agent} | {run.seed} | {params} | {frames:,} | "
                 f"{f'{fps:,.0f}' if fps else '-'} | {result['levels']} | {result['mode']} | {result['episodes']} | "
-                f"{_pct(result['solve_rate'])} ({_pct(low)} to {_pct(high)}) | {result['mean_return']:.2f} | "
+                f"{_success_cell(result)} | {result['mean_return']:.2f} | "
                 f"{result['mean_length']:.1f} |")
     return rows
 
 
 def _group_rows(runs: list[RunRecord]) -> list[str]:
+    """Per group, source and action choice: the success rate (else the return) over seeds."""
     labels = group_labels(runs)
     table: dict[tuple[str, str, str], list[float]] = {}
+    success = all(_rate(r) is not None for run in runs for r in run.evaluations.values())
     for run in runs:
         for result in run.evaluations.values():
-            table.setdefault((labels[run.group], result["levels"], result["mode"]), []).append(result["solve_rate"])
-    rows = ["| runs of | levels | actions | runs | solved, mean | std over runs |",
+            value = _rate(result) if success else result["mean_return"]
+            table.setdefault((labels[run.group], result["levels"], result["mode"]), []).append(value)
+    show = _pct if success else (lambda v: f"{v:.2f}")
+    what = "success rate" if success else "return"
+    rows = [f"| runs of | episodes from | actions | runs | {what}, mean | std over runs |",
             "|---|---|---|---:|---:|---:|"]
-    for (label, levels, mode), rates in sorted(table.items()):
-        std = _pct(statistics.stdev(rates)) if len(rates) > 1 else "-"
-        rows.append(f"| {label} | {levels} | {mode} | {len(rates)} | {_pct(statistics.mean(rates))} | {std} |")
+    for (label, levels, mode), values in sorted(table.items()):
+        std = show(statistics.stdev(values)) if len(values) > 1 else "-"
+        rows.append(f"| {label} | {levels} | {mode} | {len(values)} | {show(statistics.mean(values))} | {std} |")
     return rows
 
 
@@ -228,8 +258,12 @@ def write_report(run_dirs: list[str | Path], out: str | Path | None = None, eval
     first = runs[0]
     if (first.path / "checkpoint.pt").is_file():
         shown = evaluate_run(first.path, None, 16, levels_dir=levels_dir, gif=gif, save=False)
-        gif_note = (f"One {first.env} test level played by {first.agent} (seed {first.seed}, sampled actions): "
-                    + ("solved" if shown["solved"] else "not solved") + " in the episode shown.")
+        if shown.get("successes") is not None:
+            gif_note = (f"One {first.env} test episode played by {first.agent} (seed {first.seed}, sampled "
+                        f"actions): {'a successful one' if shown['successes'] else 'not successful (none of 16 were)'}.")
+        else:
+            gif_note = (f"One {first.env} test episode played by {first.agent} (seed {first.seed}, sampled "
+                        f"actions), return {shown['mean_return']:.2f} on average over 16.")
     lines = [
         "# Training report",
         "",
@@ -238,14 +272,14 @@ def write_report(run_dirs: list[str | Path], out: str | Path | None = None, eval
         "",
         "## Learning curves",
         "",
-        "Training episodes (sampled actions) on the training levels; each point averages the episodes "
+        "Training episodes (sampled actions) on the training split; each point averages the episodes "
         "that ended in one logging interval.",
         "",
         f"![learning curves]({curves.name})",
         "",
         "## Evaluation",
         "",
-        "Held-out levels; the interval is the 95% Wilson score interval of the solve rate.",
+        "Held-out episodes; the interval is the 95% Wilson score interval of the success rate.",
         "",
         *_group_rows(runs),
         "",

@@ -1,9 +1,8 @@
 """Environment models: anything that maps a batch of observations and actions to next
 observations and rewards.
 
-- :class:`PerfectModel`: Sokoban's own rules (exact by construction);
+- a world's rules as a model: ``get_spec(env_id).make_perfect_model()`` (exact by construction);
 - :class:`CopyModel`: returns its input (the I2A paper's copy-model baseline);
-- :class:`RGBAdapter`: any symbolic model seen through the env's RGB frames;
 - :class:`GridModel`: the learned pool-and-inject conv model of the paper;
 - :func:`load` / :func:`pretrained`: ready models from checkpoints or shipped with reverie.
 """

@@ -40,7 +40,7 @@ from torch import nn
 
 from ..core.errors import ReverieError
 from ..core.config import option
-from .base import RewardClasses, action_onehot, action_planes, codes_to_planes
+from .base import RewardClasses, action_onehot, action_planes, codes_to_planes, planes_to_codes
 
 #: Named sizes: the stem conv's width, then one entry per pool-and-inject block. A stem and
 #: one block see two cells away, all a Sokoban step needs (the player, the box it pushes,
@@ -311,7 +311,8 @@ class GridModel(nn.Module):
 
     def loss(self, batch: dict[str, torch.Tensor], reward_weight: float = 1.0,
              class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Fitting loss on a batch with ``obs``, ``action``, ``next_codes`` and ``reward_class``.
+        """Fitting loss on a batch with ``obs``, ``action``, ``next_codes`` and ``reward_class``
+        (or raw ``next_obs`` and ``reward``, from which those are derived).
 
         The frame loss is the cross-entropy summed over a frame's cells (averaged over the
         batch), so a frame's one changed cell weighs as much as it does in exact-frame
@@ -320,7 +321,7 @@ class GridModel(nn.Module):
         accuracies for logging.
         """
         frame, obs_planes = self.frame_logits(batch["obs"], batch["action"])
-        target = batch["next_codes"].long()
+        target = (batch["next_codes"] if "next_codes" in batch else planes_to_codes(batch["next_obs"])).long()
         cell_loss = F.cross_entropy(frame, target, reduction="none")  # [B, H, W]
         frame_loss = cell_loss.sum(dim=(1, 2)).mean()
         out: dict[str, torch.Tensor] = {"frame_loss": frame_loss.detach()}
@@ -332,7 +333,8 @@ class GridModel(nn.Module):
         if self.reward_net is not None:
             next_planes = codes_to_planes(target, self.num_codes, obs_planes.dtype)
             reward = self.reward_logits(obs_planes, next_planes)
-            reward_class = batch["reward_class"].long()
+            reward_class = (batch["reward_class"] if "reward_class" in batch
+                            else self.rewards.to_classes(batch["reward"])).long()
             reward_loss = F.cross_entropy(reward, reward_class, weight=class_weights)
             total = total + reward_weight * reward_loss
             out["reward_loss"] = reward_loss.detach()

@@ -2,8 +2,11 @@
 
 A model file is a reverie checkpoint (see :mod:`reverie.core.checkpoint`): plain data
 and tensors only, read with ``weights_only=True``, so a hostile file cannot run code. It
-holds the model's config and weights, enough to rebuild it with no other input. A fitting
-run's checkpoint holds the same record under ``"model"``, so :func:`load` reads both.
+holds the model's ``type`` (``"grid"``, ``"vector"``; ``"latent"`` is reserved for latent
+models), its config and weights, enough to rebuild it with no other input, and metadata
+(a fitted model records the env id it was fitted to). A fitting run's checkpoint holds the
+same record under ``"model"``, so :func:`load` reads both. Vector models written before
+this format (kind ``vector-environment-model``) are read too.
 """
 
 from __future__ import annotations
@@ -19,51 +22,72 @@ from ..core.errors import ReverieError
 from ..core.checkpoint import load_checkpoint, save_checkpoint
 from .grid import GridModel, GridModelConfig
 from .simple import CopyModel
+from .vector import VectorModel, VectorModelConfig
 
 MODEL_KIND = "environment-model"
+#: The checkpoint kind vector models were written with before the one model format.
+LEGACY_KINDS = ("vector-environment-model",)
+#: Model types a file may hold: type -> (model class, config class).
+TYPES: dict[str, tuple[type, type]] = {"grid": (GridModel, GridModelConfig), "vector": (VectorModel, VectorModelConfig)}
+RESERVED_TYPES = ("latent",)
 RUN_KIND = "model-fitting-run"
 #: Pretrained models shipped inside the package (``reverie/assets/models/<name>.pt``).
 PRETRAINED = tuple(sorted(p.stem for p in Path(str(resources.files("reverie") / "assets" / "models")).glob("*.pt")))
 
 
-def model_record(model: GridModel, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+def model_type(model: Any) -> str:
+    """The ``type`` a model's file records."""
+    for name, (cls, _) in TYPES.items():
+        if isinstance(model, cls):
+            return name
+    raise ReverieError(f"cannot save a {type(model).__name__}: model files hold {', '.join(TYPES)} models")
+
+
+def model_record(model: Any, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a checkpoint stores about a model: type, config, weights (on the CPU), metadata."""
     weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-    return {"type": "grid", "config": model.config.to_dict(), "weights": weights,
+    return {"type": model_type(model), "config": model.config.to_dict(), "weights": weights,
             "metadata": dict(metadata or {})}
 
 
-def save_model(model: GridModel, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+def save_model(model: Any, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
     """Write ``model`` (config + weights) atomically to ``path``."""
     return save_checkpoint(path, model_record(model, metadata), kind=MODEL_KIND)
 
 
 def model_from_record(record: Any, source: str = "checkpoint",
-                      device: torch.device | str = "cpu") -> GridModel:
-    """Rebuild a model from :func:`model_record`'s dict, with clear errors for bad records."""
-    if not isinstance(record, dict) or record.get("type") != "grid":
-        raise ReverieError(f"{source}: does not hold a grid environment model")
+                      device: torch.device | str = "cpu", expect: str | None = None) -> Any:
+    """Rebuild a model from :func:`model_record`'s dict, with clear errors for bad records
+    (``expect``: the type the caller needs)."""
+    kind = record.get("type") if isinstance(record, dict) else None
+    if kind in RESERVED_TYPES:
+        raise ReverieError(f"{source}: holds a {kind} model, which this version of reverie cannot load")
+    if kind not in TYPES or (expect is not None and kind != expect):
+        what = f"a {expect} environment model" if expect else f"an environment model (types: {', '.join(TYPES)})"
+        raise ReverieError(f"{source}: does not hold {what}")
     if not isinstance(record.get("config"), dict) or not isinstance(record.get("weights"), dict):
         raise ReverieError(f"{source}: model record lacks its config or weights")
+    model_cls, config_cls = TYPES[kind]
     try:
-        config = GridModelConfig.from_dict(record["config"])
+        config = config_cls.from_dict(record["config"])
     except (TypeError, ValueError, ReverieError) as err:
         raise ReverieError(f"{source}: bad model config ({err})") from None
-    model = GridModel(config)
+    model = model_cls(config)
     weights = record["weights"]
     if not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise ReverieError(f"{source}: model weights must all be tensors")
     try:
         model.load_state_dict(weights)
-    except RuntimeError as err:
+    except (RuntimeError, TypeError) as err:
         first = str(err).strip().splitlines()
         raise ReverieError(f"{source}: weights do not fit the model config ({first[0] if first else err})") from None
     model.metadata = dict(record.get("metadata") or {})  # type: ignore[assignment]
     return model.to(device).eval()
 
 
-def load(path: str | Path, device: torch.device | str = "cpu") -> GridModel:
-    """A ready (eval-mode) model from a model file or a fitting run's checkpoint."""
+def load(path: str | Path, device: torch.device | str = "cpu", spec: Any = None, expect: str | None = None) -> Any:
+    """A ready (eval-mode) model from a model file or a fitting run's checkpoint; with
+    ``spec``, checked against that world (a model of other reward classes is refused)."""
     path = Path(path)
     if path.is_dir():
         for name in ("model.pt", "checkpoint.pt"):
@@ -75,7 +99,10 @@ def load(path: str | Path, device: torch.device | str = "cpu") -> GridModel:
     state = load_checkpoint(path)
     if isinstance(state, dict) and "model" in state and "type" not in state:
         state = state["model"]
-    return model_from_record(state, str(path), device)
+    model = model_from_record(state, str(path), device, expect)
+    if spec is not None and callable(getattr(model, "check_spec", None)):
+        model.check_spec(spec)
+    return model
 
 
 def pretrained_path(name: str) -> Path:

@@ -24,8 +24,8 @@ A reward head (``learn_reward``) fits ``r(x, u)`` for tasks whose reward is not 
 none, ``step`` returns zeros and a planner supplies the known reward.
 
 :func:`fit_vector_model` fits with a validation split, early stopping on the validation
-loss and the best weights kept; :func:`save_vector_model` / :func:`load_vector_model` write
-and read atomic, ``weights_only`` checkpoints.
+loss and the best weights kept. Files are the one model format of :mod:`reverie.models.io`
+(type ``"vector"``); :func:`save_vector_model` / :func:`load_vector_model` are its aliases.
 """
 
 from __future__ import annotations
@@ -43,10 +43,8 @@ from torch import nn
 
 from ..core.errors import ReverieError
 from ..core.config import option
-from ..core.checkpoint import load_checkpoint, save_checkpoint
 
 KINDS = ("mlp", "structured")
-VECTOR_MODEL_KIND = "vector-environment-model"
 
 
 @dataclass
@@ -415,29 +413,14 @@ def fit_vector_model(model: VectorModel, data: Transitions, config: VectorFitCon
 
 # ---------------------------------------------------------------------- checkpoints
 def save_vector_model(model: VectorModel, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` (config, weights, normalisation) atomically to ``path``."""
-    weights = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-    record = {"type": "vector", "config": model.config.to_dict(), "weights": weights,
-              "metadata": dict(metadata or {})}
-    return save_checkpoint(path, record, kind=VECTOR_MODEL_KIND)
+    """Write ``model`` (config, weights, normalisation) atomically: :func:`reverie.models.io.save_model`."""
+    from .io import save_model
+
+    return save_model(model, path, metadata)
 
 
 def load_vector_model(path: str | Path, device: torch.device | str = "cpu") -> VectorModel:
-    """Read a model written by :func:`save_vector_model` (clear errors for bad files)."""
-    record = load_checkpoint(path, kind=VECTOR_MODEL_KIND)
-    source = str(path)
-    if not isinstance(record, dict) or record.get("type") != "vector":
-        raise ReverieError(f"{source}: does not hold a vector environment model")
-    if not isinstance(record.get("config"), dict) or not isinstance(record.get("weights"), dict):
-        raise ReverieError(f"{source}: model record lacks its config or weights")
-    try:
-        config = VectorModelConfig.from_dict(record["config"])
-    except (TypeError, ValueError, ReverieError) as err:
-        raise ReverieError(f"{source}: bad model config ({err})") from None
-    model = VectorModel(config)
-    try:
-        model.load_state_dict(record["weights"])
-    except (RuntimeError, TypeError) as err:
-        first = str(err).strip().splitlines()
-        raise ReverieError(f"{source}: weights do not fit the model config ({first[0] if first else err})") from None
-    return model.to(device).eval()
+    """Read a vector model file: :func:`reverie.models.io.load` that refuses other model types."""
+    from .io import load
+
+    return load(path, device, expect="vector")

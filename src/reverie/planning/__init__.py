@@ -5,8 +5,9 @@
 - :mod:`reverie.workflows.control`: tasks (highway-env parking, Pendulum), data collection,
   model fitting and MPC evaluation;
 - :class:`MCTS` / :class:`MCSearch`: batched tree search and the I2A paper's Monte-Carlo
-  search over any Sokoban ``EnvironmentModel``, budgets in imagined steps
-  (:mod:`reverie.planning.episodes` plays levels with them: ``reverie search``).
+  search over any ``EnvironmentModel`` of a world whose spec has discrete actions and a
+  compact codec, budgets in imagined steps (:mod:`reverie.planning.episodes` plays held-out
+  episodes with them: ``reverie search``).
 """
 
 from .cem import CEMConfig, CEMPlanner

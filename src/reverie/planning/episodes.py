@@ -1,23 +1,29 @@
-"""Play levels with a search planner and measure it: ``reverie search`` and the efficiency table.
+"""Play episodes with a search planner and measure it: ``reverie search`` and the efficiency table.
 
-Episode ``j`` plays level ``j mod len(levels)`` from its start (as held-out evaluation of
-agents does), ``batch`` levels at a time, each level searched with its own random stream
+Any world whose spec has discrete actions and a compact codec can be searched. Episode ``j``
+is held-out episode ``j`` of a split (or other source) of the spec's world, started with
+``env.reset_to`` (Sokoban: level ``j mod len(levels)`` from its start, as held-out evaluation
+of agents plays), ``batch`` episodes at a time, each searched with its own random stream
 (keyed by the run's seed and ``j``), so results do not depend on the batch size. The real
-game is stepped with the rules; the planner only ever sees the states it is given.
+game is the world's batched env; the planner only ever sees the compact states it is given.
+An episode ends when its game terminates or is truncated at the env's ``max_steps``.
 
 What a result reports and why:
 
-- solve rate with its 95% Wilson interval (the unit of the paper's comparison);
-- imagined steps per level, the cost side of the comparison: mean and distribution over
-  levels (every level counts, solved or not, as the I2A figure tau x actions x length does);
-- wall-clock per level: the batch's time divided by its levels (levels run together);
-- optimal-length ratio: episode length / the push-optimal solver's moves, over solved levels
-  the solver finishes within its time limit (its walks are shortest between pushes, so a
-  ratio a little under 1 is possible).
+- success rate with its 95% Wilson interval (the unit of the paper's comparison), where the
+  world has success (``spec.success``), and always the mean return;
+- imagined steps per episode, the cost side of the comparison: mean and distribution over
+  episodes (every episode counts, successful or not, as the I2A figure tau x actions x length does);
+- wall-clock per episode: the batch's time divided by its episodes (they run together);
+- optimal-length ratio, where the spec offers ``extra["optimal_moves"]`` (Sokoban: its
+  push-optimal solver): episode length / the reference solution's moves, over successful
+  episodes the reference finishes within its time limit (Sokoban's solutions are push-optimal
+  with shortest walks between pushes, so a ratio a little under 1 is possible).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable
 
@@ -25,33 +31,41 @@ import numpy as np
 import torch
 
 from ..core.errors import ReverieError
-from ..envs.sokoban import rules
-from ..envs.sokoban.bank import LevelBank
-from ..core.stats import wilson_interval
+from ..core.stats import Z95, wilson_interval
 from .counter_rng import level_keys
 
-__all__ = ["play_levels", "make_planner", "PLANNERS", "solver_moves", "distribution", "describe"]
+__all__ = ["play_levels", "make_planner", "PLANNERS", "distribution", "describe", "check_searchable"]
 
 PLANNERS = ("mcts", "mc")
 
 
-def make_planner(kind: str, model, budget: int, agent: str | None = None, shape: tuple[int, int] = (10, 10),
-                 depth: int | None = None, seed: int = 0, **options):
+def check_searchable(spec) -> None:
+    """Search needs discrete actions and a compact codec (one-line error otherwise)."""
+    if getattr(spec, "actions", None) is None or spec.num_actions < 1:
+        raise ReverieError(f"env {spec.id} has no discrete actions to search over")
+    if spec.observation.compact_shape is None:
+        raise ReverieError(f"env {spec.id} has no compact observation codec to search with")
+
+
+def make_planner(kind: str, model, budget: int, spec, agent: str | None = None, depth: int | None = None,
+                 seed: int = 0, **options):
     """An MCTS (``agent``: a run dir lending prior and value) or MC search (``agent``: a run
-    dir lending its rollout policy) over ``model`` with ``budget`` imagined steps per decision."""
+    dir lending its rollout policy) over ``model`` in the world of ``spec``, with ``budget``
+    imagined steps per decision."""
     from .guides import load_agent_guide, load_rollout_guide
 
+    check_searchable(spec)
     if kind == "mcts":
         from .mcts import MCTS, MCTSConfig
 
-        guide = load_agent_guide(agent, shape) if agent else None
-        return MCTS(model, MCTSConfig(budget=budget, rollout_depth=depth, seed=seed, **options), guide)
+        guide = load_agent_guide(agent, spec) if agent else None
+        return MCTS(model, spec, MCTSConfig(budget=budget, rollout_depth=depth, seed=seed, **options), guide)
     if kind == "mc":
         from .mc_search import MCSearch, MCSearchConfig
 
-        policy = load_rollout_guide(agent, shape) if agent else None
+        policy = load_rollout_guide(agent, spec) if agent else None
         extra = {} if depth is None else {"depth": depth}
-        return MCSearch(model, MCSearchConfig(budget=budget, seed=seed, **extra, **options), policy)
+        return MCSearch(model, spec, MCSearchConfig(budget=budget, seed=seed, **extra, **options), policy)
     raise ReverieError(f"unknown planner {kind!r}; choose one of {', '.join(PLANNERS)}")
 
 
@@ -63,112 +77,123 @@ def distribution(values: np.ndarray) -> dict[str, float]:
             **{n: float(v) for n, v in zip(names, q)}}
 
 
-def solver_moves(bank: LevelBank, index: int, time_limit: float, cache: dict | None = None) -> int | None:
-    """Moves of the push-optimal solution of level ``index`` (None if unsolved in time)."""
-    from ..envs.sokoban.solver import SolverTimeout, solve
-
-    key = bank.codes[index].tobytes()
-    if cache is not None and key in cache:
-        return cache[key]
-    try:
-        solution = solve(bank[index], time_limit=time_limit)
-        moves = solution.moves if solution else None
-    except SolverTimeout:
-        moves = None
-    if cache is not None:
-        cache[key] = moves
-    return moves
-
-
 @torch.no_grad()
-def play_levels(planner, levels: LevelBank, episodes: int, max_steps: int = 120, batch: int = 256,
-                seed: int = 0, solver_time_limit: float = 0.0, solver_cache: dict | None = None,
+def _play_batch(planner, env, spec, first: int, count: int, seed: int) -> dict[str, torch.Tensor]:
+    """Episodes ``first .. first+count-1``, one per env, each played to its end (then masked)."""
+    device = env.device if hasattr(env, "device") else torch.device("cpu")
+    obs = env.reset_to(torch.arange(first, first + count, device=device))
+    start = spec.observation.encode(obs)
+    planner.start(start, level_keys(seed, torch.arange(first, first + count, device=device)))
+    done = torch.zeros(count, dtype=torch.bool, device=device)
+    success = torch.zeros_like(done)
+    length = torch.zeros(count, dtype=torch.long, device=device)
+    ret = torch.zeros(count, dtype=torch.float32, device=device)
+    imagined = torch.zeros(count, dtype=torch.long, device=device)
+    while True:
+        running = ~done
+        actions = planner.act(running)
+        imagined += planner.last_imagined
+        obs, reward, terminated, truncated, info = env.step(actions)
+        length += running.long()
+        ret += torch.where(running, reward.float(), 0.0)
+        if spec.success is not None:
+            success |= running & info["success"].bool() & (terminated | truncated)
+        done |= terminated | truncated  # ended games were auto-reset: stop tracking them
+        if bool(done.all()):
+            break
+        planner.advance(actions, spec.observation.encode(obs), ~done)
+    return {"start": start.reshape(count, -1), "success": success, "length": length, "return": ret,
+            "imagined": imagined}
+
+
+def play_levels(planner, spec, source: str = "test", episodes: int = 100, max_steps: int | None = None,
+                batch: int = 256, seed: int = 0, solver_time_limit: float = 0.0, device: torch.device | str = "cpu",
                 log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Play ``episodes`` episodes with ``planner`` (see the module docstring); returns the result."""
+    """Play ``episodes`` episodes of ``source`` (a split of ``spec``'s world, or a source the world
+    understands, e.g. a level folder) with ``planner``; see the module docstring."""
     if episodes < 1:
         raise ReverieError(f"--episodes must be >= 1, got {episodes}")
     if batch < 1:
         raise ReverieError(f"--batch must be >= 1, got {batch}")
-    height, width = levels.shape
-    tables = rules.make_tables(width)
-    solved_all, length_all, imagined_all, wall_all = [], [], [], []
+    if max_steps is not None and max_steps < 1:
+        raise ReverieError(f"--max-steps must be >= 1, got {max_steps}")
+    check_searchable(spec)
+    options = {} if max_steps is None or max_steps == spec.max_steps else {"max_steps": max_steps}
+    played: dict[str, list[torch.Tensor]] = {}
+    wall_all = []
     start_all = time.perf_counter()
     for first in range(0, episodes, batch):
         count = min(batch, episodes - first)
-        index = np.arange(first, first + count) % len(levels)
-        start = torch.from_numpy(levels.codes[index].copy())
+        env = spec.make_env(source, count, seed, device, **options)
+        if not callable(getattr(env, "reset_to", None)):
+            raise ReverieError(f"env {spec.id} cannot start named held-out episodes (no reset_to), "
+                               "so search cannot play them")
+        max_steps = int(env.max_steps)
         began = time.perf_counter()
-        planner.start(start, level_keys(seed, torch.arange(first, first + count)))
-        codes = start.reshape(count, -1).clone()
-        done = torch.zeros(count, dtype=torch.bool)
-        solved = torch.zeros(count, dtype=torch.bool)
-        length = torch.zeros(count, dtype=torch.long)
-        imagined = torch.zeros(count, dtype=torch.long)
-        for _ in range(max_steps):
-            running = ~done
-            actions = planner.act(running)
-            imagined += planner.last_imagined
-            player = rules.player_index(codes)
-            before = codes.clone()
-            result = rules.step_(codes, player, actions, tables)
-            codes = torch.where(running[:, None], codes, before)  # finished levels stay as they ended
-            length += running.long()
-            solved |= running & result.solved
-            done |= solved
-            if bool(done.all()):
-                break
-            planner.advance(actions, codes.view(count, height, width), ~done)
+        for key, value in _play_batch(planner, env, spec, first, count, seed).items():
+            played.setdefault(key, []).append(value.cpu())
         seconds = time.perf_counter() - began
-        solved_all.append(solved)
-        length_all.append(length)
-        imagined_all.append(imagined)
         wall_all.append(np.full(count, seconds / count))
         if log:
-            k = int(torch.cat(solved_all).sum())
-            n = sum(len(s) for s in solved_all)
-            log(f"{n}/{episodes} episodes: solved {k} ({k / n:.1%}), {seconds:.1f} s for this batch")
+            n = sum(len(s) for s in played["length"])
+            text = f"{n}/{episodes} episodes: "
+            if spec.success is not None:
+                k = int(torch.cat(played["success"]).sum())
+                text += f"{spec.success} {k} ({k / n:.1%}), "
+            log(text + f"mean return {float(torch.cat(played['return']).mean()):.2f}, "
+                       f"{seconds:.1f} s for this batch")
     wall = time.perf_counter() - start_all
-    solved_t, length_t = torch.cat(solved_all), torch.cat(length_all)
-    imagined_t = torch.cat(imagined_all).numpy()
-    k, n = int(solved_t.sum()), len(solved_t)
-    low, high = wilson_interval(k, n)
-    result: dict[str, Any] = {
-        "episodes": n, "distinct_levels": int(min(n, len(levels))), "solved": k, "solve_rate": k / n,
-        "ci95": [low, high], "max_steps": max_steps, "seed": seed, "batch": batch,
+    success_t, length_t = torch.cat(played["success"]), torch.cat(played["length"])
+    return_t = torch.cat(played["return"])
+    imagined_t = torch.cat(played["imagined"]).numpy()
+    n = len(length_t)
+    mean_return = float(return_t.mean())
+    half = Z95 * float(return_t.std()) / math.sqrt(n) if n > 1 else 0.0
+    result: dict[str, Any] = {"episodes": n, "distinct_levels": int(torch.cat(played["start"]).unique(dim=0).shape[0])}
+    if spec.success is not None:
+        k = int(success_t.sum())
+        result |= {"successes": k, "success_rate": k / n, "ci95": list(wilson_interval(k, n))}
+    result |= {
+        "mean_return": mean_return, "return_ci95": [mean_return - half, mean_return + half],
+        "max_steps": max_steps, "seed": seed, "batch": batch,
         "imagined_per_level": distribution(imagined_t.astype(np.float64)),
         "imagined_per_step": float(imagined_t.sum() / max(int(length_t.sum()), 1)),
         "mean_length": float(length_t.float().mean()),
-        "mean_solved_length": float(length_t[solved_t].float().mean()) if k else float("nan"),
+        "mean_success_length": float(length_t[success_t].float().mean()) if bool(success_t.any()) else float("nan"),
         "wall_seconds": wall, "wall_seconds_per_level": float(np.concatenate(wall_all).mean()),
         "imagined_steps_per_second": float(imagined_t.sum() / max(wall, 1e-9)),
     }
-    if solver_time_limit > 0 and k:
-        ratios, timeouts = [], 0
-        for j in np.flatnonzero(solved_t.numpy()):
-            moves = solver_moves(levels, int(j % len(levels)), solver_time_limit, solver_cache)
-            if moves is None:
-                timeouts += 1
-            else:
-                ratios.append(int(length_t[j]) / moves)
-        result["optimal_length_ratio"] = {**distribution(np.array(ratios)), "levels": len(ratios),
-                                          "solver_timeouts": timeouts, "solver_time_limit": solver_time_limit}
+    reference = spec.extra.get("optimal_moves")
+    if solver_time_limit > 0 and reference is not None and bool(success_t.any()):
+        won = np.flatnonzero(success_t.numpy())
+        moves = reference(spec, source, won.tolist(), solver_time_limit)
+        ratios = [int(length_t[j]) / m for j, m in zip(won, moves) if m]
+        result["optimal_length_ratio"] = {
+            **distribution(np.array(ratios)), "levels": len(ratios), "solver_timeouts": sum(m is None for m in moves),
+            "solver_time_limit": solver_time_limit, "reference": spec.extra.get("optimal_reference", "optimal")}
     return result
 
 
 def describe(result: dict[str, Any]) -> str:
-    """A few lines about a search result."""
-    low, high = result["ci95"]
+    """A few lines about a search result (old records' ``solve_rate`` read as ``success_rate``)."""
     im = result["imagined_per_level"]
-    lines = [f"{result.get('planner', 'search')} on {result.get('levels', 'levels')}: solved "
-             f"{result['solve_rate']:.1%} [{low:.1%}, {high:.1%}] of {result['episodes']} episodes "
-             f"(budget {result.get('budget', '?')} imagined steps per decision)",
-             f"imagined steps per level: mean {im['mean']:,.0f}, median {im['median']:,.0f}, "
+    head = f"{result.get('planner', 'search')} on {result.get('levels', 'levels')}: "
+    rate = result.get("success_rate", result.get("solve_rate"))
+    if rate is not None:
+        low, high = result["ci95"]
+        head += f"{result.get('success', 'success')} {rate:.1%} [{low:.1%}, {high:.1%}] of "
+    else:
+        head += "mean return {:.2f} over ".format(result["mean_return"])
+    lines = [head + f"{result['episodes']} episodes (budget {result.get('budget', '?')} imagined steps per decision)",
+             f"imagined steps per episode: mean {im['mean']:,.0f}, median {im['median']:,.0f}, "
              f"p10-p90 {im['p10']:,.0f}-{im['p90']:,.0f}, max {im['max']:,.0f} "
              f"({result['imagined_per_step']:,.0f} per real step)",
-             f"wall-clock per level {result['wall_seconds_per_level']:.3f} s (batched), "
-             f"{result['imagined_steps_per_second']:,.0f} imagined steps/s, mean episode length {result['mean_length']:.1f}"]
+             f"wall-clock per episode {result['wall_seconds_per_level']:.3f} s (batched), "
+             f"{result['imagined_steps_per_second']:,.0f} imagined steps/s, mean episode length "
+             f"{result['mean_length']:.1f}" + (f", mean return {result['mean_return']:.2f}" if "mean_return" in result else "")]
     ratio = result.get("optimal_length_ratio")
     if ratio:
-        lines.append(f"length / optimal (solver) over {ratio['levels']} solved levels: mean {ratio['mean']:.2f}, "
-                     f"median {ratio['median']:.2f} ({ratio['solver_timeouts']} solver timeouts)")
+        lines.append(f"length / {ratio.get('reference', 'optimal')} solution's moves over {ratio['levels']} "
+                     f"successful episodes: mean {ratio['mean']:.2f}, median {ratio['median']:.2f} "
+                     f"({ratio['solver_timeouts']} solver timeouts)")
     return "\n".join(lines)

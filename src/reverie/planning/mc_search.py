@@ -12,8 +12,10 @@ real states are the ones the model predicted; a misprediction drops the plan.
 Why it is here: with a poor model the predicted returns are wrong and the search acts on
 them, where I2A learns how far to trust its imagination. All ``B x K`` rollouts of all
 levels run as one batch; the Python loop is over rollout steps only. Budgets are imagined
-steps per level per decision, charged as in :mod:`.code_model` (the last rollout is cut to
-the steps left; rollouts that reach a predicted solved state stop early and spend less).
+steps per level per decision, charged as in :mod:`.compact_model` (the last rollout is cut to
+the steps left; rollouts the model predicts to end the episode stop early and spend less).
+States are the spec's compact observations, so any world with discrete actions and a codec
+can be searched.
 Random draws are counter-based per level (:mod:`.counter_rng`), so batching never changes
 a level's search.
 """
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core.errors import ReverieError
-from .code_model import CodeModel, check_codes
+from .compact_model import CompactModel, check_states, state_size
 from .counter_rng import hash32, level_keys, uniform
 
 __all__ = ["MCSearchConfig", "MCSearch"]
@@ -51,30 +53,30 @@ class MCSearchConfig:
 
 
 class MCSearch:
-    """Batched MC search: ``start(codes)``, then per real step ``act()`` and ``advance(actions, codes)``."""
+    """Batched MC search over ``model`` in the world of ``spec``: ``start(states)``, then per real
+    step ``act()`` and ``advance(actions, states)``; states are compact (``spec.observation.encode``)."""
 
-    def __init__(self, model, config: MCSearchConfig | None = None, rollout_policy=None,
-                 num_actions: int = 5) -> None:
-        self.model, self.policy = model, rollout_policy
+    def __init__(self, model, spec, config: MCSearchConfig | None = None, rollout_policy=None) -> None:
+        self.model, self.policy, self.spec = model, rollout_policy, spec
         self.config = config or MCSearchConfig()
-        self.num_actions = num_actions
+        self.num_actions = spec.num_actions
         cfg = self.config
         self.rollouts = -(-cfg.budget // cfg.depth)
         # steps of each rollout: the last one is cut so the total is exactly the budget
         self.lengths = torch.full((self.rollouts,), cfg.depth, dtype=torch.long)
         self.lengths[-1] = cfg.budget - cfg.depth * (self.rollouts - 1)
 
-    def start(self, codes: torch.Tensor, keys: torch.Tensor | None = None) -> None:
-        codes = check_codes(codes)
-        b, h, w = codes.shape
-        device = codes.device
-        self.B, self.hw = b, h * w
+    def start(self, states: torch.Tensor, keys: torch.Tensor | None = None) -> None:
+        """Levels starting at compact ``states [B, ...]``; ``keys [B]`` name their random streams."""
+        states = check_states(states, self.spec.observation)
+        b, device = states.shape[0], states.device
+        self.B, self.hw = b, state_size(self.spec.observation)
         self.keys = level_keys(self.config.seed, torch.arange(b, device=device)) if keys is None else keys.long()
-        self.stepper = CodeModel(self.model, h, w, b, device)
+        self.stepper = CompactModel(self.model, self.spec.observation, b, device)
         self.draws = torch.zeros(b, dtype=torch.long, device=device)
-        self.current = codes.reshape(b, -1).clone()
+        self.current = states.reshape(b, -1).clone()
         self.plan = torch.zeros(b, 0, dtype=torch.long, device=device)
-        self.plan_states = torch.zeros(b, 0, h * w, dtype=torch.uint8, device=device)
+        self.plan_states = torch.zeros(b, 0, self.hw, dtype=states.dtype, device=device)
         self.plan_pos = torch.zeros(b, dtype=torch.long, device=device)
         self.plan_len = torch.zeros(b, dtype=torch.long, device=device)
         self.last_imagined = torch.zeros(b, dtype=torch.long, device=device)
@@ -114,7 +116,7 @@ class MCSearch:
         alive = torch.ones(lvl.numel(), dtype=torch.bool, device=lvl.device)
         solved_at = torch.full_like(length, -1)
         taken = torch.zeros(lvl.numel(), cfg.depth, dtype=torch.long, device=lvl.device)
-        states = torch.zeros(lvl.numel(), cfg.depth, self.hw, dtype=torch.uint8, device=lvl.device)
+        states = torch.zeros(lvl.numel(), cfg.depth, self.hw, dtype=state.dtype, device=lvl.device)
         for t in range(cfg.depth):
             idx = (alive & (length > t)).nonzero().squeeze(1)
             if idx.numel() == 0:
@@ -145,7 +147,7 @@ class MCSearch:
             return
         if self.plan.shape[1] < acts.shape[1]:
             self.plan = torch.zeros(self.B, acts.shape[1], dtype=torch.long, device=acts.device)
-            self.plan_states = torch.zeros(self.B, acts.shape[1], self.hw, dtype=torch.uint8, device=acts.device)
+            self.plan_states = torch.zeros(self.B, acts.shape[1], self.hw, dtype=states.dtype, device=acts.device)
         rows = levels[hit]
         self.plan[rows, :acts.shape[1]] = acts[hit]
         self.plan_states[rows, :acts.shape[1]] = states[hit]
@@ -153,9 +155,9 @@ class MCSearch:
         self.plan_pos[rows] = 1  # the first action is taken now
 
     @torch.no_grad()
-    def advance(self, actions: torch.Tensor, codes: torch.Tensor, active: torch.Tensor | None = None) -> None:
-        """Note the real next states; plans whose predicted state differs are dropped."""
-        codes = check_codes(codes).reshape(self.B, -1)
+    def advance(self, actions: torch.Tensor, states: torch.Tensor, active: torch.Tensor | None = None) -> None:
+        """Note the real next compact ``states [B, ...]``; plans whose predicted state differs are dropped."""
+        codes = check_states(states, self.spec.observation).reshape(self.B, -1)
         active = torch.ones(self.B, dtype=torch.bool, device=codes.device) if active is None else active
         self.current[active] = codes[active]
         if self.plan.shape[1]:
@@ -164,11 +166,7 @@ class MCSearch:
             wrong = active & (self.plan_pos > 0) & ~(expected == codes).all(1)
             self.plan_len[wrong], self.plan_pos[wrong] = 0, 0
 
-    def search(self, codes: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
-        """One decision from ``codes [B, H, W]``."""
-        self.start(codes, keys)
+    def search(self, states: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
+        """One decision from compact ``states [B, ...]``."""
+        self.start(states, keys)
         return self.act()
-
-    def search_env(self, env) -> torch.Tensor:
-        """One decision for every game of a ``SokobanVecEnv`` (read only: the env is not touched)."""
-        return self.search(env.get_state()["codes"].to(torch.uint8))

@@ -7,9 +7,14 @@ Two flavours share one loop (the I2A paper's "MCTS with a perfect simulator" bas
 - **PUCT** (a guide from a trained agent, see :mod:`.guides`): AlphaZero's rule with the
   agent's policy as the prior and its value head valuing new leaves (no rollout by default).
 
+Any world whose spec has discrete actions and a compact observation codec can be searched:
+nodes hold compact states (``spec.observation.encode``: cell codes for grids, see
+:mod:`.compact_model`), a node is terminal where the model says its step ended the episode,
+and roots (states of the real game, which stops when it ends) are never terminal.
+
 Why tensors and not node objects: the trees of ``B`` levels live in ``[B, capacity, A]``
-tensors (visits, value sums, rewards, priors, children) and ``[B, capacity, H*W]`` cell
-codes; one simulation of every level is a few whole-batch operations per tree depth, and the
+tensors (visits, value sums, rewards, priors, children) and ``[B, capacity, N]`` compact
+states; one simulation of every level is a few whole-batch operations per tree depth, and the
 model is called once per simulation round on the rows that need a step. No Python loop
 runs over levels, actions or cells.
 
@@ -40,7 +45,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core.errors import ReverieError
-from .code_model import CodeModel, check_codes
+from .compact_model import CompactModel, check_states, state_size
 from .counter_rng import level_keys, uniform
 
 __all__ = ["MCTSConfig", "MCTS"]
@@ -72,34 +77,33 @@ class MCTSConfig:
 
 
 class MCTS:
-    """Batched MCTS: ``start(codes)``, then per real step ``act()`` and ``advance(actions, codes)``.
+    """Batched MCTS over ``model`` in the world of ``spec``: ``start(states)``, then per real step
+    ``act()`` and ``advance(actions, states)``; states are compact (``spec.observation.encode``).
 
-    ``search(codes)`` is the one-decision shortcut; ``search_env(env)`` reads a
-    :class:`~reverie.envs.sokoban.env.SokobanVecEnv`'s state and never steps or sets it.
-    After each ``act``, ``last_imagined [B]`` holds the steps each level imagined.
+    ``search(states)`` is the one-decision shortcut. After each ``act``, ``last_imagined [B]``
+    holds the steps each level imagined.
     """
 
-    def __init__(self, model, config: MCTSConfig | None = None, guide=None, num_actions: int = 5) -> None:
-        self.model, self.guide = model, guide
+    def __init__(self, model, spec, config: MCTSConfig | None = None, guide=None) -> None:
+        self.model, self.guide, self.spec = model, guide, spec
         self.config = config or MCTSConfig()
         cfg = self.config
         self.puct = guide is not None
         self.c = cfg.c if cfg.c is not None else (1.25 if self.puct else 1.0)
         self.depth = cfg.rollout_depth if cfg.rollout_depth is not None else (0 if self.puct else 10)
         self.capacity = cfg.capacity or 2 * cfg.budget + 1
-        self.num_actions = num_actions
+        self.num_actions = spec.num_actions
 
     # -- episodes ------------------------------------------------------------------------------
 
-    def start(self, codes: torch.Tensor, keys: torch.Tensor | None = None) -> None:
-        """New trees rooted at ``codes [B, H, W]``; ``keys [B]`` name each level's random stream."""
-        codes = check_codes(codes)
-        b, h, w = codes.shape
-        device, m, a = codes.device, self.capacity, self.num_actions
-        self.B, self.hw = b, h * w
+    def start(self, states: torch.Tensor, keys: torch.Tensor | None = None) -> None:
+        """New trees rooted at compact ``states [B, ...]``; ``keys [B]`` name each level's random stream."""
+        states = check_states(states, self.spec.observation)
+        b, device, m, a = states.shape[0], states.device, self.capacity, self.num_actions
+        self.B, self.hw = b, state_size(self.spec.observation)
         self.keys = level_keys(self.config.seed, torch.arange(b, device=device)) if keys is None else keys.long()
-        self.stepper = CodeModel(self.model, h, w, b, device)
-        self.codes = torch.zeros(b * m, h * w, dtype=torch.uint8, device=device)
+        self.stepper = CompactModel(self.model, self.spec.observation, b, device)
+        self.states = torch.zeros(b * m, self.hw, dtype=states.dtype, device=device)
         self.child = torch.full((b * m, a), -1, dtype=torch.int32, device=device)
         self.visits = torch.zeros(b * m, a, device=device)
         self.value_sum = torch.zeros(b * m, a, device=device)
@@ -118,12 +122,12 @@ class MCTS:
         self.plan_len = torch.zeros(b, dtype=torch.long, device=device)
         self.base = torch.arange(b, device=device) * m
         self.last_imagined = torch.zeros(b, dtype=torch.long, device=device)
-        self._reroot(torch.arange(b, device=device), codes.reshape(b, -1))
+        self._reroot(torch.arange(b, device=device), states.reshape(b, -1))
 
     def _new_nodes(self, rows: torch.Tensor, node: torch.Tensor, codes: torch.Tensor, terminal: torch.Tensor) -> None:
         """Initialise node ``node[i]`` of tree ``rows[i]`` (flat ids) with its state."""
         flat = self.base[rows] + node
-        self.codes[flat] = codes
+        self.states[flat] = codes
         self.child[flat] = -1
         self.visits[flat] = 0.0
         self.value_sum[flat] = 0.0
@@ -134,13 +138,12 @@ class MCTS:
         self.prior[flat] = 1.0 / self.num_actions
 
     def _reroot(self, rows: torch.Tensor, codes: torch.Tensor) -> None:
-        """Discard the trees of ``rows`` and root them afresh at ``codes [K, H*W]``."""
+        """Discard the trees of ``rows`` and root them afresh at ``codes [K, N]`` (a state of the
+        real game, which the episode loop stops when it ends: never terminal)."""
         if rows.numel() == 0:
             return
         zero = torch.zeros_like(rows)
-        from ..envs.sokoban import rules
-
-        self._new_nodes(rows, zero, codes, rules.unplaced_boxes(codes) == 0)
+        self._new_nodes(rows, zero, codes, torch.zeros(rows.numel(), dtype=torch.bool, device=codes.device))
         self.size[rows], self.root[rows] = 1, 0
         self.qmin[rows], self.qmax[rows] = float("inf"), float("-inf")
         if self.puct:
@@ -163,7 +166,7 @@ class MCTS:
         self.plan_pos += planned.long()
         full = active & ~planned & (self.size + cfg.budget > self.capacity)
         rows = full.nonzero().squeeze(1)
-        self._reroot(rows, self.codes[self.base[rows] + self.root[rows]])
+        self._reroot(rows, self.states[self.base[rows] + self.root[rows]])
         searching = active & ~planned & ~self.terminal[self.base + self.root]
         remaining = torch.where(searching, cfg.budget, 0)
         sims = torch.zeros(b, dtype=torch.long, device=device)
@@ -230,13 +233,13 @@ class MCTS:
         rows = (running & ~ended & ~dead).nonzero().squeeze(1)
         if rows.numel():
             p_flat, a = leaf_node[rows], leaf_action[rows]
-            nxt, reward, term = self.stepper.step(self.codes[p_flat], a, rows)
+            nxt, reward, term = self.stepper.step(self.states[p_flat], a, rows)
             remaining[rows] -= 1
             same = torch.zeros_like(term)
             if cfg.prune_cycles:  # the new state repeats one on its own path from the root
                 nodes = torch.stack([n for n, _, _ in path])[:, rows]
                 on = torch.stack([m for _, _, m in path])[:, rows]
-                same = ((self.codes[nodes] == nxt).all(2) & on).any(0)
+                same = ((self.states[nodes] == nxt).all(2) & on).any(0)
             self.valid[p_flat[same], a[same]] = False
             keep[rows[same]] = False
             grow = ~same
@@ -256,7 +259,7 @@ class MCTS:
     def _evaluate(self, rows: torch.Tensor, flat: torch.Tensor, remaining: torch.Tensor) -> torch.Tensor:
         """Values of new nodes: a random rollout's discounted return, plus the guide's value."""
         gamma = self.config.gamma
-        start, alive = self.codes[flat], ~self.terminal[flat]
+        start, alive = self.states[flat], ~self.terminal[flat]
         state = start.clone()
         total = torch.zeros(rows.numel(), device=flat.device)
         discount = torch.ones_like(total)
@@ -329,36 +332,34 @@ class MCTS:
     # -- after the real step --------------------------------------------------------------------
 
     @torch.no_grad()
-    def advance(self, actions: torch.Tensor, codes: torch.Tensor, active: torch.Tensor | None = None) -> None:
+    def advance(self, actions: torch.Tensor, states: torch.Tensor, active: torch.Tensor | None = None) -> None:
         """Move each active root to the child of ``actions`` if its predicted state equals the
-        real next state ``codes [B, H, W]`` (and ``reuse_tree``); otherwise root afresh there."""
-        codes = check_codes(codes).reshape(self.B, -1)
+        real next compact state ``states [B, ...]`` (and ``reuse_tree``); otherwise root afresh
+        there. Active levels' games go on, so their roots are not terminal."""
+        codes = check_states(states, self.spec.observation).reshape(self.B, -1)
         active = torch.ones(self.B, dtype=torch.bool, device=codes.device) if active is None else active
         root = self.base + self.root
         child = self.child[root, actions.long()].long()
-        match = (child >= 0) & (self.codes[self.base + child.clamp(min=0)] == codes).all(1)
+        match = (child >= 0) & (self.states[self.base + child.clamp(min=0)] == codes).all(1)
         keep = active & match & self.config.reuse_tree
         self.root = torch.where(keep, child, self.root)
+        self.terminal[(self.base + self.root)[keep]] = False
         wrong = active & ~match  # the model mispredicted: its plan is void too
         self.plan_len[wrong], self.plan_pos[wrong] = 0, 0
         fresh = (active & ~keep).nonzero().squeeze(1)
         self._reroot(fresh, codes[fresh])
 
-    def search(self, codes: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
-        """One decision from ``codes [B, H, W]``: start fresh trees and act."""
-        self.start(codes, keys)
+    def search(self, states: torch.Tensor, keys: torch.Tensor | None = None) -> torch.Tensor:
+        """One decision from compact ``states [B, ...]``: start fresh trees and act."""
+        self.start(states, keys)
         return self.act()
-
-    def search_env(self, env) -> torch.Tensor:
-        """One decision for every game of a ``SokobanVecEnv`` (read only: the env is not touched)."""
-        return self.search(env.get_state()["codes"].to(torch.uint8))
 
     def memory_bytes(self) -> int:
         """Bytes the trees of this search hold (to size batches)."""
-        return tree_bytes(self.B, self.capacity, self.hw, self.num_actions)
+        return tree_bytes(self.B, self.capacity, self.hw * self.states.element_size(), self.num_actions)
 
 
-def tree_bytes(levels: int, capacity: int, cells: int, actions: int = 5) -> int:
+def tree_bytes(levels: int, capacity: int, state_bytes: int, actions: int) -> int:
     """Bytes of the trees of ``levels`` levels with ``capacity`` nodes each."""
-    return levels * capacity * (cells + actions * (4 * 6 + 1) + 1)
+    return levels * capacity * (state_bytes + actions * (4 * 6 + 1) + 1)
 

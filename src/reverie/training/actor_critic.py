@@ -103,22 +103,27 @@ def make_optimizer(params, config: A2CConfig) -> torch.optim.Optimizer:
 
 
 class EpisodeStats:
-    """Finished episodes' return, length and termination, summed as tensors between reads."""
+    """Finished episodes' return, length and successes, summed as tensors between reads.
 
-    KEYS = ("episodes", "return_sum", "length_sum", "terminated")
+    A success is ``info["success"]`` at an ended episode (envs whose world has no success
+    report none, and count none)."""
+
+    KEYS = ("episodes", "return_sum", "length_sum", "successes")
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.window = {k: torch.zeros((), dtype=torch.float64, device=device) for k in self.KEYS}
         self.total = {k: torch.zeros((), dtype=torch.float64, device=device) for k in self.KEYS}
 
-    def add(self, index: torch.Tensor, info: dict[str, Any], terminated: torch.Tensor) -> None:
+    def add(self, index: torch.Tensor, info: dict[str, Any], terminated: torch.Tensor | None = None) -> None:
         """Count the episodes that ended in the envs ``index`` this step."""
+        success = info.get("success")
         values = {
             "episodes": torch.tensor(float(index.numel()), dtype=torch.float64, device=self.device),
             "return_sum": info["episode_return"][index].double().sum(),
             "length_sum": info["episode_length"][index].double().sum(),
-            "terminated": terminated[index].double().sum(),
+            "successes": (torch.as_tensor(success)[index].double().sum() if success is not None
+                          else torch.zeros((), dtype=torch.float64, device=self.device)),
         }
         for key, value in values.items():
             self.window[key] += value
@@ -131,7 +136,7 @@ class EpisodeStats:
             "episodes": n,
             "episode_return": float(self.window["return_sum"]) / n if n else math.nan,
             "episode_length": float(self.window["length_sum"]) / n if n else math.nan,
-            "terminated_rate": float(self.window["terminated"]) / n if n else math.nan,
+            "success_rate": float(self.window["successes"]) / n if n else math.nan,
             "total_episodes": float(self.total["episodes"]),
         }
         for value in self.window.values():
@@ -144,8 +149,10 @@ class EpisodeStats:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for part in ("window", "total"):
+            saved = state[part]
             for key in self.KEYS:
-                getattr(self, part)[key].copy_(state[part][key])
+                # checkpoints before success_rate counted successes as terminations (Sokoban: the same)
+                getattr(self, part)[key].copy_(saved[key] if key in saved else saved["terminated"])
 
 
 class A2C:
@@ -308,7 +315,11 @@ class A2C:
         """Collect one rollout and update on it (the learning rate is set from the frames
         seen before the rollout)."""
         lr = self.learning_rate()
-        return self.update(self.collect(), lr)
+        stats = self.update(self.collect(), lr)
+        policy_stats = getattr(self.policy, "training_stats", None)  # e.g. I2A's imagination cache hits
+        if callable(policy_stats):
+            stats.update({name: value.detach() for name, value in policy_stats().items()})
+        return stats
 
     # -- checkpoints ---------------------------------------------------------------------
 

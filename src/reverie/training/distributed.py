@@ -12,7 +12,7 @@ a single process with ``N x B`` envs makes on the same data: the gradient is cli
 the average (the global gradient's norm), advantage normalisation uses the moments of the
 global batch, and the frame counter (hence the learning-rate schedule) counts all ranks'
 frames. What differs from one process with ``N x B`` envs is only where the randomness
-comes from: each rank draws levels and actions from its own generators.
+comes from: each rank draws episodes (levels, seeds) and actions from its own generators.
 
 **Why an explicit all-reduce and not DistributedDataParallel.** DDP ties its gradient
 bookkeeping to calls of the wrapped module's ``forward``, while I2A's distillation loss runs
@@ -25,11 +25,11 @@ all-reduce between ``backward()`` and clipping (:meth:`A2C.reduce_gradients`) co
 trained weight (policy and rollout policy, whoever calls them) and leaves the
 single-process trainer as it was.
 
-**Seeds.** Rank ``r`` seeds its env's level sampler, its action sampler, its imagination
+**Seeds.** Rank ``r`` seeds its env (its episode sampler), its action sampler, its imagination
 sampler and torch's global generator with :func:`rank_seed` ``(seed, r)``: rank 0 uses the
 run's seed itself (so one rank is exactly the single-process run), other ranks seeds hashed
-from ``(seed, rank)``, so their streams are unrelated. Levels are drawn with replacement
-from the same training bank on every rank, as they are across the envs of one process.
+from ``(seed, rank)``, so their streams are unrelated. Every rank plays the same training
+split (Sokoban: levels drawn with replacement from one bank), as the envs of one process do.
 
 **Failures.** A collective that fails (a rank died, its connection dropped, or nothing
 arrived within ``REVERIE_DIST_TIMEOUT`` seconds, default 600) raises :class:`RankFailure`,

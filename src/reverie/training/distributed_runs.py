@@ -17,7 +17,8 @@ stream for start fresh ones (seeded from the run's seed, their rank and the upda
 the global batch becomes the new N x num_envs. A single-process ``reverie train --resume``
 of a distributed run continues as rank 0 alone.
 
-Held-out evaluation at the end runs on rank 0 while the other ranks exit.
+Held-out evaluation at the end (the ``evaluate`` hook, as in :mod:`.runs`) runs on rank 0
+while the other ranks exit.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from . import distributed as dd
 from .actor_critic import A2CConfig, EpisodeStats
 from ..core.checkpoint import rng_state, save_checkpoint, set_rng_state
 from ..core.metrics import MetricsLogger
-from .runs import (CHECKPOINT, RUN_KIND, TrainConfig, _build, _config_from_dict, _load_state, finish_run,
-                   training_loop, write_run_config)
+from .runs import (CHECKPOINT, RUN_KIND, EvaluateHook, TrainConfig, _build, _config_from_dict, _load_state,
+                   finish_run, has_success, training_loop, write_run_config)
 from .runs import describe as describe_run
 
 __all__ = ["train", "resume", "describe"]
@@ -43,7 +44,8 @@ __all__ = ["train", "resume", "describe"]
 STREAM = ("obs", "action_rng", "stats", "env")  # the parts of A2C.state_dict that are a rank's own
 
 
-def train(config: TrainConfig, a2c: A2CConfig | None = None, progress: bool = True) -> dict[str, Any] | None:
+def train(config: TrainConfig, a2c: A2CConfig | None = None, progress: bool = True,
+          evaluate: EvaluateHook | None = None) -> dict[str, Any] | None:
     """Start a run on every rank; rank 0 returns the summary, the others None."""
     world = dd.init_world()
     try:
@@ -54,12 +56,12 @@ def train(config: TrainConfig, a2c: A2CConfig | None = None, progress: bool = Tr
         problem = dd.broadcast_from_main(problem, world, "checking the run folder")
         if problem:
             raise ReverieError(problem)
-        return _guarded(world, config, a2c or A2CConfig(), None, progress)
+        return _guarded(world, config, a2c or A2CConfig(), None, progress, evaluate)
     finally:
         dd.shutdown(world)
 
 
-def resume(run_dir: str | Path, progress: bool = True) -> dict[str, Any] | None:
+def resume(run_dir: str | Path, progress: bool = True, evaluate: EvaluateHook | None = None) -> dict[str, Any] | None:
     """Continue a run on every rank; rank 0 reads the checkpoint and shares it."""
     run_dir = Path(run_dir)
     world = dd.init_world()
@@ -74,16 +76,16 @@ def resume(run_dir: str | Path, progress: bool = True) -> dict[str, Any] | None:
         if problem:
             raise ReverieError(problem)
         config = _config_from_dict(state["config"]["train"], run_dir)
-        return _guarded(world, config, A2CConfig(**state["config"]["a2c"]), state, progress)
+        return _guarded(world, config, A2CConfig(**state["config"]["a2c"]), state, progress, evaluate)
     finally:
         dd.shutdown(world)
 
 
 def _guarded(world: dd.World, config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None,
-             progress: bool) -> dict[str, Any] | None:
+             progress: bool, evaluate: EvaluateHook | None) -> dict[str, Any] | None:
     """:func:`_run`, saying on a rank failure where the last good checkpoint is."""
     try:
-        return _run(world, config, a2c, state, progress)
+        return _run(world, config, a2c, state, progress, evaluate)
     except dd.RankFailure as err:
         raise dd.RankFailure(f"{err}; the job stops. The last checkpoint in {config.run_dir} is intact: continue "
                              f"with `torchrun ... -m reverie train --resume {config.run_dir}`") from None
@@ -135,11 +137,11 @@ def _restore(world: dd.World, trainer, policy, state: dict[str, Any], seed: int)
 
 
 def _run(world: dd.World, config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None,
-         progress: bool) -> dict[str, Any] | None:
+         progress: bool, evaluate: EvaluateHook | None) -> dict[str, Any] | None:
     world = dd.place(world, config.device)
     run_dir, main = config.run_dir, world.is_main
     local = replace(config, device=str(world.device))
-    if not main:  # rank 0 first: it may generate and cache the level bank the others then read
+    if not main:  # rank 0 first: it may build and cache what the world's envs read (e.g. a level bank)
         dd.broadcast_from_main(None, world, "waiting for rank 0 to build the env")
     env, policy, env_info, agent_info = _build(local)
     if main:
@@ -182,7 +184,7 @@ def _run(world: dd.World, config: TrainConfig, a2c: A2CConfig, state: dict[str, 
     if metrics is None:
         return None
     metrics.close()
-    return finish_run(config, trainer, policy, env_info, agent_info, end, distributed=layout)
+    return finish_run(config, trainer, policy, env_info, agent_info, end, evaluate, distributed=layout)
 
 
 def _aggregate(world: dd.World, trainer, sums: dict[str, torch.Tensor], updates: int) -> dict[str, Any]:
@@ -197,9 +199,9 @@ def _aggregate(world: dd.World, trainer, sums: dict[str, torch.Tensor], updates:
     n = float(total[0])
     nan = float("nan")
     record = {"frames": trainer.frames, "updates": trainer.updates, "episodes": n,
-              "episode_return": float(total[1]) / n if n else nan,
-              # every preset is Sokoban, where an episode terminates only when solved
-              "solve_rate": float(total[3]) / n if n else nan,
-              "episode_length": float(total[2]) / n if n else nan}
+              "episode_return": float(total[1]) / n if n else nan}
+    if has_success(trainer.env):
+        record["success_rate"] = float(total[3]) / n if n else nan
+    record["episode_length"] = float(total[2]) / n if n else nan
     record |= {k: float(v) / world.size for k, v in zip(keys, total[4:])}
     return record

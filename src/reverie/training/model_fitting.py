@@ -1,4 +1,10 @@
-"""Fit a :class:`~reverie.models.GridModel` to collected transitions.
+"""Fit a :class:`~reverie.models.GridModel` to collected transitions of any env with one-hot grids.
+
+The model is built for the env spec the dataset's manifest names
+(:meth:`GridModel.for_spec`), so the reward classes it imagines are the very classes the
+data was labelled with: one table from collection through fitting to imagination. A
+``--reward-values`` that is not that table in its order is refused, and so is a model file
+whose table disagrees (at resume and when the best model is read back).
 
 The loop is plain supervised learning with the run infrastructure every reverie loop has:
 a progress bar with frames/s and the key metric, validation on held-out levels every N
@@ -8,7 +14,8 @@ validated model is written to ``model.pt`` in the run folder, ready for
 :func:`reverie.models.load`.
 
 Random-policy data is dominated by steps where nothing but the player moves, so minibatches
-over-draw transitions where the player walked into a box and each rare reward class (see
+over-draw the transitions the world marks interesting (Sokoban: the player walked into a
+box) and each rare reward class (see
 :class:`~reverie.data.dataset.Sampler`). The learning rate warms up, then follows a cosine
 to zero over the step budget or the time budget, whichever runs out first.
 """
@@ -28,8 +35,8 @@ from ..core.errors import ReverieError
 from ..core.config import option, to_dict
 from ..data.dataset import Sampler, TransitionDataset
 from ..core.atomic import write_json
-from ..data.transitions import read_manifest
-from ..evaluation.model_diagnostics import one_step
+from ..data.transitions import manifest_spec, read_manifest
+from ..models.scoring import one_step
 from ..models.grid import GridModel, GridModelConfig
 from ..models.io import RUN_KIND, model_record, save_model
 from ..core.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -49,8 +56,8 @@ class FitConfig:
     weight_decay: float = option(0.0, "AdamW weight decay")
     warmup: int = option(200, "steps of linear learning-rate warm-up")
     reward_weight: float = option(1.0, "weight of the reward loss beside the per-frame cell loss")
-    push_share: float = option(0.25, "share of each batch drawn from transitions where the player walked into "
-                                     "a box (pushes and blocked pushes)")
+    push_share: float = option(0.25, "share of each batch drawn from the transitions the world marks interesting "
+                                     "(Sokoban: the player walked into a box: pushes and blocked pushes)")
     rare_share: float = option(0.02, "share of each batch drawn from each rare reward class")
     train_limit: int | None = option(None, "use at most this many training transitions")
     val_every: int = option(500, "validate every N steps")
@@ -77,8 +84,9 @@ class FitConfig:
                 raise ReverieError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ReverieError(f"--lr must be > 0, got {self.lr}")
-        if self.push_share < 0 or self.rare_share < 0 or self.push_share + 3 * self.rare_share >= 1:
-            raise ReverieError("--push-share and 3 x --rare-share must be >= 0 and add up to less than 1")
+        if self.push_share < 0 or self.rare_share < 0 or self.push_share + self.rare_share >= 1:
+            raise ReverieError("--push-share and --rare-share must be >= 0 and add up to less than 1 "
+                               "(with --rare-share counted once per rare reward class)")
 
 
 def learning_rate(config: FitConfig, step: int, elapsed: float) -> float:
@@ -155,6 +163,20 @@ def fit(config: FitConfig, model_config: GridModelConfig | None = None, progress
         torch.set_num_threads(threads)
 
 
+def model_for_data(spec, model_config: GridModelConfig, source: str = "--reward-values") -> GridModelConfig:
+    """``model_config`` for the data's env ``spec``: reward values given by hand must be the
+    spec's classes in the spec's order (refused in one line otherwise: a model fitted to
+    class indices but imagining other values would swap rewards silently)."""
+    given = tuple(model_config.reward_values)
+    if given:
+        classes = spec.rewards.classes
+        if len(given) != len(classes) or any(abs(a - b) > 1e-4 for a, b in zip(given, classes)):
+            raise ReverieError(f"{source} {','.join(f'{v:g}' for v in given)} are not the data's reward classes "
+                               f"({spec.id}: {','.join(f'{v:g}' for v in classes)}, in this order); drop the flag")
+        model_config = GridModelConfig.from_dict(model_config.to_dict() | {"reward_values": list(classes)})
+    return model_config
+
+
 def _fit(config: FitConfig, model_config: GridModelConfig, progress: bool) -> dict[str, Any]:
     from tqdm import tqdm
 
@@ -166,6 +188,8 @@ def _fit(config: FitConfig, model_config: GridModelConfig, progress: bool) -> di
         raise ReverieError(f"{out}: holds a run already; pass --resume to continue it or choose another --out")
     device = torch.device(config.device)
     manifest = read_manifest(config.data)
+    spec = manifest_spec(manifest, str(config.data))
+    model_config = model_for_data(spec, model_config)
     train = TransitionDataset.load(config.data, "train", config.train_limit).to(device)
     if "valid" not in manifest["splits"]:
         raise ReverieError(f"{config.data}: has no validation split; collect with --valid-frames > 0")
@@ -174,13 +198,16 @@ def _fit(config: FitConfig, model_config: GridModelConfig, progress: bool) -> di
     valid = valid_all.subset(order[:config.val_frames]).to(device)
 
     torch.manual_seed(config.seed)
-    model = GridModel(model_config).to(device)
+    model = GridModel.for_spec(spec, model_config).to(device)
+    model.check_spec(spec)
+    model_config = model.config
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sampler = Sampler(train, config.batch_size, config.push_share, config.rare_share, seed=config.seed)
     step, elapsed, best, bad = 0, 0.0, None, 0
     if config.resume:
         state = load_checkpoint(checkpoint_path, kind=RUN_KIND)
         saved = GridModelConfig.from_dict(state["model"]["config"])
+        GridModel(saved).check_spec(spec)
         if saved.to_dict() != model_config.to_dict():
             raise ReverieError(f"{checkpoint_path}: the run was started with model config {saved.to_dict()}; "
                                "resume it with the same model flags")
@@ -191,7 +218,7 @@ def _fit(config: FitConfig, model_config: GridModelConfig, progress: bool) -> di
         step, elapsed, best, bad = state["step"], state["elapsed"], state["best"], state["bad_validations"]
 
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {"fit": to_dict(config), "model": model_config.to_dict(),
+    write_json(out / "config.json", {"fit": to_dict(config), "env": spec.id, "model": model_config.to_dict(),
                                      "train_frames": len(train), "valid_frames": len(valid_all)})
     metrics = MetricsLogger(out, tensorboard=config.tensorboard, resume_step=step if config.resume else None)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else contextlib.nullcontext())
@@ -241,7 +268,8 @@ def _fit(config: FitConfig, model_config: GridModelConfig, progress: bool) -> di
                 score = _score(last_val)
                 if _improved(score, best):
                     best, bad = list(score), 0
-                    save_model(model, out / "model.pt", {"step": step, "validation": _brief(last_val)})
+                    save_model(model, out / "model.pt", {"step": step, "env": spec.id,
+                                                         "validation": _brief(last_val)})
                 else:
                     bad += 1
                 elapsed = time.perf_counter() - start
@@ -262,7 +290,7 @@ def _fit(config: FitConfig, model_config: GridModelConfig, progress: bool) -> di
     bar.close()
     elapsed = time.perf_counter() - start
     if not (out / "model.pt").is_file():  # stopped before the first validation
-        save_model(model, out / "model.pt", {"step": step})
+        save_model(model, out / "model.pt", {"step": step, "env": spec.id})
     save_run()
     metrics.close()
     return finish(config, out, step, elapsed, stop_reason, valid_all, len(train), device)
@@ -280,6 +308,7 @@ def finish(config: FitConfig, out: Path, step: int, elapsed: float, stop_reason:
     from ..models.io import load
 
     best = load(out / "model.pt", device)
+    best.check_spec(valid_all.spec)
     final = validate(best, valid_all.to(device))
     summary = {
         "steps": step, "frames_seen": step * config.batch_size, "train_transitions": train_frames,
@@ -288,7 +317,8 @@ def finish(config: FitConfig, out: Path, step: int, elapsed: float, stop_reason:
         "validation": final,
     }
     write_json(out / "summary.json", summary)
-    save_model(best, out / "model.pt", {"step": summary["best_step"], "validation": _brief(final),
+    save_model(best, out / "model.pt", {"step": summary["best_step"], "env": valid_all.spec.id,
+                                        "validation": _brief(final),
                                         "fit": to_dict(config), "summary": {k: v for k, v in summary.items()
                                                                             if k != "validation"}})
     return summary
@@ -302,4 +332,4 @@ def describe(summary: dict[str, Any]) -> str:
             f"reward class {v['reward_accuracy']:.4%} over {v['frames']:,} frames")
 
 
-__all__ = ["FitConfig", "fit", "validate", "learning_rate", "describe"]
+__all__ = ["FitConfig", "fit", "validate", "learning_rate", "describe", "model_for_data"]

@@ -4,16 +4,22 @@ A run directory holds
 
 - ``config.json``: the resolved run and algorithm configs, the env and agent details;
 - ``metrics.jsonl`` / ``metrics.csv`` / ``tensorboard/``: per log interval the frames, mean
-  episode return, solve rate and episode length of the episodes that ended, the losses,
+  episode return and length of the episodes that ended (and their success rate where the
+  world has success: ``success_rate``), the losses,
   entropy, gradient norm, learning rate and frames/s;
 - ``checkpoint.pt``: the latest resumable checkpoint (written atomically every
   ``checkpoint_every`` frames, on Ctrl-C and at the end): weights, optimizer, frame and
   update counters, the global RNG states, the trainer's action sampler, the env's state
-  (level grids, step counters and level sampler, via ``get_state``) and the current
+  (Sokoban: level grids, step counters and level sampler, via ``get_state``) and the current
   observations, so ``resume`` continues the very same run: a run killed after a checkpoint and
   resumed ends with exactly the weights of an uninterrupted one (on the CPU);
 - ``evaluation.json``: held-out results (the env id's test split, sampled and greedy action
   choice) from the end of training and from ``reverie evaluate``; ``summary.json``.
+
+The env and the agent come from the env id's spec (:func:`reverie.envs.registry.make_env`,
+:func:`reverie.agents.build_agent`), so any registered world trains here. The held-out
+evaluation at the end is a hook (``evaluate=``, e.g.
+:func:`reverie.evaluation.evaluate.final_evaluation`): runs never import evaluation.
 
 Ctrl-C (SIGINT) and SIGTERM stop the run after the current update, with a final checkpoint;
 a second Ctrl-C aborts at once.
@@ -22,6 +28,7 @@ a second Ctrl-C aborts at once.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import signal
 import sys
@@ -42,7 +49,7 @@ from ..core.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_r
 from ..core.metrics import MetricsLogger
 
 __all__ = ["TrainConfig", "train", "resume", "load_run", "Run", "parse_agent_options", "RUN_KIND",
-           "describe"]
+           "describe", "EvaluateHook", "has_success"]
 
 RUN_KIND = "actor-critic-run"
 CHECKPOINT = "checkpoint.pt"
@@ -52,20 +59,22 @@ CHECKPOINT = "checkpoint.pt"
 class TrainConfig:
     """One actor-critic training run (the algorithm's own settings are an A2CConfig)."""
 
-    env: str = option("sokoban-7x7-2", "env id: sokoban-6x6-1, sokoban-7x7-2, sokoban-10x10-4, "
-                                       "boxoban-unfiltered, boxoban-medium")
+    env: str = option("sokoban-7x7-2", "env id (see reverie.envs.registry.env_ids())")
     agent: str = option("standard", "agent name: standard, large, i2a, i2a-perfect, i2a-copy, i2a-noreward")
     agent_options: str = option("", "options for the agent builder, comma-separated key=value "
                                     "(e.g. hidden=128, or target_params=800000 for large)")
     frames: int = option(1_000_000, "training frames (env steps summed over the envs)")
-    seed: int = option(0, "seeds weights, action sampling and the level sampler")
+    seed: int = option(0, "seeds weights, action sampling and the env (its level or episode sampler)")
     run_dir: Path = option(Path("runs/a2c"), "run folder: config, metrics, checkpoint, evaluation, report")
     num_envs: int = option(64, "envs stepped as one batch")
     max_steps: int | None = option(None, "episode step cap (default: the env id's)")
-    train_levels: int | None = option(None, "generated ids: levels in the training bank (default: the id's)")
-    levels_dir: Path | None = option(None, "Boxoban folder for boxoban-* ids (default: ../shared/boxoban-levels "
-                                           "beside the repo, if it exists)")
-    observation: str = option("symbolic", "observation: symbolic (one plane per cell type) or rgb")
+    train_levels: int | None = option(None, "worlds with generated levels: levels in the training bank "
+                                            "(default: the id's)")
+    levels_dir: Path | None = option(None, "worlds with level files (Boxoban ids): their folder (default: the "
+                                           "world's, e.g. $REVERIE_BOXOBAN)")
+    observation: str | None = option(None, "observation kind, where the world offers several (Sokoban: symbolic "
+                                           "or rgb); default: the world's own")
+    env_options: str = option("", "further env options, comma-separated key=value (the world's own)")
     log_every: int = option(20_000, "log metrics every N frames")
     checkpoint_every: int = option(250_000, "write the resumable checkpoint every N frames")
     eval_episodes: int = option(1000, "held-out test episodes played at the end, per action choice (0 = none)")
@@ -86,18 +95,25 @@ class TrainConfig:
                 raise ReverieError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
         if self.eval_episodes < 0 or self.threads < 0:
             raise ReverieError("--eval-episodes and --threads must be >= 0")
-        if self.observation not in ("symbolic", "rgb"):
-            raise ReverieError(f"--observation must be symbolic or rgb, got {self.observation!r}")
         parse_agent_options(self.agent_options)
+        parse_agent_options(self.env_options, "--env-options")
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """The env options this run passes to its world (the fields that are set, and ``env_options``)."""
+        options: dict[str, Any] = {}
+        for name in ("observation", "max_steps", "levels_dir", "train_levels"):
+            if getattr(self, name) is not None:
+                options[name] = getattr(self, name)
+        return options | parse_agent_options(self.env_options, "--env-options")
 
 
-def parse_agent_options(text: str) -> dict[str, Any]:
+def parse_agent_options(text: str, flag: str = "--agent-options") -> dict[str, Any]:
     """``"hidden=128,channels=32"`` -> ``{"hidden": 128, "channels": 32}`` (JSON values, else strings)."""
     options: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ReverieError(f"--agent-options wants key=value pairs, got {item!r}")
+            raise ReverieError(f"{flag} wants key=value pairs, got {item!r}")
         try:
             options[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
@@ -109,28 +125,33 @@ def _config_from_dict(values: dict[str, Any], run_dir: Path) -> TrainConfig:
     return TrainConfig(**(values | {"run_dir": run_dir}))
 
 
+def _agent(name: str, spec, options: dict[str, Any]):
+    """Agent ``name`` for the world of ``spec`` (its builder reads shapes, actions, models from it)."""
+    from ..agents import build_agent
+
+    return build_agent(name, spec, **options)
+
+
 # -- building a run ------------------------------------------------------------------------
 
 def _build(config: TrainConfig):
     """The training env, the agent and details of both (for config.json)."""
-    from ..agents import build_agent, count_parameters
-    from ..envs.sokoban.presets import get_preset, make_env
+    from ..agents import count_parameters
+    from ..envs.registry import make_env
 
-    preset = get_preset(config.env)
     if config.threads:
         torch.set_num_threads(config.threads)
     device = torch.device(config.device)
-    env = make_env(config.env, config.num_envs, "train", seed=config.seed, device=device,
-                   observation=config.observation, max_steps=config.max_steps,
-                   levels_dir=config.levels_dir, train_levels=config.train_levels)
-    obs_shape = tuple(env.single_observation_space.shape)
-    num_actions = int(env.action_space.n)
+    env = make_env(config.env, "train", config.num_envs, seed=config.seed, device=device, **config.env_kwargs())
+    spec = env.spec
     torch.manual_seed(config.seed)
-    policy = build_agent(config.agent, obs_shape, num_actions, **parse_agent_options(config.agent_options))
+    policy = _agent(config.agent, spec, parse_agent_options(config.agent_options))
     policy = policy.to(device)
-    env_info = {"id": config.env, "description": preset.description, "obs_shape": list(obs_shape),
-                "num_actions": num_actions, "max_steps": env.max_steps, "train_levels": len(env.bank),
-                "level_size": list(env.bank.shape)}
+    env_info = {"id": config.env, "description": spec.description, "obs_shape": list(spec.observation.shape),
+                "num_actions": spec.num_actions, "max_steps": env.max_steps, "success": spec.success}
+    describe_env = getattr(env, "describe", None)
+    if describe_env is not None:
+        env_info |= describe_env()
     agent_info = {"name": config.agent, "options": parse_agent_options(config.agent_options),
                   "parameters": count_parameters(policy), "class": type(policy).__name__}
     return env, policy, env_info, agent_info
@@ -174,14 +195,27 @@ def write_run_config(run_dir: Path, config: TrainConfig, a2c: A2CConfig, trainer
 
 
 def episode_record(trainer: A2C, sums: dict[str, torch.Tensor], updates: int) -> dict[str, Any]:
-    """One log record of this process: the episodes that ended in the window, mean losses."""
+    """One log record of this process: the episodes that ended in the window, mean losses
+    (``success_rate`` only where the world has success)."""
     episodes = trainer.stats.pop()
     record = {"frames": trainer.frames, "updates": trainer.updates,
-              "episodes": episodes["episodes"], "episode_return": episodes["episode_return"],
-              # every preset is Sokoban, where an episode terminates only when solved
-              "solve_rate": episodes["terminated_rate"],
-              "episode_length": episodes["episode_length"]}
+              "episodes": episodes["episodes"], "episode_return": episodes["episode_return"]}
+    if has_success(trainer.env):
+        record["success_rate"] = episodes["success_rate"]
+    record["episode_length"] = episodes["episode_length"]
     return record | {k: float(v) / updates for k, v in sums.items()}
+
+
+def has_success(env) -> bool:
+    """Whether the env's world reports success (``spec.success``)."""
+    spec = getattr(env, "spec", None)
+    return getattr(spec, "success", None) is not None
+
+
+def _progress_note(line: dict[str, Any]) -> str:
+    if "success_rate" in line:
+        return f"success {line['success_rate']:.1%}"
+    return f"return {line['episode_return']:.2f}"
 
 
 @dataclass
@@ -190,7 +224,8 @@ class LoopEnd:
 
     elapsed: float
     interrupted: bool
-    last_solve: float
+    last_success: float | None  # the last logged training success rate (None: no world success or no episode)
+    last_return: float | None = None
 
 
 def training_loop(trainer: A2C, config: TrainConfig, save: Callable[[float, dict[str, Any]], None],
@@ -212,7 +247,8 @@ def training_loop(trainer: A2C, config: TrainConfig, save: Callable[[float, dict
     sums: dict[str, torch.Tensor] = dict(window["sums"])
     window_updates = int(window["updates"])
     window_start, window_frames = time.perf_counter(), trainer.frames
-    last_solve = float("nan")
+    last: dict[str, Any] = {}
+    note = "no episode ended yet"
     start = time.perf_counter() - elapsed
 
     def checkpoint() -> float:
@@ -243,34 +279,45 @@ def training_loop(trainer: A2C, config: TrainConfig, save: Callable[[float, dict
                 if metrics is not None:
                     metrics.log(trainer.frames, line)
                 if line["episodes"]:
-                    last_solve = line["solve_rate"]
-                bar.set_postfix_str(f"{line['frames_per_second']:,.0f} frames/s, solved {last_solve:.1%}",
-                                    refresh=False)
+                    last, note = line, _progress_note(line)
+                bar.set_postfix_str(f"{line['frames_per_second']:,.0f} frames/s, {note}", refresh=False)
                 sums, window_updates, window_start, window_frames = {}, 0, now, trainer.frames
             if trainer.frames // config.checkpoint_every > before // config.checkpoint_every:
                 checkpoint()
         elapsed = checkpoint()
     bar.close()
-    return LoopEnd(elapsed, interrupted, last_solve)
+    return LoopEnd(elapsed, interrupted, last.get("success_rate"), last.get("episode_return"))
+
+
+#: ``evaluate(policy, config, env_info, frames) -> {mode: result}``: the held-out evaluation a
+#: completed run ends with (:func:`reverie.evaluation.evaluate.final_evaluation`).
+EvaluateHook = Callable[[torch.nn.Module, TrainConfig, dict[str, Any], int], dict[str, Any]]
 
 
 def finish_run(config: TrainConfig, trainer: A2C, policy, env_info: dict[str, Any], agent_info: dict[str, Any],
-               end: LoopEnd, **extra: Any) -> dict[str, Any]:
-    """The run's summary (with the held-out evaluation of a completed run), written to ``summary.json``."""
+               end: LoopEnd, evaluate: EvaluateHook | None = None, **extra: Any) -> dict[str, Any]:
+    """The run's summary (with the held-out evaluation of a completed run, when given an
+    ``evaluate`` hook and ``eval_episodes``), written to ``summary.json`` (no NaN: None)."""
     summary: dict[str, Any] = {
         "run_dir": str(config.run_dir), "env": config.env, "agent": config.agent, "seed": config.seed,
         "frames": trainer.frames, "updates": trainer.updates, "target_frames": config.frames,
         "completed": trainer.frames >= config.frames, "interrupted": end.interrupted,
         "wall_seconds": round(end.elapsed, 2), "frames_per_second": round(trainer.frames / max(end.elapsed, 1e-9), 1),
-        "final_train_solve_rate": end.last_solve, "parameters": agent_info["parameters"], **extra,
+        "final_train_success_rate": _finite(end.last_success), "final_train_return": _finite(end.last_return),
+        "parameters": agent_info["parameters"], **extra,
     }
-    if summary["completed"] and config.eval_episodes:
-        summary["evaluation"] = _final_evaluation(config, policy, env_info, trainer.frames)
+    if summary["completed"] and config.eval_episodes and evaluate is not None:
+        summary["evaluation"] = evaluate(policy, config, env_info, trainer.frames)
     write_json(config.run_dir / "summary.json", summary)
     return summary
 
 
-def _run(config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None, progress: bool) -> dict[str, Any]:
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _run(config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None, progress: bool,
+         evaluate: EvaluateHook | None) -> dict[str, Any]:
     run_dir = config.run_dir
     env, policy, env_info, agent_info = _build(config)
     trainer = A2C(policy, env, a2c, total_frames=config.frames, seed=config.seed)
@@ -292,36 +339,24 @@ def _run(config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None, prog
                         elapsed=float(state["elapsed"]) if state is not None else 0.0,
                         window=state.get("log_window") if state is not None else None)
     metrics.close()
-    return finish_run(config, trainer, policy, env_info, agent_info, end)
-
-
-def _final_evaluation(config: TrainConfig, policy, env_info: dict[str, Any], frames: int) -> dict[str, Any]:
-    from ..envs.sokoban.presets import level_bank
-    from ..evaluation.evaluate import evaluate_policy, record_evaluation
-
-    bank = level_bank(config.env, "test", config.levels_dir, config.train_levels)
-    results = {}
-    for greedy in (False, True):
-        result = evaluate_policy(policy, bank, config.eval_episodes, env_info["max_steps"], greedy=greedy,
-                                 device=config.device, observation=config.observation)
-        result = {"levels": f"{config.env}:test", **result, "train_frames": frames}
-        record_evaluation(config.run_dir, result)
-        results[result["mode"]] = {k: result[k] for k in ("solve_rate", "ci95", "mean_return", "mean_length",
-                                                          "episodes")}
-    return results
+    return finish_run(config, trainer, policy, env_info, agent_info, end, evaluate)
 
 
 # -- public API ----------------------------------------------------------------------------
 
-def train(config: TrainConfig, a2c: A2CConfig | None = None, progress: bool = True) -> dict[str, Any]:
-    """Start a run in ``config.run_dir`` (which must not hold one); returns its summary."""
+def train(config: TrainConfig, a2c: A2CConfig | None = None, progress: bool = True,
+          evaluate: EvaluateHook | None = None) -> dict[str, Any]:
+    """Start a run in ``config.run_dir`` (which must not hold one); returns its summary.
+
+    ``evaluate(policy, config, env_info, frames)``: the held-out evaluation of the completed run
+    (none without it); ``reverie train`` passes :func:`reverie.evaluation.evaluate.final_evaluation`."""
     a2c = a2c or A2CConfig()
     if (config.run_dir / CHECKPOINT).exists():
         raise ReverieError(f"{config.run_dir}: holds a run already; resume it with "
                            f"`reverie train --resume {config.run_dir}` or choose another --run-dir")
     if config.run_dir.exists() and not config.run_dir.is_dir():
         raise ReverieError(f"{config.run_dir}: exists and is not a folder")
-    return _run(config, a2c, None, progress)
+    return _run(config, a2c, None, progress, evaluate)
 
 
 def _load_state(run_dir: Path) -> dict[str, Any]:
@@ -337,18 +372,20 @@ def _load_state(run_dir: Path) -> dict[str, Any]:
     return state
 
 
-def resume(run_dir: str | Path, progress: bool = True) -> dict[str, Any]:
-    """Continue the run in ``run_dir`` from its checkpoint, with the config it was started with."""
+def resume(run_dir: str | Path, progress: bool = True, evaluate: EvaluateHook | None = None) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from its checkpoint, with the config it was started with
+    (``evaluate``: as in :func:`train`)."""
     run_dir = Path(run_dir)
     state = _load_state(run_dir)
     config = _config_from_dict(state["config"]["train"], run_dir)
     a2c = A2CConfig(**state["config"]["a2c"])
-    return _run(config, a2c, state, progress)
+    return _run(config, a2c, state, progress, evaluate)
 
 
 @dataclass
 class Run:
-    """A trained run loaded for evaluation: its config, policy and training details."""
+    """A trained run loaded for evaluation: its config, policy, training details and the env
+    spec it trained on (configured with the run's env options)."""
 
     run_dir: Path
     config: TrainConfig
@@ -357,16 +394,12 @@ class Run:
     env_info: dict[str, Any]
     frames: int
     device: torch.device
-
-    def training_levels(self):
-        from ..envs.sokoban.presets import level_bank
-
-        return level_bank(self.config.env, "train", self.config.levels_dir, self.config.train_levels)
+    spec: Any = None
 
 
 def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> Run:
     """The policy of a run's latest checkpoint, rebuilt from the run's own config."""
-    from ..agents import build_agent
+    from ..envs.registry import get_spec
 
     run_dir = Path(run_dir)
     state = _load_state(run_dir)
@@ -375,8 +408,8 @@ def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> R
         torch.set_num_threads(config.threads)  # as in training: one thread is fastest for small agents
     device = torch.device(device or config.device)
     env_info = state["env_info"]
-    policy = build_agent(config.agent, tuple(env_info["obs_shape"]), env_info["num_actions"],
-                         **parse_agent_options(config.agent_options)).to(device)
+    spec = get_spec(config.env, **config.env_kwargs())
+    policy = _agent(config.agent, spec, parse_agent_options(config.agent_options)).to(device)
     try:
         policy.load_state_dict(state["trainer"]["policy"])
     except RuntimeError as err:
@@ -384,19 +417,30 @@ def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> R
                            f"({str(err).splitlines()[0]})") from None
     policy.eval()
     return Run(run_dir, config, A2CConfig(**state["config"]["a2c"]), policy, env_info,
-               int(state["trainer"]["frames"]), device)
+               int(state["trainer"]["frames"]), device, spec)
 
 
 def describe(summary: dict[str, Any]) -> str:
     """A few lines about a finished (or stopped) run."""
+    success = summary.get("final_train_success_rate", summary.get("final_train_solve_rate"))
+    last_return = summary.get("final_train_return")
+    if success is not None:
+        last = f"last training success rate {success:.1%}"
+    elif last_return is not None:
+        last = f"last training return {last_return:.2f}"
+    else:
+        last = "no training episode ended"
     lines = [f"{summary['agent']} on {summary['env']}, seed {summary['seed']}: {summary['frames']:,} frames "
-             f"in {summary['wall_seconds']:.0f} s ({summary['frames_per_second']:,.0f} frames/s), "
-             f"last training solve rate {summary['final_train_solve_rate']:.1%}"]
+             f"in {summary['wall_seconds']:.0f} s ({summary['frames_per_second']:,.0f} frames/s), {last}"]
     for mode, result in summary.get("evaluation", {}).items():
-        low, high = result["ci95"]
-        lines.append(f"held-out test ({mode}): solved {result['solve_rate']:.1%} [{low:.1%}, {high:.1%}] "
-                     f"of {result['episodes']} episodes, mean return {result['mean_return']:.2f}, "
-                     f"mean length {result['mean_length']:.1f}")
+        rate = result.get("success_rate", result.get("solve_rate"))
+        head = f"held-out test ({mode}): "
+        if rate is not None:
+            low, high = result["ci95"]
+            head += f"success {rate:.1%} [{low:.1%}, {high:.1%}] of {result['episodes']} episodes, "
+        else:
+            head += f"{result['episodes']} episodes, "
+        lines.append(head + f"mean return {result['mean_return']:.2f}, mean length {result['mean_length']:.1f}")
     if summary["interrupted"]:
         lines.append(f"stopped early with a checkpoint; continue with: reverie train --resume {summary['run_dir']}")
     return "\n".join(lines)

@@ -191,7 +191,7 @@ class ParkingTrueModel:
         self.dt = 1.0 / base.config["simulation_frequency"]
         self.scales = np.array(task.SCALES)
 
-    def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         states = obs.detach().cpu().double().numpy() * self.scales
         actions = np.clip(action.detach().cpu().double().numpy(), -1, 1)
         out = np.empty_like(states)
@@ -214,7 +214,8 @@ class ParkingTrueModel:
             vel = v.velocity
             out[i] = (v.position[0], v.position[1], vel[0], vel[1], math.cos(v.heading), math.sin(v.heading))
         next_obs = torch.as_tensor(out / self.scales, dtype=obs.dtype, device=obs.device)
-        return next_obs, torch.zeros(obs.shape[0], dtype=obs.dtype, device=obs.device)
+        return (next_obs, torch.zeros(obs.shape[0], dtype=obs.dtype, device=obs.device),
+                torch.zeros(obs.shape[0], dtype=torch.bool, device=obs.device))
 
 
 # ---------------------------------------------------------------------------- pendulum
@@ -285,7 +286,7 @@ class PendulumTrueModel:
         self.g, self.m, self.l, self.dt = g, m, length, dt
         self.max_speed, self.max_torque = max_speed, max_torque
 
-    def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         angle = torch.atan2(obs[:, 1], obs[:, 0])
         speed = obs[:, 2]
         u = action[:, 0].clamp(-self.max_torque, self.max_torque)
@@ -293,7 +294,8 @@ class PendulumTrueModel:
         speed = (speed + (3 * self.g / (2 * self.l) * torch.sin(angle) + 3.0 / (self.m * self.l ** 2) * u) * self.dt)
         speed = speed.clamp(-self.max_speed, self.max_speed)
         angle = angle + speed * self.dt
-        return torch.stack([torch.cos(angle), torch.sin(angle), speed], 1), reward
+        return (torch.stack([torch.cos(angle), torch.sin(angle), speed], 1), reward,
+                torch.zeros(obs.shape[0], dtype=torch.bool, device=obs.device))
 
 
 def make_task(env: str, add_walls: bool = True, duration: int = 100, max_steps: int | None = None) -> Task:

@@ -18,7 +18,8 @@ import torch
 from ..core.errors import ReverieError
 from ..core.atomic import write_json
 from ..core.config import option, to_dict
-from ..models.vector import VectorFitConfig, save_vector_model
+from ..models.io import save_model
+from ..models.vector import VectorFitConfig
 from ..planning.cem import CEMConfig
 from .control import ENVS, MODEL_KINDS, collect_random, collect_with_planner, evaluate, make_model, make_planner, \
     make_task, run_episode
@@ -151,7 +152,7 @@ def _run_plan(config: PlanConfig, log: Callable[[str], None]) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", to_dict(config))
         if config.model != "true":
-            save_vector_model(model, out / "model.pt", {"env": config.env, "transitions": len(data)})
+            save_model(model, out / "model.pt", {"env": config.env, "transitions": len(data)})
         if config.pictures:
             summary["pictures"] = _pictures(task, env, model, planner, config, out)
         write_json(out / "summary.json", summary)

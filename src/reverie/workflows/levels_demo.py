@@ -47,6 +47,7 @@ def run(config: QuickstartConfig, progress: bool = True) -> dict[str, Any]:
     from ..envs.sokoban.levels import format_level_file
     from ..envs.sokoban.play import PlaySession
     from ..envs.sokoban.solver import SolverTimeout, solve
+    from ..envs.sokoban.render import rgb_image
     from ..evaluation.pictures import save_gif, save_montage
 
     out = config.out
@@ -60,7 +61,7 @@ def run(config: QuickstartConfig, progress: bool = True) -> dict[str, Any]:
         raise ReverieError(str(err)) from None
     generate_seconds = time.perf_counter() - start
     (out / "levels.txt").write_text(format_level_file(bank))
-    save_montage([level.codes for level in bank], out / "levels.png")
+    save_montage([rgb_image(level.codes) for level in bank], out / "levels.png")
 
     results = []
     for level in tqdm(bank, desc="solving", unit="level", disable=not progress):
@@ -94,7 +95,7 @@ def run(config: QuickstartConfig, progress: bool = True) -> dict[str, Any]:
         for action in results[hardest]["actions"]:
             replay.act(action)
             grids.append(replay.codes.copy())
-        save_gif(grids, out / "solution.gif")
+        save_gif([rgb_image(grid) for grid in grids], out / "solution.gif")
         summary.update(
             gif_level=results[hardest]["level"],
             gif_replay_solved=replay.solved,

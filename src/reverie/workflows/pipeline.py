@@ -161,7 +161,7 @@ def _collect(config: PipelineConfig, progress: bool) -> None:
 
     train, valid = _level_files(config)
     preset = get_preset(config.env)
-    collect(CollectConfig(out=config.out / "data", train_levels=train, valid_levels=valid,
+    collect(CollectConfig(out=config.out / "data", env=config.env, train_levels=train, valid_levels=valid,
                           train_frames=config.data_frames, valid_frames=max(1_000, config.data_frames // 10),
                           # Boxoban's 900,000 training levels: a model needs far fewer to learn the rules
                           level_limit=None if preset.generated else 100_000,
@@ -199,25 +199,24 @@ def _train(config: PipelineConfig, progress: bool) -> dict[str, Any]:
 
 
 def _evaluate(config: PipelineConfig, progress: bool) -> None:
-    from ..envs.sokoban.presets import get_preset, level_bank
-    from ..envs.sokoban.rules import NUM_ACTIONS
+    from ..envs.registry import get_spec
     from ..evaluation.evaluate import evaluate_policy, evaluate_run
 
-    keep = ("levels", "episodes", "solved", "solve_rate", "ci95", "mean_return", "mean_length")
+    keep = ("levels", "episodes", "successes", "success_rate", "ci95", "mean_return", "mean_length")
     results: dict[str, Any] = {}
     for greedy in (False, True):
         result = evaluate_run(config.out / "agent", None, config.eval_episodes, greedy=greedy,
                               levels_dir=config.levels_dir, seed=config.seed)
         results[result["mode"]] = {k: result[k] for k in keep}
-    bank = level_bank(config.env, "test", config.levels_dir)
-    random = evaluate_policy(_RandomPolicy(NUM_ACTIONS), bank, config.eval_episodes, get_preset(config.env).max_steps,
+    spec = get_spec(config.env, levels_dir=config.levels_dir)
+    random = evaluate_policy(_RandomPolicy(spec.num_actions), spec, "test", config.eval_episodes,
                              seed=config.seed, device=config.device)
     results["random"] = {"levels": results["sample"]["levels"]} | {k: random[k] for k in keep if k in random}
     write_json(config.out / "evaluation.json", results)
 
 
 def _report(config: PipelineConfig, progress: bool) -> None:
-    from ..envs.sokoban.presets import level_bank
+    from ..envs.registry import make_env
     from ..evaluation.imagination_gif import save_imagination_gif
     from ..evaluation.imagined_episode import show_episode
     from ..evaluation.report import write_report
@@ -225,8 +224,9 @@ def _report(config: PipelineConfig, progress: bool) -> None:
 
     page = write_report([config.out / "agent"], config.out / "report.md", levels_dir=config.levels_dir)
     run = load_run(config.out / "agent", config.device)
-    episode = show_episode(run.policy, level_bank(config.env, "test", config.levels_dir),
-                           run.env_info["max_steps"], seed=config.seed, device=run.device)
+    env = make_env(config.env, "test", 1, seed=config.seed, device=run.device, levels_dir=config.levels_dir,
+                   max_steps=run.env_info["max_steps"])
+    episode = show_episode(run.policy, env, seed=config.seed)
     write_json(config.out / "imagination.json", episode.to_dict())
     save_imagination_gif(episode, config.out / "imagination.gif")
     verdict = "solves it" if episode.solved else "does not solve it"
@@ -291,6 +291,11 @@ def _results(config: PipelineConfig) -> dict[str, Any]:
     return results
 
 
+def _rate(result: dict[str, Any]) -> float:
+    """A result's success rate (``solve_rate`` in folders written before stage 2)."""
+    return result["success_rate"] if "success_rate" in result else result["solve_rate"]
+
+
 def run(config: PipelineConfig, progress: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run (or resume) the pipeline; returns the summary it also writes to ``out/summary.json``."""
     log = log or (lambda line: print(line, flush=True))
@@ -345,7 +350,7 @@ def describe(summary: dict[str, Any]) -> str:
         lines.append(f"i2a: {a['frames']:,} frames at {a['frames_per_second']:,.0f} frames/s")
     if "evaluation" in summary:
         e = summary["evaluation"]
-        parts = [f"{mode} {e[mode]['solve_rate']:.1%} [{e[mode]['ci95'][0]:.1%}, {e[mode]['ci95'][1]:.1%}]"
+        parts = [f"{mode} {_rate(e[mode]):.1%} [{e[mode]['ci95'][0]:.1%}, {e[mode]['ci95'][1]:.1%}]"
                  for mode in ("sample", "greedy", "random") if mode in e]
         lines.append(f"held-out {e['sample']['levels']} solved ({e['sample']['episodes']} episodes): "
                      + ", ".join(parts))

@@ -79,6 +79,10 @@ class SokobanVecEnv:
         self._bank_unplaced = rules.unplaced_boxes(self._bank_codes)
         self._generator = torch.Generator(self.device)
         self._generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+        from .spec import levels_spec  # (spec.py imports this module)
+
+        #: What this env plays (``make_env`` replaces it with the env id's configured spec).
+        self.spec = levels_spec(self.height, self.width, max_steps, observation)
         self.action_space = gym.spaces.Discrete(rules.NUM_ACTIONS)
         self.single_observation_space = self._observation_space(obs_dtype)
         n, hw = num_envs, self.height * self.width
@@ -213,6 +217,12 @@ class SokobanVecEnv:
         if "rng" in state:
             self._generator.set_state(torch.as_tensor(state["rng"]))
         self._started = True
+
+    def describe(self) -> dict[str, Any]:
+        """World details for a run folder's ``config.json`` (the bank and room size; a training
+        env's bank is its training levels) and for evaluation (distinct episodes: the bank size)."""
+        return {"train_levels": len(self.bank), "level_size": [self.height, self.width],
+                "distinct_episodes": len(self.bank)}
 
     def to_xsb(self) -> list[str]:
         """Each env's current position as XSB text."""

@@ -30,6 +30,8 @@ class PerfectModel:
         if observation not in ("symbolic", "rgb"):
             raise ValueError(f"observation must be 'symbolic' or 'rgb', got {observation!r}")
         self.observation = observation
+        if observation == "symbolic":
+            self.step_compact = self.step_codes
         self._tables: dict[tuple[int, torch.device], rules.Tables] = {}
         self._renderers: dict[tuple[int, int, torch.device], Renderer] = {}
         self._sprites: dict[torch.device, torch.Tensor] = {}
@@ -73,15 +75,18 @@ class PerfectModel:
             self._renderers[key] = Renderer(h, w, codes.device)
         return self._renderers[key].rgb(codes.reshape(b, h * w))
 
-    def step_compact(self, codes: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The rules on codes ``[B, H, W]`` (the spec's compact states; search's fast path):
-        -> (next codes ``[B, H, W]``, reward ``[B]``, solved ``[B]``)."""
+    def step_codes(self, codes: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The rules on codes ``[B, H, W]``: -> (next codes ``[B, H, W]``, reward ``[B]``, solved ``[B]``).
+
+        For symbolic observations the codes are the spec's compact states, so this is also
+        ``step_compact``, search's fast path; RGB frames' compact form is the frames themselves,
+        so an RGB perfect model offers no ``step_compact`` (search then steps frames)."""
         b, h, w = codes.shape
         next_codes, result = rules.step(codes.reshape(b, h * w), action.long(), self._table(w, codes.device))
         return next_codes.view(b, h, w), result.reward, result.solved
 
     def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        next_codes, reward, done = self.step_compact(self.to_codes(obs), action)
+        next_codes, reward, done = self.step_codes(self.to_codes(obs), action)
         return self.from_codes(next_codes, obs), reward, done
 
 

@@ -20,8 +20,9 @@ import torch
 from ...core.errors import ReverieError
 from ..registry import register_spec
 from ..spec import ActionSpec, EnvSpec, ObsSpec, RewardSpec
-from . import cells, rules
+from . import cells, collection, rules
 from .presets import PRESETS, level_bank, level_keys, overlap, resolve_levels
+from .optimal import REFERENCE as OPTIMAL_REFERENCE, optimal_moves
 from .render import SPRITE
 
 __all__ = ["SOKOBAN_REWARDS", "sokoban_spec", "OBSERVATIONS", "ENV_OPTIONS"]
@@ -93,9 +94,9 @@ def _levels(spec: EnvSpec, split: str, levels_dir=None, train_levels=None):
 
 def _overlap(spec: EnvSpec, source: str, levels_dir=None, train_levels=None, **_: Any) -> int:
     """Levels of ``source`` (a split or a level file/folder) that the id's training bank holds."""
-    train = level_bank(spec.id, "train", levels_dir, train_levels) if "train" in spec.splits else None
-    if train is None or source == "train":
+    if "train" not in spec.splits:
         return 0
+    train = level_bank(spec.id, "train", levels_dir, train_levels)
     return overlap(_levels(spec, source, levels_dir, train_levels), level_keys(train))
 
 
@@ -115,6 +116,13 @@ def _render(obs: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.stack([rgb_image(c) for c in codes]))
 
 
+#: Hooks of model data (see :mod:`.collection`): the level sources of ``reverie model collect``,
+#: the transitions fitting over-draws, and the ones diagnostics score apart.
+_DATA_HOOKS = {"collection_sources": collection.collection_sources, "level_source": collection.level_source,
+               "interesting_transitions": collection.walked_into_box,
+               "scored_apart": ("push", collection.box_moved)}
+
+
 def sokoban_spec(env_id: str, description: str, max_steps: int, size: tuple[int, int],
                  splits: tuple[str, ...]) -> EnvSpec:
     """The spec of one Sokoban id (symbolic observations; ``observation="rgb"`` for frames)."""
@@ -124,8 +132,18 @@ def sokoban_spec(env_id: str, description: str, max_steps: int, size: tuple[int,
         actions=ActionSpec(rules.NUM_ACTIONS, tuple(rules.ACTION_NAMES)),
         rewards=SOKOBAN_REWARDS, make=_make, splits=splits, max_steps=max_steps, success="solved",
         perfect_model=_perfect_model, default_model="sokoban-10x10", render=_render, configure=_configure,
-        overlap=_overlap, extra={"size": tuple(size), "world": "sokoban"},
+        overlap=_overlap, extra={"size": tuple(size), "world": "sokoban", **_DATA_HOOKS,
+               "optimal_moves": optimal_moves, "optimal_reference": OPTIMAL_REFERENCE},
     )
+
+
+def levels_spec(height: int, width: int, max_steps: int, observation: str = "symbolic") -> EnvSpec:
+    """The spec of Sokoban on levels of one room size from anywhere (a level file, a bank made
+    in code): what a :class:`~.env.SokobanVecEnv` built directly carries as ``env.spec``. Its
+    "splits" are level sources (files or folders)."""
+    spec = sokoban_spec(f"sokoban-{height}x{width}", f"Sokoban levels of {height}x{width} rooms", max_steps,
+                        (height, width), ())
+    return spec.with_options(observation=observation) if observation != "symbolic" else spec
 
 
 for _preset in PRESETS.values():

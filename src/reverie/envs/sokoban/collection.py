@@ -1,4 +1,8 @@
-"""Level sets for model data: a split by level, and starts with boxes already on targets.
+"""Sokoban's model data: level sets for collection, and which transitions are the hard ones.
+
+Generic data collection (:mod:`reverie.data.transitions`) and sampling
+(:mod:`reverie.data.dataset`) know no Sokoban; they ask the spec's ``extra`` hooks this
+module provides (see :func:`collection_sources`, :func:`walked_into_box`, :func:`box_moved`).
 
 Validation levels must never be seen in fitting, or the accuracy measured on them says
 nothing about new levels; so train and validation transitions come from disjoint level
@@ -21,9 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import ReverieError
-from ..envs.sokoban import cells
-from ..envs.sokoban.bank import LevelBank, load_boxoban
+from typing import Any
+
+import torch
+
+from ...core.errors import ReverieError
+from . import cells, rules
+from .bank import LevelBank, load_boxoban
 
 
 @dataclass
@@ -48,7 +56,7 @@ def load_split(path: str | Path | None, generated: int, seed: int, height: int =
         except ValueError as err:
             raise ReverieError(str(err)) from None
         return bank, f"{path} ({len(bank)} levels)"
-    from ..envs.sokoban.generator import generate_levels
+    from .generator import generate_levels
 
     try:
         bank = generate_levels(generated, height, width, boxes, seed)
@@ -150,3 +158,99 @@ def with_preplaced(bank: LevelBank, fraction: float, seed: int, description: str
         text += f" ({near_solved:.0%} of those one push from solved)"
     return LevelSet(LevelBank(codes), np.concatenate([index, source]), np.concatenate([preplaced, moved]),
                     description + text)
+
+
+# -- the hooks the generic data code calls (through the spec's ``extra``) -------------------
+
+class LevelSource:
+    """One split's levels as collection plays them: an env over the level set's bank, and
+    per env the source level and the preplaced-box count of the bank row it plays."""
+
+    def __init__(self, levels: LevelSet) -> None:
+        self.levels = levels
+        self.description = levels.description
+        self._source = torch.from_numpy(levels.source_index)
+        self._preplaced = torch.from_numpy(levels.preplaced)
+
+    def make_env(self, num_envs: int, max_steps: int | None, seed: int, copy_obs: bool):
+        from .env import SokobanVecEnv
+
+        return SokobanVecEnv(self.levels.bank, num_envs, "symbolic", max_steps or 120, seed=seed, copy_obs=copy_obs)
+
+    def tags(self, env) -> dict[str, torch.Tensor]:
+        """Read before a step: which level each env plays (``level``) and its preplaced boxes."""
+        row = env.level_index.clone().cpu()
+        return {"level": self._source[row], "preplaced": self._preplaced[row]}
+
+
+def _id_of_size(spec, height: int, width: int) -> str:
+    """The registered Sokoban id playing ``height x width`` rooms (``spec``'s own if none)."""
+    from ..registry import env_ids, get_spec
+
+    if tuple(spec.extra.get("size", ())) == (height, width):
+        return spec.id
+    for env_id in env_ids():
+        other = get_spec(env_id)
+        if other.extra.get("world") == "sokoban" and tuple(other.extra.get("size", ())) == (height, width):
+            return env_id
+    return spec.id
+
+
+def collection_sources(spec, seeds: dict[str, int], train_levels=None, valid_levels=None,
+                       level_limit: int | None = None, generated_levels: int = 5000,
+                       size: tuple[int, int] | None = None, boxes: int = 4, preplaced: float = 0.5,
+                       near_solved: float = 0.4, **unknown: Any) -> dict[str, Any]:
+    """The train and valid level sources of a Sokoban transition dataset (``extra["collection_sources"]``).
+
+    Levels come from Boxoban files/folders or are generated (``generated_levels`` per split,
+    ``size`` default: the id's room size); validation levels found in the training ones are
+    dropped; ``preplaced`` of the starts are variants with boxes on targets. Returns
+    ``{"env": id, "sources": {split: LevelSource}, "manifest": {...}}``.
+    """
+    if unknown:
+        raise ReverieError(f"Sokoban collection takes no option {', '.join(sorted(unknown))}")
+    if (train_levels is None) != (valid_levels is None):
+        raise ReverieError("give both --train-levels and --valid-levels, or neither (generated levels)")
+    h, w = size or spec.extra["size"]
+    train_bank, train_desc = load_split(train_levels, generated_levels, seeds["train"], h, w, boxes, level_limit)
+    valid_bank, valid_desc = load_split(valid_levels, generated_levels, seeds["valid"], h, w, boxes, level_limit)
+    if valid_bank.shape != train_bank.shape:
+        raise ReverieError(f"train levels are {train_bank.shape}, validation levels {valid_bank.shape}: "
+                           "they must be the same size")
+    valid_bank, overlap = drop_overlap(valid_bank, train_bank)
+    sources = {split: LevelSource(with_preplaced(bank, preplaced, seeds[split], desc, near_solved))
+               for split, bank, desc in (("train", train_bank, train_desc), ("valid", valid_bank, valid_desc))}
+    return {"env": _id_of_size(spec, *train_bank.shape), "sources": sources,
+            "num_levels": {"train": len(train_bank), "valid": len(valid_bank)},
+            "manifest": {"validation_levels_dropped_as_in_train": overlap}}
+
+
+def _is_box(codes: torch.Tensor) -> torch.Tensor:
+    return (codes == cells.BOX) | (codes == cells.BOX_ON_TARGET)
+
+
+def box_moved(codes: torch.Tensor, next_codes: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """Which transitions moved a box (bool ``[N]``): the pushes, scored apart by diagnostics."""
+    return (_is_box(codes) != _is_box(next_codes)).flatten(1).any(1)
+
+
+def walked_into_box(codes: torch.Tensor, next_codes: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """Which transitions walked the player into a box (bool ``[N]``): every push, and every
+    push that a wall or another box blocked, the two cases a model must tell apart (fitting
+    over-draws them)."""
+    n, h, w = codes.shape
+    flat = codes.reshape(n, h * w)
+    player = (flat >= cells.PLAYER).to(torch.uint8).argmax(1)
+    offsets = torch.tensor([dr * w + dc for dr, dc in rules.ACTION_DELTAS], device=flat.device)
+    ahead = (player + offsets[action.long()]).clamp_(0, h * w - 1)
+    return _is_box(flat.gather(1, ahead.unsqueeze(1)).squeeze(1))
+
+
+def level_source(spec, levels, seed: int, preplaced: float = 0.0, near_solved: float = 0.4):
+    """``extra["level_source"]``: a LevelBank (with ``preplaced`` starts) or a LevelSet as a
+    collection source, and the Sokoban id of its room size."""
+    if isinstance(levels, LevelBank):
+        levels = with_preplaced(levels, preplaced, seed, "levels", near_solved)
+    if not isinstance(levels, LevelSet):
+        raise ReverieError(f"Sokoban collects from a LevelBank or LevelSet, got {type(levels).__name__}")
+    return _id_of_size(spec, *levels.bank.shape), LevelSource(levels)

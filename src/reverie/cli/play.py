@@ -1,0 +1,42 @@
+"""``reverie play``: Sokoban in the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.config import parse_size
+from ..core.errors import ReverieError
+from .levels import _load, _select
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    from ..envs.sokoban.play import play_terminal
+
+    if args.path:
+        levels = _load(args.path, args.pad)
+    else:
+        from ..envs.sokoban.generator import generate_levels
+
+        height, width = args.size
+        levels = list(generate_levels(args.n, height, width, args.boxes, args.seed))
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        raise ReverieError("reverie play needs an interactive terminal")
+    start = args.index or 0
+    _select(levels, start, None)
+    solved = play_terminal(levels, start=start % len(levels))
+    print(f"solved {solved} level(s)")
+    return 0
+
+
+def add_play_command(commands: argparse._SubParsersAction) -> None:
+    """Add ``play`` to the ``reverie`` command."""
+    play = commands.add_parser("play", help="play Sokoban in the terminal (arrows, u undo, r restart, q quit)")
+    play.add_argument("path", nargs="?", help="levels to play (default: freshly generated ones)")
+    play.add_argument("--index", type=int, help="start at this level")
+    play.add_argument("--pad", action="store_true", help="accept ragged rows (pad them with floor)")
+    play.add_argument("-n", type=int, default=20, help="levels to generate when no path is given (default: 20)")
+    play.add_argument("--size", type=parse_size, default=(10, 10), help="HxW of generated levels (default: 10x10)")
+    play.add_argument("--boxes", type=int, default=4, help="boxes in generated levels (default: 4)")
+    play.add_argument("--seed", type=int, default=0, help="seed of generated levels (default: 0)")
+    play.set_defaults(func=cmd_play)
