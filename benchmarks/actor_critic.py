@@ -26,7 +26,7 @@ import torch
 
 from common import cpu_name, time_training, write_section
 from reverie.agents import build_agent, count_parameters
-from reverie.envs.sokoban.presets import make_env
+from reverie.envs.registry import make_env
 from reverie.training.actor_critic import A2C, A2CConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,9 +36,9 @@ ENV_ID = "sokoban-7x7-2"
 
 def measure(agent: str, num_envs: int, threads: int, channels_last: bool, seconds: float) -> dict:
     torch.set_num_threads(threads)
-    env = make_env(ENV_ID, num_envs, seed=0)
+    env = make_env(ENV_ID, "train", num_envs, seed=0)
     torch.manual_seed(0)
-    policy = build_agent(agent, tuple(env.single_observation_space.shape), int(env.action_space.n))
+    policy = build_agent(agent, env.spec)
     if channels_last:
         policy = policy.to(memory_format=torch.channels_last)
     trainer = A2C(policy, env, A2CConfig(), total_frames=10**9, seed=0)
@@ -88,7 +88,7 @@ def main() -> None:
         configs += [("standard", 64, 1, True), ("standard", 128, 1, False), ("standard", 256, 2, False),
                     ("standard", 32, 1, False), ("large", 64, 1, False)]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    make_env(ENV_ID, 1)  # generate (or load) the level bank before timing anything
+    make_env(ENV_ID, num_envs=1)  # generate (or load) the level bank before timing anything
     rows = []
     for agent, num_envs, threads, channels_last in configs:
         row = measure(agent, num_envs, threads, channels_last, seconds)

@@ -6,7 +6,29 @@ import platform
 import time
 from pathlib import Path
 
-BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
+
+
+def boxoban_levels() -> Path | None:
+    """The Boxoban folder the Sokoban benchmarks read, or None (they then generate levels).
+
+    The library's own places first (``$REVERIE_BOXOBAN``, ``~/.local/share/reverie/boxoban-levels``),
+    then ``../shared/boxoban-levels`` beside this checkout, where the recorded figures were taken."""
+    from reverie.core.errors import ReverieError
+    from reverie.envs.sokoban.presets import boxoban_dir
+
+    try:
+        return boxoban_dir()
+    except ReverieError:
+        beside = ROOT.parent / "shared" / "boxoban-levels"
+        return beside if beside.is_dir() else None
+
+
+def success_rate(record: dict):
+    """A result's success rate: ``success_rate``, or ``solve_rate`` in records written before the
+    spine (issue 14) renamed it; None if it has neither."""
+    return record.get("success_rate", record.get("solve_rate"))
 
 
 def write_section(name: str, body: str, heading: str, path: Path = BENCHMARKS_MD) -> None:

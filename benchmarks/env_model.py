@@ -37,17 +37,20 @@ from pathlib import Path
 
 import torch
 
-from common import cpu_name, write_section
+from common import boxoban_levels, cpu_name, write_section
 from reverie.data.dataset import TransitionDataset, collect_dataset
-from reverie.data.levels import load_split
 from reverie.data.transitions import CollectConfig, collect, read_manifest
+from reverie.envs.registry import get_spec
+from reverie.envs.sokoban.collection import load_split
 from reverie.evaluation.model_diagnostics import horizon_curve, one_step, pick_states
-from reverie.models import SIZES, GridModel, GridModelConfig, PerfectModel, codes_to_planes, load
+from reverie.models import SIZES, GridModel, GridModelConfig, load
 from reverie.models.io import pretrained_path
 from reverie.training.model_fitting import FitConfig, fit
 
 ROOT = Path(__file__).resolve().parents[1]
-BOXOBAN = ROOT.parent / "shared" / "boxoban-levels" / "unfiltered"
+BOXOBAN = (boxoban_levels() or ROOT / "no-boxoban-levels") / "unfiltered"
+#: The world the models imagine: 10x10 Sokoban (Boxoban's rooms).
+SPEC = get_spec("sokoban-10x10-4")
 RESULTS = ROOT / "benchmarks" / "results" / "env_model.json"
 
 
@@ -64,14 +67,14 @@ def imagine_rate(model, batch: int = 512, actions: int = 5, rounds: int = 12, st
     g = torch.Generator().manual_seed(0)
     bank, _ = load_split(BOXOBAN / "valid" if BOXOBAN.exists() else None, 64, 99)
     start = torch.from_numpy(bank.codes[torch.randint(len(bank), (batch,), generator=g).numpy()])
-    obs0 = codes_to_planes(start).repeat_interleave(actions, 0)  # [batch * actions, 7, H, W]
+    obs0 = SPEC.observation.decode(start).repeat_interleave(actions, 0)  # one-hot [batch * actions, 7, H, W]
     first = torch.arange(actions).repeat(batch)
     later = torch.randint(0, actions, (steps, batch * actions), generator=g)
 
     def rollout():
-        obs, _ = model.step(obs0, first)
+        obs = model.step(obs0, first)[0]  # (next_state, reward, done): observation models' state is the frame
         for t in range(1, steps):
-            obs, _ = model.step(obs, later[t])
+            obs = model.step(obs, later[t])[0]
 
     rollout()
     best = float("inf")
@@ -260,7 +263,7 @@ def main() -> int:
     for size in sizes:
         row: dict = {}
         if args.speed_only:
-            model = GridModel(GridModelConfig(size=size)).eval()
+            model = GridModel.for_spec(SPEC, GridModelConfig(size=size)).eval()
         else:
             out = Path(args.runs) / size
             if (out / "summary.json").is_file():
@@ -284,7 +287,7 @@ def main() -> int:
             "scores": score(shipped, natural, preplaced, args.rollouts), "speed": speeds(shipped)}
     except FileNotFoundError:
         pass
-    result["models"]["perfect (rules)"] = {"speed": speeds(PerfectModel())}
+    result["models"]["perfect (rules)"] = {"speed": speeds(SPEC.make_perfect_model())}
     result["data"]["natural_frames"] = len(natural)
     result["data"]["preplaced_frames"] = len(preplaced)
     print(table(result))

@@ -30,10 +30,12 @@ from pathlib import Path
 
 import torch
 
-from common import cpu_name, write_section
+from common import cpu_name, success_rate, write_section
 from imagination_efficiency import exact_rate, fit_poor_model, model_quality
 from sokoban_protocol import PROTOCOL, command
-from reverie.envs.sokoban.presets import level_bank, make_env
+from reverie.envs.registry import make_env
+from reverie.envs.sokoban.presets import level_bank
+from reverie.evaluation.evaluate import find_evaluation, read_evaluations
 from reverie.envs.sokoban import LevelBank
 from reverie.models import load
 from reverie.training.actor_critic import A2C, A2CConfig
@@ -48,7 +50,7 @@ def play_transitions(policy, env_id: str, envs: int, steps: int, seed: int = 0) 
     """``envs x steps`` real transitions of ``policy``'s sampled play on the test levels, as the
     trainer collects them for a policy that fine-tunes its model (an ended episode's next
     frame is its last one, not the reset that followed), flattened to one row each."""
-    trainer = A2C(policy, make_env(env_id, envs, split="test", seed=seed),
+    trainer = A2C(policy, make_env(env_id, "test", envs, seed=seed),
                   A2CConfig(n_steps=steps, lr_schedule="constant"), seed=seed)
     rollout = trainer.collect()
     return {key: rollout[key].flatten(0, 1) for key in ("obs", "actions", "next_obs", "rewards")}
@@ -91,7 +93,7 @@ def markdown(result: dict) -> str:
     ]
     for name, row in result["runs"].items():
         low, high = row["ci95"]
-        lines.append(f"| {name} | {row['solve_rate']:.1%} ({low:.1%} to {high:.1%}) | "
+        lines.append(f"| {name} | {success_rate(row):.1%} ({low:.1%} to {high:.1%}) | "
                      f"{row['exact_random_walk']:.1%} | {row['exact_play']:.1%} |")
     return "\n".join(lines)
 
@@ -129,9 +131,9 @@ def main() -> None:
         }
         for name, path in runs.items():
             run = tuned if name == "fine-tuned" else load_run(path)
-            evaluation = json.loads((path / "evaluation.json").read_text())[f"{env_id}:test|sample"]
+            evaluation = find_evaluation(read_evaluations(path), f"{env_id}:test", "sample")
             model = run.policy.env_model
-            result["runs"][name] = {"solve_rate": evaluation["solve_rate"], "ci95": evaluation["ci95"],
+            result["runs"][name] = {"success_rate": evaluation["success_rate"], "ci95": evaluation["ci95"],
                                     "exact_random_walk": model_quality(model, walks),
                                     "exact_play": exact_on(model, play)}
     args.json.parent.mkdir(parents=True, exist_ok=True)

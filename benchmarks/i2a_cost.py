@@ -25,6 +25,7 @@ import argparse
 import datetime
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ import torch
 
 from common import cpu_name, time_training, write_section
 from reverie.agents import build_agent, count_parameters
-from reverie.envs.sokoban.presets import make_env
+from reverie.envs.registry import make_env
 from reverie.training.actor_critic import A2C, A2CConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,9 +46,9 @@ VARIANTS = ("i2a", "i2a-perfect", "i2a-copy", "i2a-noreward")
 def make_trainer(agent: str, options: dict) -> A2C:
     """The real A2C trainer for ``agent`` on the benchmark's env, one torch thread, seed 0."""
     torch.set_num_threads(1)
-    env = make_env(ENV_ID, NUM_ENVS, seed=0)
+    env = make_env(ENV_ID, "train", NUM_ENVS, seed=0)
     torch.manual_seed(0)
-    policy = build_agent(agent, tuple(env.single_observation_space.shape), int(env.action_space.n), **options)
+    policy = build_agent(agent, env.spec, **options)
     return A2C(policy, env, A2CConfig(), total_frames=10**9, seed=0)
 
 
@@ -55,14 +56,36 @@ def measure(agent: str, options: dict, seconds: float, warmup: int = 5) -> dict:
     trainer = make_trainer(agent, options)
     policy = trainer.policy
     timing = time_training(trainer, seconds, warmup)
-    cache = getattr(policy, "cache", None)
     length = policy.core.rollout_length if hasattr(policy, "core") else None
     row = {"agent": agent, "options": options, "rollout_length": length,
            "parameters": count_parameters(policy), **timing,
            "frames_per_s": round(timing["frames_per_s"], 1)}
-    if cache is not None:
-        row["cache_hits"], row["cache_misses"] = cache.hits, cache.misses
-    return row
+    return row | cache_counts(policy)
+
+
+def cache_counts(policy) -> dict:
+    """The imagination cache's hits and misses over the timed updates, as the trainer logs them
+    (``imagination/cache_hit``, ``imagination/cache_miss``: the agent's ``training_stats()`` since
+    its last call, which the warm-up's ``train_step`` made), and the hit rate. Empty for agents
+    without the cache (or with it off: ``cache_rows=0``)."""
+    stats = getattr(policy, "training_stats", None)
+    counts = stats() if callable(stats) else {}
+    if "imagination/cache_hit" not in counts:
+        return {}
+    hits, misses = int(counts["imagination/cache_hit"]), int(counts["imagination/cache_miss"])
+    return {"cache_hit": hits, "cache_miss": misses,
+            "cache_hit_rate": round(hits / (hits + misses), 4) if hits + misses else None}
+
+
+def hit_rate(row: dict) -> str:
+    """The row's cache hit rate for the table; rows recorded before the rate was logged carry
+    the cache's running ``cache_hits``/``cache_misses`` (warm-up included) instead."""
+    if row.get("options", {}).get("cache_rows") == 0:
+        return "off"
+    hits, misses = row.get("cache_hit", row.get("cache_hits")), row.get("cache_miss", row.get("cache_misses"))
+    if hits is None or misses is None:
+        return "-"
+    return f"{hits / (hits + misses):.0%} ({hits}/{hits + misses})" if hits + misses else "-"
 
 
 class CpuClock:
@@ -149,19 +172,21 @@ def markdown(result: dict) -> str:
         f"{result['standard_frames_per_s']:,.0f} frames/s on average). *cost, CPU time* is the same ratio of "
         "CPU seconds per frame: it does not depend on how much of a core the scheduler gave each timing "
         "(one torch thread: on an idle machine the two agree; where they differ, other jobs took the core). *acting* is "
-        "the share of time spent in the rollout (env steps and forward passes). The issue's bar: I2A at most "
-        "10x, aim 5x.",
+        "the share of time spent in the rollout (env steps and forward passes). *cache hits* is the share of "
+        "the timed updates whose gradient pass found the rollouts imagined while acting in the imagination "
+        "cache (logged as `imagination/cache_hit` and `imagination/cache_miss`; a miss imagines again: "
+        "imagination paid twice); *off* where the cache is turned off. The issue's bar: I2A at most 10x, aim 5x.",
         "",
         "| agent | rollout length | trainable parameters | frames/s | standard | cost vs standard | cost, CPU time "
-        "| acting |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| acting | cache hits |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["results"]:
         extra = {k: v for k, v in row["options"].items() if k != "rollout_length"}
         name = row["agent"] + "".join(f" ({k}={v})" for k, v in extra.items())
         lines.append(f"| {name} | {row['rollout_length']} | {row['parameters']:,} | "
                      f"{row['frames_per_s']:,.0f} | {row['standard_frames_per_s']:,.0f} | {row['cost']:.1f}x | "
-                     f"{row['cpu_cost']:.1f}x | {row['acting_share']:.0%} |")
+                     f"{row['cpu_cost']:.1f}x | {row['acting_share']:.0%} | {hit_rate(row)} |")
     lines += ["", "I2A imagines one rollout per action (5 here) of the given length for every frame: "
               "the environment model and the rollout policy run on 5 x length imagined frames per real "
               "frame, once (rollouts imagined while acting are reused by the update), and the rollout "
@@ -170,6 +195,9 @@ def markdown(result: dict) -> str:
               "model-free path, head); the gap between *i2a* and *i2a-copy* is the learned model's share "
               "(the shipped `sokoban-10x10`, 16/16 channels, run on 7x7 frames). *cache_rows=0* turns "
               "the reuse off: the update then imagines every rollout again."]
+    if any("cache_hits" in row and "cache_hit" not in row for row in result["results"]):
+        lines[-1] += (" These figures were recorded before the cache's hits were logged per update: their hit "
+                      "counts are the cache's running totals, warm-up updates included.")
     split = result.get("breakdown")
     if split:
         standard_cpu = sum(r["standard_cpu_frames_per_s"] for r in result["results"]) / len(result["results"])
@@ -191,7 +219,12 @@ def main() -> None:
     parser.add_argument("--lengths", default=None, help="comma-separated rollout lengths (default 5,1,3)")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "i2a_cost.json"))
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--from-json", metavar="PATH",
+                        help="measure nothing: rewrite the docs tables from a results file")
     args = parser.parse_args()
+    if args.from_json:
+        write_section("i2a-cost", markdown(json.loads(Path(args.from_json).read_text())), HEADING)
+        return
     seconds = args.seconds or (4.0 if args.quick else 25.0)
     lengths = [int(v) for v in (args.lengths or ("5" if args.quick else "5,1,3")).split(",")]
     configs = [(agent, {"rollout_length": length} if length != 5 else {}) for length in lengths
@@ -199,7 +232,7 @@ def main() -> None:
     if not args.quick:
         configs.append(("i2a", {"cache_rows": 0}))  # before the cache: imagination paid twice
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    make_env(ENV_ID, 1)  # generate (or load) the level bank before timing anything
+    make_env(ENV_ID, num_envs=1)  # generate (or load) the level bank before timing anything
     rows, standard_runs = [], []
     for agent, options in configs:
         standard = measure("standard", {}, seconds / 2)
@@ -211,11 +244,12 @@ def main() -> None:
         rows.append(row)
         standard_runs.append(standard)
         print(f"{label(row):32s} {row['frames_per_s']:8,.0f} frames/s, standard {standard['frames_per_s']:8,.0f}: "
-              f"cost {row['cost']:.1f}x (CPU time: {row['cpu_cost']:.1f}x)", flush=True)
+              f"cost {row['cost']:.1f}x (CPU time: {row['cpu_cost']:.1f}x), cache hits {hit_rate(row)}", flush=True)
     split = breakdown(seconds)
     print("i2a CPU time per update:", json.dumps(split, indent=1), flush=True)
     standard_mean = sum(r["frames_per_s"] for r in standard_runs) / len(standard_runs)
-    command = "PYTHONPATH=src python benchmarks/i2a_cost.py" + (" --quick" if args.quick else "")
+    flags = [a for a in sys.argv[1:] if not a.startswith(("--json", "--no-docs"))]
+    command = " ".join(["PYTHONPATH=src python benchmarks/i2a_cost.py", *flags])
     result = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",

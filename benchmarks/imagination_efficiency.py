@@ -52,21 +52,31 @@ from pathlib import Path
 
 import torch
 
-from common import cpu_name, write_section
-from reverie.envs.sokoban.presets import level_bank, resolve_levels
+from common import boxoban_levels, cpu_name, success_rate, write_section
+from reverie.envs.registry import get_spec
+from reverie.envs.sokoban.presets import level_bank
 from reverie.envs.sokoban import rules
 from reverie.envs.sokoban.bank import LevelBank
-from reverie.agents.i2a import DEFAULT_MODEL
 from reverie.training.runs import parse_agent_options
-from reverie.models import PerfectModel, codes_to_planes, load, pretrained, resolve
+from reverie.models import codes_to_planes, load, pretrained, resolve
 from reverie.planning.episodes import make_planner, play_levels
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "imagination_efficiency.json"
 PLOT = ROOT / "docs" / "images" / "imagination_efficiency.png"
-BOXOBAN = ROOT.parent / "shared" / "boxoban-levels"
+BOXOBAN = boxoban_levels() or ROOT.parent / "shared" / "boxoban-levels"
 AGENT_7X7 = ROOT / "runs" / "protocol" / "standard-seed0"
 TARGETS = (0.1, 0.25, 0.5, 0.75, 0.87)
+
+
+def spec_7x7():
+    """The CPU-scale setting's world: ``sokoban-7x7-2``, 50-step episodes."""
+    return get_spec("sokoban-7x7-2", max_steps=50)
+
+
+def spec_10x10():
+    """The 10x10 setting's world: Boxoban unfiltered, 120-step episodes."""
+    return get_spec("boxoban-unfiltered", levels_dir=BOXOBAN, max_steps=120)
 
 
 def load_avg() -> str:
@@ -83,15 +93,15 @@ def model_quality(model, bank: LevelBank, n: int = 2000, seed: int = 0) -> float
         rules.step_(flat, rules.player_index(flat), torch.randint(0, 5, (n,), generator=g), tables)
     action = torch.randint(0, 5, (n,), generator=g)
     true_next, result = rules.step(flat, action, tables)
-    return exact_rate(model, codes_to_planes(flat.view(codes.shape)), action, true_next.view(codes.shape),
-                      result.reward)
+    return exact_rate(model, codes_to_planes(flat.view(codes.shape), spec_7x7().observation.num_codes),
+                      action, true_next.view(codes.shape), result.reward)
 
 
 @torch.no_grad()
 def exact_rate(model, obs: torch.Tensor, action: torch.Tensor, next_codes: torch.Tensor,
                reward: torch.Tensor) -> float:
     """Share of one-step predictions whose next frame (most likely cell codes) and reward are both exact."""
-    pred, predicted_reward = model.step(obs, action)
+    pred, predicted_reward, _ = model.step(obs, action)  # (next_state, reward, done)
     same = (pred.argmax(1) == next_codes).flatten(1).all(1)
     return float((same & ((predicted_reward - reward).abs() < 1e-3)).float().mean())
 
@@ -112,19 +122,19 @@ def fit_poor_model(work: Path, minutes: float, steps: int) -> Path:
     return work / "fit" / "model.pt"
 
 
-def sweep(name: str, kind: str, model, budgets, bank, episodes, max_steps, agent=None, depth=None,
-          batch=1000) -> dict:
+def sweep(name: str, kind: str, model, budgets, spec, episodes, agent=None, depth=None, batch=1000) -> dict:
+    """Play the first ``episodes`` test levels of ``spec`` at each budget."""
     rows = []
     for budget in budgets:
-        planner = make_planner(kind, model, budget, agent, bank.shape, depth, seed=0)
+        planner = make_planner(kind, model, budget, spec, str(agent) if agent else None, depth, seed=0)
         began = time.perf_counter()
-        r = play_levels(planner, bank, episodes, max_steps, batch=batch, seed=0)
-        rows.append({"budget": budget, "solve_rate": r["solve_rate"], "ci95": r["ci95"],
+        r = play_levels(planner, spec, "test", episodes, batch=batch, seed=0)
+        rows.append({"budget": budget, "success_rate": r["success_rate"], "ci95": r["ci95"],
                      "imagined_per_level": r["imagined_per_level"]["mean"],
                      "imagined_median": r["imagined_per_level"]["median"],
                      "mean_length": r["mean_length"], "wall_seconds": round(time.perf_counter() - began, 1),
                      "steps_per_second": round(r["imagined_steps_per_second"]), "load": load_avg()})
-        print(f"  {name} budget {budget}: solved {r['solve_rate']:.1%}, "
+        print(f"  {name} budget {budget}: solved {r['success_rate']:.1%}, "
               f"{r['imagined_per_level']['mean']:,.0f} imagined/level, {rows[-1]['wall_seconds']} s, "
               f"{rows[-1]['steps_per_second']:,} steps/s (load {rows[-1]['load']})", flush=True)
     return {"name": name, "planner": kind, "agent": str(agent) if agent else None, "depth": depth, "points": rows}
@@ -134,52 +144,50 @@ def needed(points: list[dict], target: float) -> float | None:
     """Imagined steps per level at which the sweep first reaches ``target`` (log-interpolated)."""
     prev = None
     for p in points:
-        if p["solve_rate"] >= target:
-            if prev is None or prev["solve_rate"] >= p["solve_rate"]:
+        if success_rate(p) >= target:
+            if prev is None or success_rate(prev) >= success_rate(p):
                 return p["imagined_per_level"]
-            frac = (target - prev["solve_rate"]) / (p["solve_rate"] - prev["solve_rate"])
+            frac = (target - success_rate(prev)) / (success_rate(p) - success_rate(prev))
             lo, hi = math.log(max(prev["imagined_per_level"], 1)), math.log(max(p["imagined_per_level"], 1))
             return math.exp(lo + frac * (hi - lo))
         prev = p
     return None
 
 
-def i2a_row(run_dir: Path, bank: LevelBank, episodes: int, max_steps: int) -> dict:
+def i2a_row(run, spec, episodes: int) -> dict:
+    """A loaded I2A run played on the first ``episodes`` test levels of ``spec``."""
     from reverie.evaluation.evaluate import evaluate_policy
-    from reverie.training.runs import load_run
 
-    run = load_run(run_dir)
     core = getattr(run.policy, "core", None)
     if core is None:
-        raise SystemExit(f"{run_dir}: not an I2A run (no imagination core)")
+        raise SystemExit(f"{run.run_dir}: not an I2A run (no imagination core)")
     points = []
     for greedy in (False, True):
-        r = evaluate_policy(run.policy, bank, episodes, max_steps, greedy=greedy, seed=0)
+        r = evaluate_policy(run.policy, spec, "test", episodes, greedy=greedy, seed=0)
         per_step = core.rollout_length * core.num_actions
-        points.append({"mode": r["mode"], "solve_rate": r["solve_rate"], "ci95": r["ci95"],
+        points.append({"mode": r["mode"], "success_rate": r["success_rate"], "ci95": r["ci95"],
                        "mean_length": r["mean_length"], "imagined_per_step": per_step,
                        "imagined_per_level": per_step * r["mean_length"]})
-    points.sort(key=lambda p: p["solve_rate"])
-    return {"name": f"I2A ({run_dir.name}, {run.config.agent}, L={core.rollout_length})", "planner": "i2a",
+    points.sort(key=success_rate)
+    return {"name": f"I2A ({run.run_dir.name}, {run.config.agent}, L={core.rollout_length})", "planner": "i2a",
             "points": points}
 
 
 def add_i2a_row(settings: list[dict], run_dir: Path) -> None:
     """Play an I2A run on its setting's levels (7x7 runs: the first setting; others: Boxoban) and
     put its row in that setting, replacing an earlier I2A row of the same run."""
-    shape = tuple(json.loads((run_dir / "config.json").read_text())["env"]["level_size"])
-    setting = settings[0] if shape == (7, 7) else settings[1]
-    if shape == (7, 7):
-        bank, max_steps = LevelBank(level_bank("sokoban-7x7-2", "test").codes[:setting["levels"]]), 50
-    else:
-        bank, max_steps = LevelBank(level_bank("boxoban-unfiltered", "test", BOXOBAN).codes[:setting["levels"]]), 120
-    rows = [i2a_row(run_dir, bank, setting["levels"], max_steps)]
-    config = json.loads((run_dir / "config.json").read_text())
-    if config["train"]["agent"] == "i2a":  # the paper's "I2A + MC search": its model and distilled rollout policy
-        options = parse_agent_options(config["train"]["agent_options"])
-        model = resolve(options.get("model", DEFAULT_MODEL))
+    from reverie.training.runs import load_run
+
+    run = load_run(run_dir)
+    small = tuple(run.spec.extra.get("size", ())) == (7, 7)
+    setting = settings[0] if small else settings[1]
+    spec = spec_7x7() if small else spec_10x10()
+    rows = [i2a_row(run, spec, setting["levels"])]
+    if run.config.agent == "i2a":  # the paper's "I2A + MC search": its model and distilled rollout policy
+        options = parse_agent_options(run.config.agent_options)
+        model = resolve(options.get("model") or spec.default_model, spec=spec)
         rows.append(sweep(f"MC search + I2A's model and distilled rollout policy ({run_dir.name})", "mc", model,
-                          [20, 50, 100, 200], bank, setting["levels"], max_steps, agent=run_dir))
+                          [20, 50, 100, 200], spec, setting["levels"], agent=run_dir))
     names = {r["name"] for r in rows}
     setting["rows"] = [r for r in setting["rows"] if r["name"] not in names] + rows
 
@@ -192,10 +200,10 @@ def table(setting: dict) -> str:
         points = sorted(row["points"], key=lambda p: p["imagined_per_level"])
         for t in TARGETS:
             v = needed(points, t)
-            at_most = v is not None and points[0]["solve_rate"] >= t  # the smallest budget already did it
+            at_most = v is not None and success_rate(points[0]) >= t  # the smallest budget already did it
             cells.append("not reached" if v is None else f"{'≤ ' if at_most else ''}{v:,.0f}")
-        best = max(row["points"], key=lambda p: p["solve_rate"])
-        cells.append(f"{best['solve_rate']:.1%} at {best['imagined_per_level']:,.0f}")
+        best = max(row["points"], key=success_rate)
+        cells.append(f"{success_rate(best):.1%} at {best['imagined_per_level']:,.0f}")
         lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
     if not any(r["planner"] == "i2a" for r in setting["rows"]):
         lines.append("| I2A | absent: no I2A run on these levels was given (`--i2a-run`) |" + " |" * len(TARGETS))
@@ -209,7 +217,7 @@ def sweep_table(setting: dict) -> str:
         for p in row["points"]:
             if "budget" not in p:
                 continue
-            lines.append(f"| {row['name']} | {p['budget']} | {p['solve_rate']:.1%} [{p['ci95'][0]:.1%}, "
+            lines.append(f"| {row['name']} | {p['budget']} | {success_rate(p):.1%} [{p['ci95'][0]:.1%}, "
                          f"{p['ci95'][1]:.1%}] | {p['imagined_per_level']:,.0f}, {p['imagined_median']:,.0f} | "
                          f"{p['mean_length']:.1f} | {p['wall_seconds']} | {p['steps_per_second']:,} ({p['load']}) |")
     return "\n".join(lines)
@@ -225,7 +233,7 @@ def plot(settings: list[dict]) -> None:
     for ax, setting in zip(axes[0], settings):
         for row in setting["rows"]:
             pts = sorted(row["points"], key=lambda p: p["imagined_per_level"])
-            ax.plot([p["imagined_per_level"] for p in pts], [p["solve_rate"] for p in pts], "o-", label=row["name"])
+            ax.plot([p["imagined_per_level"] for p in pts], [success_rate(p) for p in pts], "o-", label=row["name"])
         ax.set_xscale("log")
         ax.set_xlabel("imagined steps per level")
         ax.set_ylabel("solve rate")
@@ -242,14 +250,14 @@ def throughput(budget: int = 100, decisions: int = 6) -> dict:
     """MCTS imagined steps/s with the perfect model: all 1,000 10x10 test levels as one batch."""
     from reverie.planning.mcts import MCTS, MCTSConfig
 
-    bank, _ = resolve_levels("boxoban-unfiltered:test", BOXOBAN)
-    search = MCTS(PerfectModel(), MCTSConfig(budget=budget))
-    codes = torch.from_numpy(bank.codes.copy())
-    r = play_levels(search, LevelBank(bank.codes), len(bank), max_steps=decisions, batch=len(bank))
-    return {"levels": len(bank), "budget": budget, "decisions": decisions,
-            "imagined_steps": int(r["imagined_per_level"]["mean"] * len(bank)),
+    spec = spec_10x10()
+    levels = len(level_bank(spec.id, "test", BOXOBAN))
+    search = MCTS(spec.make_perfect_model(), spec, MCTSConfig(budget=budget))
+    r = play_levels(search, spec, "test", levels, max_steps=decisions, batch=levels)
+    return {"levels": levels, "budget": budget, "decisions": decisions,
+            "imagined_steps": int(r["imagined_per_level"]["mean"] * levels),
             "seconds": round(r["wall_seconds"], 2), "steps_per_second": round(r["imagined_steps_per_second"]),
-            "load": load_avg(), "codes_shape": list(codes.shape)}
+            "load": load_avg(), "codes_shape": [levels, *spec.observation.compact_shape]}
 
 
 def main() -> None:
@@ -286,6 +294,7 @@ def main() -> None:
     shipped = pretrained("sokoban-10x10")
 
     bank7 = level_bank("sokoban-7x7-2", "test")
+    spec7 = spec_7x7()
     bank7 = LevelBank(bank7.codes[:n7])
     quality = {"perfect": 1.0, "sokoban-10x10 (shipped)": model_quality(shipped, bank7),
                f"GridModel fitted {medium_steps} steps": model_quality(medium, bank7),
@@ -297,30 +306,31 @@ def main() -> None:
     setting7 = {"title": f"sokoban-7x7-2 test, first {n7} levels, 50-step episodes", "levels": n7, "rows": []}
     print(setting7["title"], flush=True)
     rows = setting7["rows"]
-    rows.append(sweep("MCTS (UCT) + perfect model", "mcts", PerfectModel(), b7, bank7, n7, 50))
+    rows.append(sweep("MCTS (UCT) + perfect model", "mcts", spec7.make_perfect_model(), b7, spec7, n7))
     if AGENT_7X7.is_dir():
-        rows.append(sweep("MCTS (PUCT, standard agent) + perfect model", "mcts", PerfectModel(),
-                          [5, 10] if quick else [10, 25, 50], bank7, n7, 50, agent=AGENT_7X7))
-    rows.append(sweep("MC search + perfect model", "mc", PerfectModel(), mc7, bank7, n7, 50))
+        rows.append(sweep("MCTS (PUCT, standard agent) + perfect model", "mcts", spec7.make_perfect_model(),
+                          [5, 10] if quick else [10, 25, 50], spec7, n7, agent=AGENT_7X7))
+    rows.append(sweep("MC search + perfect model", "mc", spec7.make_perfect_model(), mc7, spec7, n7))
     rows.append(sweep(f"MC search + shipped model ({quality['sokoban-10x10 (shipped)']:.1%} exact)", "mc",
-                      shipped, mc7_learned, bank7, n7, 50))
+                      shipped, mc7_learned, spec7, n7))
     rows.append(sweep(f"MC search + {medium_steps}-step fit ({quality[f'GridModel fitted {medium_steps} steps']:.1%} "
-                      "exact)", "mc", medium, mc7_learned, bank7, n7, 50))
+                      "exact)", "mc", medium, mc7_learned, spec7, n7))
     rows.append(sweep(f"MC search + brief fit ({quality[f'GridModel fitted {args.fit_steps} steps']:.1%} exact)",
-                      "mc", poor, mc7_learned, bank7, n7, 50))
+                      "mc", poor, mc7_learned, spec7, n7))
 
+    spec10 = spec_10x10()
     bank10 = LevelBank(level_bank("boxoban-unfiltered", "test", BOXOBAN).codes[:n10])
     q10 = model_quality(shipped, bank10)
     setting10 = {"title": f"Boxoban unfiltered/test, first {n10} levels, 120-step episodes", "levels": n10,
                  "rows": []}
     print(setting10["title"], flush=True)
     rows = setting10["rows"]
-    rows.append(sweep("MCTS (UCT) + perfect model", "mcts", PerfectModel(), [50, 100] if quick else [100, 300],
-                      bank10, n10, 120))
-    rows.append(sweep("MC search + perfect model", "mc", PerfectModel(),
-                      [100, 300] if quick else [100, 300, 1000], bank10, n10, 120))
+    rows.append(sweep("MCTS (UCT) + perfect model", "mcts", spec10.make_perfect_model(), [50, 100] if quick else [100, 300],
+                      spec10, n10))
+    rows.append(sweep("MC search + perfect model", "mc", spec10.make_perfect_model(),
+                      [100, 300] if quick else [100, 300, 1000], spec10, n10))
     rows.append(sweep(f"MC search + shipped model ({q10:.1%} exact)", "mc", shipped,
-                      [100] if quick else [100, 300], bank10, n10, 120))
+                      [100] if quick else [100, 300], spec10, n10))
 
     settings = [setting7, setting10]
     if args.i2a_run:

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from common import cpu_name, time_training, write_section
+from common import cpu_name, success_rate, time_training, write_section
 from reverie.agents import build_agent, count_parameters
-from reverie.envs.sokoban.presets import make_env
+from reverie.envs.registry import make_env
 from reverie.workflows.pipeline import PRESETS, PipelineConfig, run
 from reverie.training.actor_critic import A2C, A2CConfig
 
@@ -45,9 +45,9 @@ def paper_throughput(model: Path, seconds: float) -> list[dict]:
                            ("i2a", {"model": str(model), "rollout_length": paper["rollout_length"],
                                     "encoder_hidden": paper["encoder_hidden"]})):
         torch.set_num_threads(1)
-        env = make_env(paper["env"], paper["num_envs"], seed=0)
+        env = make_env(paper["env"], "train", paper["num_envs"], seed=0)
         torch.manual_seed(0)
-        policy = build_agent(agent, tuple(env.single_observation_space.shape), int(env.action_space.n), **options)
+        policy = build_agent(agent, env.spec, **options)
         trainer = A2C(policy, env, A2CConfig(lr_schedule="constant", bootstrap_truncated=False),
                       total_frames=10**9, seed=0)
         timing = time_training(trainer, seconds if agent == "i2a" else seconds / 3, warmup=2)
@@ -59,6 +59,7 @@ def paper_throughput(model: Path, seconds: float) -> list[dict]:
 def standard_baseline(config: PipelineConfig, run_dir: Path) -> dict:
     """The standard model-free agent on the default's env, frames and A2C settings (a finished
     run in ``run_dir`` is reused): what imagination adds on the same budget."""
+    from reverie.evaluation.evaluate import final_evaluation
     from reverie.training.runs import TrainConfig, train
 
     if (run_dir / "summary.json").is_file():
@@ -67,7 +68,8 @@ def standard_baseline(config: PipelineConfig, run_dir: Path) -> dict:
         summary = train(TrainConfig(env=config.env, agent="standard", frames=config.agent_frames, seed=config.seed,
                                     run_dir=run_dir, num_envs=config.num_envs, eval_episodes=config.eval_episodes,
                                     tensorboard=False),
-                        A2CConfig(lr_schedule="constant", bootstrap_truncated=False), progress=False)
+                        A2CConfig(lr_schedule="constant", bootstrap_truncated=False), progress=False,
+                        evaluate=final_evaluation)
     return {"wall_seconds": summary["wall_seconds"], **summary["evaluation"]}
 
 
@@ -78,7 +80,7 @@ def markdown(result: dict) -> str:
 
     def pct(mode: str) -> str:
         r = e[mode]
-        return f"{r['solve_rate']:.1%} ({r['ci95'][0]:.1%} to {r['ci95'][1]:.1%})"
+        return f"{success_rate(r):.1%} ({r['ci95'][0]:.1%} to {r['ci95'][1]:.1%})"
 
     stage_rows = "\n".join(f"| {name} | {s['seconds']:.0f} |" for name, s in d["summary"]["stages"].items())
     paper_rows = "\n".join(f"| {name} | {s['seconds']:.0f} |" for name, s in p["summary"]["stages"].items())
@@ -107,9 +109,9 @@ def markdown(result: dict) -> str:
         f"({e['sample']['episodes']} episodes, one per level): **{pct('sample')}** solved with sampled actions, "
         f"{pct('greedy')} greedy; a uniform random policy solves {pct('random')} of the same levels, and the "
         f"standard model-free agent, trained the same way for the same {config['agent_frames']:,} frames "
-        f"({d['standard']['wall_seconds']:.0f} s), {d['standard']['sample']['solve_rate']:.1%} "
+        f"({d['standard']['wall_seconds']:.0f} s), {success_rate(d['standard']['sample']):.1%} "
         f"({d['standard']['sample']['ci95'][0]:.1%} to {d['standard']['sample']['ci95'][1]:.1%}) sampled, "
-        f"{d['standard']['greedy']['solve_rate']:.1%} greedy (one seed each). The stage times exclude generating "
+        f"{success_rate(d['standard']['greedy']):.1%} greedy (one seed each). The stage times exclude generating "
         "the env id's level banks on first use (about 6 s; they are cached).",
         "",
         "![what the agent imagined](images/pipeline_imagination.gif)",

@@ -73,7 +73,7 @@ def time_collectives(trainer) -> list[float]:
 def worker(agent: str, num_envs: int, seconds: float, warmup: int, out: str | None) -> None:
     """One process: time training for ``seconds`` after ``warmup`` updates; rank 0 writes the row."""
     from reverie.agents import build_agent
-    from reverie.envs.sokoban.presets import make_env
+    from reverie.envs.registry import make_env
     from reverie.training import distributed as dd
     from reverie.training.actor_critic import A2C, A2CConfig
 
@@ -81,9 +81,9 @@ def worker(agent: str, num_envs: int, seconds: float, warmup: int, out: str | No
     world = dd.init_world() if dd.launched() else None
     rank = world.rank if world else 0
     seed = dd.rank_seed(0, rank)
-    env = make_env(ENV_ID, num_envs, seed=seed)
+    env = make_env(ENV_ID, "train", num_envs, seed=seed)
     torch.manual_seed(0)
-    policy = build_agent(agent, tuple(env.single_observation_space.shape), int(env.action_space.n), **AGENTS[agent])
+    policy = build_agent(agent, env.spec, **AGENTS[agent])
     config = A2CConfig(lr_schedule="constant")
     trainer = (dd.DistributedA2C(policy, env, world, config, seed=seed) if world
                else A2C(policy, env, config, seed=seed))
@@ -208,9 +208,9 @@ def main() -> None:
     if args.worker:
         worker(args.worker, args.num_envs, seconds, args.warmup, args.out)
         return
-    from reverie.envs.sokoban.presets import make_env
+    from reverie.envs.registry import make_env
 
-    make_env(ENV_ID, 1)  # generate (or load) the level bank before any process times anything
+    make_env(ENV_ID, num_envs=1)  # generate (or load) the level bank before any process times anything
     load = os.getloadavg()[0]
     rows = []
     for agent in args.agents.split(","):

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 from common import cpu_name, write_section
-from reverie.evaluation.evaluate import read_evaluations, wilson_interval
+from reverie.evaluation.evaluate import find_evaluation, read_evaluations, wilson_interval
 from reverie.evaluation.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,8 +158,8 @@ def summarize(jobs: list[tuple[str, int]], runs: Path, protocol: dict, earlier: 
             continue
         summary = json.loads((path / "summary.json").read_text())
         evaluation = read_evaluations(path)  # old records' solve_rate/solved read as success_rate/successes
-        test = evaluation[f"{protocol['env']}:test|sample"]
-        greedy = evaluation.get(f"{protocol['env']}:test|greedy")
+        test = find_evaluation(evaluation, f"{protocol['env']}:test", "sample")
+        greedy = find_evaluation(evaluation, f"{protocol['env']}:test", "greedy")
         rows.append({"agent": agent, "seed": seed, "parameters": summary["parameters"],
                      "frames": summary["frames"], "frames_per_second": summary["frames_per_second"],
                      "wall_seconds": summary["wall_seconds"], "solved": test["successes"],
@@ -233,7 +233,7 @@ def study(runs: Path, parallel: int, docs: bool) -> None:
     rows = []
     for name, (what, changes) in STUDY.items():
         evaluation = read_evaluations(paths[name])
-        test, greedy = (evaluation[f"{PROTOCOL['env']}:test|{mode}"] for mode in ("sample", "greedy"))
+        test, greedy = (find_evaluation(evaluation, f"{PROTOCOL['env']}:test", mode) for mode in ("sample", "greedy"))
         rows.append({"name": name, "what": what, "settings": PROTOCOL | {"frames": STUDY_FRAMES} | changes,
                      "solve_rate": test["success_rate"], "ci95": test["ci95"],
                      "greedy_solve_rate": greedy["success_rate"]})

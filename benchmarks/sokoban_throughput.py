@@ -29,12 +29,11 @@ from pathlib import Path
 
 import torch
 
-from common import cpu_name, write_section
+from common import boxoban_levels, cpu_name, write_section
 from reverie.envs.sokoban import SokobanVecEnv, generate_levels, load_boxoban, solve
 from reverie.envs.sokoban.solver import SolverTimeout
 
 ROOT = Path(__file__).resolve().parents[1]
-BOXOBAN = ROOT.parent / "shared" / "boxoban-levels"
 FIXTURES = ROOT / "tests" / "fixtures" / "boxoban"
 
 
@@ -134,14 +133,15 @@ def markdown(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short timings, fewer sizes")
-    parser.add_argument("--levels", default=None, help="Boxoban folder (default: ../shared/boxoban-levels)")
+    parser.add_argument("--levels", default=None, help="Boxoban folder (default: $REVERIE_BOXOBAN, ~/.local/share/reverie/boxoban-levels "
+                        "or ../shared/boxoban-levels)")
     parser.add_argument("--gym-sokoban-python", help="python of a venv with gym-sokoban installed")
     parser.add_argument("--gym-sokoban-levels", type=int, default=5)
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "sokoban_throughput.json"))
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
 
-    boxoban = Path(args.levels) if args.levels else (BOXOBAN if BOXOBAN.exists() else FIXTURES)
+    boxoban = Path(args.levels) if args.levels else (boxoban_levels() or FIXTURES)
     train = boxoban / "unfiltered" / "train"
     if train.exists():
         bank, bank_name = load_boxoban(train), f"Boxoban unfiltered/train ({train})"

@@ -33,7 +33,7 @@ def test_failed_write_leaves_the_old_checkpoint(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ReverieError, match="cannot write .*c.pt: disk full; the previous checkpoint is intact"):
         save_checkpoint(path, {"step": 3}, "demo")
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -123,26 +124,38 @@ def test_episode_j_plays_level_j():
     assert result["return_ci95"][0] < result["mean_return"] < result["return_ci95"][1]
 
 
+def test_a_failing_evaluation_gives_the_policy_back_in_its_mode():
+    class Breaks(FixedPolicy):
+        def forward(self, obs):
+            raise RuntimeError("boom")
+
+    policy = Breaks(4).train()
+    with pytest.raises(RuntimeError, match="boom"):
+        evaluate_policy(policy, bank_spec([ONE_PUSH], max_steps=5), "test", episodes=2)
+    assert policy.training
+
+
 def test_old_records_are_read_under_the_new_keys(tmp_path):
     (tmp_path / "evaluation.json").write_text(json.dumps(
         {"x:test|sample": {"levels": "x:test", "mode": "sample", "solve_rate": 0.25, "solved": 5, "episodes": 20}}))
-    result = read_evaluations(tmp_path)["x:test|sample"]
+    result = read_evaluations(tmp_path)["x:test|sample|20"]  # old files: read under today's keys
     assert result["success_rate"] == 0.25 and result["successes"] == 5
 
 
 # -- run evaluation ------------------------------------------------------------------------------
 
-def test_evaluate_run_on_held_out_levels_only(runs):
-    result = evaluate_run(runs[0], episodes=40, greedy=True)
+def test_evaluate_run_on_held_out_levels_only(runs, tmp_path):
+    run = shutil.copytree(runs[0], tmp_path / "run")  # the shared runs keep their own rows
+    result = evaluate_run(run, episodes=40, greedy=True)
     assert result["levels"] == "sokoban-6x6-1:test" and result["episodes"] == 40 and result["mode"] == "greedy"
     assert 0.0 <= result["ci95"][0] <= result["success_rate"] <= result["ci95"][1] <= 1.0
-    assert json.loads((runs[0] / "evaluation.json").read_text())["sokoban-6x6-1:test|greedy"]["episodes"] == 40
+    assert json.loads((run / "evaluation.json").read_text())["sokoban-6x6-1:test|greedy|40"]["episodes"] == 40
     with pytest.raises(ReverieError, match="are training episodes of"):
-        evaluate_run(runs[0], "sokoban-6x6-1:train", episodes=10)
-    allowed = evaluate_run(runs[0], "sokoban-6x6-1:train", episodes=10, allow_train_levels=True, save=False)
+        evaluate_run(run, "sokoban-6x6-1:train", episodes=10)
+    allowed = evaluate_run(run, "sokoban-6x6-1:train", episodes=10, allow_train_levels=True, save=False)
     assert allowed["episodes"] == 10
     with pytest.raises(ReverieError, match=r"was trained on \[7, 6, 6\]"):
-        evaluate_run(runs[0], "sokoban-7x7-2:test", episodes=10)
+        evaluate_run(run, "sokoban-7x7-2:test", episodes=10)
 
 
 # -- reports -------------------------------------------------------------------------------------
@@ -158,7 +171,7 @@ def test_report_page_with_curves_table_and_gif(runs, tmp_path):
         assert png.format == "PNG" and png.size[0] > 500
     with Image.open(page.parent / "page_episode.gif") as gif:
         assert gif.format == "GIF" and gif.n_frames >= 2
-    assert "| standard on sokoban-6x6-1 | sokoban-6x6-1:test | sample | 2 |" in text
+    assert "| standard on sokoban-6x6-1 | sokoban-6x6-1:test | sample | 30 | 2 |" in text
     assert text.count("| seed1 |") == 2 and text.count("| seed2 |") == 2  # sample and greedy rows
 
 
@@ -222,7 +235,61 @@ def test_cli_errors_in_a_real_process_have_no_traceback(tmp_path):
     assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
 
 
-def test_cli_evaluate_json(runs, capsys):
-    assert main(["evaluate", str(runs[0]), "--episodes", "12", "--json", "--sample"]) == 0
+def test_cli_evaluate_json(runs, capsys, tmp_path):
+    run = shutil.copytree(runs[0], tmp_path / "run")
+    assert main(["evaluate", str(run), "--episodes", "12", "--json", "--sample"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["episodes"] == 12 and result["mode"] == "sample" and len(result["ci95"]) == 2
+
+
+# -- issue 15, item 14: a report a newcomer can read --------------------------------------------
+
+def test_curve_ticks_are_few_and_short_and_one_run_gets_no_seed_title(runs):
+    from reverie.evaluation.report import curves_figure, frames_label
+
+    assert [frames_label(x) for x in (0, 500, 50_000, 150_000, 1_000_000, 2_500_000)] == \
+        ["0", "500", "50k", "150k", "1M", "2.5M"]
+    one = read_run(runs[0])
+    one.metrics = [dict(r, frames=int(r["frames"]) * 1_000) for r in one.metrics]  # millions of frames
+    figure = curves_figure([one])
+    figure.canvas.draw()  # a Figure without pyplot has its own canvas
+    assert figure._suptitle is None  # no "mean over seeds, min to max" over a single run
+    for ax in figure.axes:
+        labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert 2 <= len(labels) <= 7 and all(len(text) <= 5 for text in labels), labels
+        assert any(text.endswith(("k", "M")) for text in labels), labels
+    both = curves_figure([read_run(r) for r in runs])
+    assert "mean over seeds" in both._suptitle.get_text()
+
+
+def test_gif_pace_is_watchable(tmp_path):
+    import numpy as np
+
+    from reverie.evaluation.pictures import save_gif
+
+    frames = [np.full((4, 4, 3), 40 * i, np.uint8) for i in range(5)]
+    gif = Image.open(save_gif(frames, tmp_path / "e.gif", scale=1))
+    durations = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        durations.append(gif.info["duration"])
+    assert durations == [600, 200, 200, 200, 2000]  # 5 frames a second, start and end held
+
+
+def test_report_gif_is_a_whole_successful_episode(runs, tmp_path):
+    from reverie.evaluation.report import showcase_episode
+
+    run = shutil.copytree(runs[0], tmp_path / "run")
+    shown = showcase_episode(run, tmp_path / "episode.gif", episodes=16)
+    gif = Image.open(tmp_path / "episode.gif")
+    total = 0
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        total += gif.info["duration"]
+    # every step is in it (identical positions merge into one longer frame), at 5 frames a second
+    assert total == 600 + 200 * (shown["length"] - 1) + 2000
+    if shown["successes"]:
+        assert shown["success"]
+    page = write_report([run], tmp_path / "r.md", eval_episodes=10)
+    text = page.read_text()
+    assert f"{shown['length']} steps" in text and "test episodes" in text

@@ -358,6 +358,10 @@ def test_a_miss_where_a_hit_was_expected_is_in_the_updates_stats():
     stats = trainer.train_step()
     assert float(stats["imagination/cache_miss"]) == 1 and float(stats["imagination/cache_hit"]) == 0
     assert agent.training_stats() == {"imagination/cache_hit": 0, "imagination/cache_miss": 0}  # since the last call
+    # the cache grew to the rollout's 20 acting rows: that was the run's only miss
+    assert agent.cache.max_rows == 20
+    stats = trainer.train_step()
+    assert float(stats["imagination/cache_hit"]) == 1 and float(stats["imagination/cache_miss"]) == 0
     assert build_agent("i2a-copy", SPEC, cache_rows=0, **SMALL).training_stats() == {}  # no cache, no hit expected
 
 
@@ -537,3 +541,13 @@ def test_an_i2a_run_killed_after_a_checkpoint_resumes_exactly(tmp_path, isolated
         assert torch.equal(ours["policy"][name], tensor), name
     run = load_run(killed)
     assert isinstance(run.policy, I2A) and run.policy.env_model.config.channels == (16, 16)
+
+
+def test_weights_of_another_model_are_refused_in_one_line():
+    torch.manual_seed(0)
+    trained = build_agent("i2a-perfect", SPEC, **SMALL).state_dict()
+    other = build_agent("i2a-copy", SPEC, **SMALL)
+    with pytest.raises(ReverieError) as caught:
+        other.load_state_dict(trained)
+    message = str(caught.value)
+    assert "\n" not in message and "CopyModel" in message and "model=" in message

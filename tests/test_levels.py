@@ -11,6 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from conftest import FIXTURES, HARD, PROPERTY, SHARED_BOXOBAN, UNFILTERED_TEST, grid, xsb
+from reverie.core.errors import ReverieError
 from reverie.envs.sokoban import bank as bank_module
 from reverie.envs.sokoban import cells
 from reverie.envs.sokoban.bank import LevelBank, load_boxoban
@@ -387,7 +388,7 @@ def test_bank_save_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(bank_module.np, "savez_compressed", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises((OSError, ReverieError), match="disk full"):  # atomic_write: "cannot write PATH: ..."
         bank[:2].save(path)
     assert path.read_bytes() == before, "a failed save damaged the existing bank"
     assert os.listdir(tmp_path) == ["bank.npz"], "a failed save left its temp file"
@@ -516,3 +517,34 @@ def test_generated_levels_round_trip_through_boxoban_files(tmp_path):
 def test_a_header_names_only_the_level_after_it():
     levels = parse_level_file("; a\n#####\n#@$.#\n#####\n\n#####\n#.$@#\n#####\n", "s")
     assert [level.name for level in levels] == ["s level a", "s level 1"]
+
+
+# -- hostile level files (issue 15, item 11) ---------------------------------------------------
+
+def test_a_utf8_bom_is_not_part_of_the_level(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbf; 0\n" + SIMPLE.encode() + b"\n")
+    assert [level.to_xsb() for level in load_levels(path)] == [SIMPLE]
+    assert len(load_boxoban(path)) == 1
+    assert parse_level_file("\ufeff" + SIMPLE)[0].to_xsb() == SIMPLE
+
+
+def test_a_non_utf8_file_is_named(tmp_path):
+    (tmp_path / "good.txt").write_text("; 0\n" + SIMPLE + "\n")
+    (tmp_path / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    for load in (load_levels, load_boxoban):
+        assert error(load, tmp_path).startswith(f"{tmp_path / 'image.txt'}: not a UTF-8 text level file")
+
+
+def test_an_empty_level_file_is_an_error(tmp_path):
+    (tmp_path / "empty.txt").write_text("\n\n")
+    assert "no levels" in error(load_levels, tmp_path / "empty.txt")
+
+
+def test_a_bank_border_error_names_file_line_and_column(tmp_path):
+    # Floor outside the walls is legal XSB (the player cannot reach it) but not in a bank.
+    path = tmp_path / "open.txt"
+    path.write_text("; 7\n######\n#@$.# \n######\n")
+    assert len(load_levels(path)) == 1
+    message = error(load_boxoban, path)
+    assert message.startswith(f"{path} level 7, line 3, column 6: a level bank needs a wall"), message

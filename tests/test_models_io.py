@@ -165,3 +165,28 @@ def test_a_model_whose_reward_table_disagrees_with_the_env_is_refused_at_load(tm
     with pytest.raises(ReverieError, match="reward classes"):
         load(path, spec=SPEC)
     resolve(str(save_model(trained_ish(GridModelConfig(size="tiny")), tmp_path / "ok.pt")), spec=SPEC)
+
+
+def test_a_wrong_shaped_tensor_is_named_with_both_shapes(tmp_path):
+    model = trained_ish(GridModelConfig(size="tiny"))
+    record = model_record(model)
+    record["weights"]["blocks.0.conv.weight"] = torch.zeros(8, 8, 5, 5)
+    save_checkpoint(tmp_path / "bad.pt", record, kind="environment-model")
+    with pytest.raises(ReverieError) as info:
+        load(tmp_path / "bad.pt")
+    message = str(info.value)
+    assert "'blocks.0.conv.weight'" in message and "[8, 8, 5, 5]" in message and "[8, 8, 3, 3]" in message
+    assert "\n" not in message
+    record = model_record(model)
+    del record["weights"]["stem.bias"]
+    save_checkpoint(tmp_path / "missing.pt", record, kind="environment-model")
+    with pytest.raises(ReverieError, match="'stem.bias' .* is missing"):
+        load(tmp_path / "missing.pt")
+
+
+def test_a_model_file_asking_for_a_huge_model_is_refused_before_allocating(tmp_path):
+    record = model_record(trained_ish(GridModelConfig(size="tiny")))
+    record["config"]["channels"] = [100_000, 100_000]
+    save_checkpoint(tmp_path / "huge.pt", record, kind="environment-model")
+    with pytest.raises(ReverieError, match="bad model config .*parameters, above the cap"):
+        load(tmp_path / "huge.pt")

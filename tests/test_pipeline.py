@@ -50,6 +50,13 @@ def test_tiny_pipeline_writes_every_artefact_then_skips_what_is_done(tmp_path):
     assert json.loads((out / "summary.json").read_text())["stages"] == summary["stages"]
     assert sum("done in" in line for line in lines) == len(STAGES)
     assert "imagination.gif" in (out / "report.md").read_text()
+    # the report puts the random policy and the model's accuracy beside the agent's result
+    page = (out / "report.md").read_text()
+    results = page.split("## Results", 1)[1].split("## Learning curves", 1)[0]
+    random = summary["evaluation"]["random"]
+    assert f"| uniform random policy (for scale) | {random['success_rate']:.1%} (" in results
+    assert f"| I2A, sampled actions | {summary['evaluation']['sample']['success_rate']:.1%} (" in results
+    assert f"{summary['model']['exact_frame_accuracy']:.1%} of next frames exactly right" in results
 
     # the picture: one frame per real step plus the end; one row per action, L columns
     record = json.loads((out / "imagination.json").read_text())
@@ -57,6 +64,10 @@ def test_tiny_pipeline_writes_every_artefact_then_skips_what_is_done(tmp_path):
     assert gif.n_frames == len(record["steps"]) + 1 == summary["imagination_gif"]["steps"] + 1
     geometry = layout(rules.NUM_ACTIONS, 2, 48, 48, tile_scale(48, 48))
     assert gif.size == (geometry["width"], geometry["height"])
+    # the last frame (how it ended) keeps the imagined rows on the right, not a blank
+    gif.seek(gif.n_frames - 1)
+    right = np.asarray(gif.convert("RGB"))[:, geometry["grid_x"]:]
+    assert (right.min(axis=2) < 200).mean() > 0.2
     for step in record["steps"]:
         actions = np.array(step["imagined_actions"])
         assert actions.shape == (rules.NUM_ACTIONS, 2) == np.shape(step["imagined_rewards"])
@@ -118,6 +129,14 @@ def test_gif_of_a_recorded_episode(tmp_path):
     gif = Image.open(path)
     geometry = layout(5, 4, 24, 56, 1)
     assert gif.n_frames == 4 and gif.size == (geometry["width"], geometry["height"])
+
+
+def test_preset_flags_show_each_presets_value_once():
+    parser = build_parser()
+    run_parser = next(a for a in parser._actions if isinstance(getattr(a, "choices", None), dict)).choices["run"]
+    helps = {a.dest: a.help for a in run_parser._actions}
+    assert helps["agent_frames"].endswith("(by preset: default: 400,000; paper: 1,000,000,000)")
+    assert "(default:" not in helps["agent_frames"] and helps["out"].count("(default:") == 1
 
 
 def test_paper_preset_has_the_papers_sizes():

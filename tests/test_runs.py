@@ -19,6 +19,7 @@ from reverie.core.errors import ReverieError
 from reverie.envs.sokoban import presets
 from reverie.training.actor_critic import A2CConfig
 from reverie.core.checkpoint import load_checkpoint
+from reverie.core.lock import lock_holder
 from reverie.core.metrics import read_metrics
 from reverie.evaluation.evaluate import final_evaluation
 from reverie.training.runs import RUN_KIND, TrainConfig, describe, load_run, resume, train
@@ -54,8 +55,8 @@ def test_a_run_folder_holds_config_metrics_checkpoint_and_evaluation(tmp_path):
     assert (run_dir / "metrics.csv").is_file() and any((run_dir / "tensorboard").iterdir())
     assert load_checkpoint(run_dir / "checkpoint.pt", RUN_KIND)["trainer"]["frames"] == 4_000
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
-    assert set(evaluation) == {"sokoban-6x6-1:test|sample", "sokoban-6x6-1:test|greedy"}
-    assert evaluation["sokoban-6x6-1:test|sample"]["episodes"] == 20
+    assert set(evaluation) == {"sokoban-6x6-1:test|sample|20", "sokoban-6x6-1:test|greedy|20"}
+    assert evaluation["sokoban-6x6-1:test|sample|20"]["episodes"] == 20
     assert json.loads((run_dir / "summary.json").read_text())["frames"] == 4_000
     run = load_run(run_dir)
     assert run.frames == 4_000 and run.config.seed == 1 and run.spec.id == "sokoban-6x6-1"
@@ -171,6 +172,7 @@ def test_sigkill_after_a_checkpoint_then_resume_gives_the_same_weights(tmp_path,
     process = start_and_stop_after_checkpoint(run_dir, level_cache, signal.SIGKILL)
     assert process.returncode == -signal.SIGKILL
     assert final_state(run_dir)["frames"] < TOTAL  # it really died mid-run
+    assert lock_holder(run_dir)["pid"] == process.pid  # its lock file is left behind, stale: no obstacle
     done = subprocess.run([sys.executable, "-m", "reverie", "train", "--resume", str(run_dir), "--quiet"],
                           env=process_env(level_cache), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -253,3 +253,25 @@ def test_push_counts_match_bfs_on_random_levels():
             check(xsb, solution)
             outcomes["solved"] += 1
     assert min(outcomes.values()) >= 30  # both kinds of outcome were really exercised
+
+
+def _open_room(size: int) -> str:
+    rows = ["#" * size] + ["#" + " " * (size - 2) + "#" for _ in range(size - 2)] + ["#" * size]
+    rows[2] = "#" + " @ $ ." + " " * (size - 8) + "#"
+    rows[5] = "#" + "  $  ." + " " * (size - 8) + "#"
+    return "\n".join(rows)
+
+
+def test_time_limit_holds_while_preparing_a_large_room():
+    import time
+
+    level = parse_xsb(_open_room(120))
+    start = time.perf_counter()
+    with pytest.raises(SolverTimeout, match="time limit of 0.5 s"):
+        solve(level, time_limit=0.5)
+    assert time.perf_counter() - start < 1.5
+
+
+def test_a_negative_time_limit_is_refused():
+    with pytest.raises(ValueError, match="time_limit must be >= 0"):
+        solve(parse_xsb("#####\n#@$.#\n#####"), time_limit=-1)

@@ -125,7 +125,8 @@ class I2A(nn.Module):
         hidden: width of the output head's FC layer.
         distill_weight: lambda_dist, weight of the distillation loss.
         use_reward: feed imagined rewards to the encoder (False feeds zeros: the no-reward ablation).
-        cache_rows: observations whose imagined rollouts may be cached for reuse (0 = off).
+        cache_rows: observations whose imagined rollouts may be cached for reuse (0 = off); grows to a
+            rollout's acting steps (n_steps x num_envs) at the first update that finds it too small.
         finetune_model: weight of the environment model's own fitting loss on each rollout's
             real transitions; 0 (default) keeps the pretrained model frozen. Above 0 the model's
             weights join the agent's (optimizer, gradient clipping, state dict) and learn from
@@ -188,6 +189,10 @@ class I2A(nn.Module):
         if torch.is_grad_enabled():
             cached = self.cache.take(obs, version)
             self.cache.clear()  # the optimizer step that follows makes every entry stale
+            if cached is None and obs.shape[0] > self.cache.max_rows:
+                # a rollout larger than the cache (n_steps x num_envs > cache_rows): grow to it,
+                # so that this is the run's only miss (the memory is what the update needs anyway)
+                self.cache.max_rows = obs.shape[0]
             if cached is not None:
                 return cached
             return self.core(obs)
@@ -244,8 +249,9 @@ class I2A(nn.Module):
 
     def set_extra_state(self, state: torch.Tensor) -> None:
         if not torch.equal(state.cpu(), self._digest):
-            raise ReverieError(f"these weights were trained with another environment model than "
-                               f"{self.env_model!r}; pass the model the run used (agent option model=...)")
+            raise ReverieError(f"these weights were trained with another environment model than this "
+                               f"{type(self.env_model).__name__} (its fingerprint differs); pass the model the run "
+                               f"used (agent option model=...)")
 
 
 # -- builders ----------------------------------------------------------------------------------

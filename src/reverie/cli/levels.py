@@ -6,10 +6,10 @@ import argparse
 import json
 import statistics
 import sys
-from pathlib import Path
 
 from ..core.config import add_arguments, from_arguments, parse_size
 from ..core.errors import ReverieError
+from ..core.limits import check_seed
 
 
 def _load(path: str, pad: bool = False):
@@ -39,14 +39,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from ..envs.sokoban.generator import generate_levels
     from ..envs.sokoban.levels import format_level_file
 
+    check_seed(args.seed)
     height, width = args.size
     bank = generate_levels(args.n, height, width, args.boxes, args.seed)
     text = format_level_file(bank)
     if args.bank:
         bank.save(args.bank)
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
+        from ..core.atomic import atomic_write
+
+        with atomic_write(args.output, "w") as f:  # all or nothing, even on a full disk
+            f.write(text)
         print(f"wrote {len(bank)} levels of {height}x{width} with {args.boxes} boxes to {args.output}")
     elif not args.bank:
         sys.stdout.write(text)
@@ -56,11 +59,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_solve(args: argparse.Namespace) -> int:
     from ..envs.sokoban.solver import SolverTimeout, solve
 
+    if not args.time_limit >= 0:  # also refuses nan
+        raise ReverieError(f"--time-limit must be >= 0 seconds per level (0 = no limit), got {args.time_limit}")
+    time_limit = args.time_limit or None
     levels = _select(_load(args.path, args.pad), args.index, args.limit)
     rows = []
     for level in levels:
         try:
-            solution = solve(level, time_limit=args.time_limit)
+            solution = solve(level, time_limit=time_limit)
             status = "solved" if solution else "unsolvable"
         except SolverTimeout:
             solution, status = None, "timeout"
@@ -139,7 +145,7 @@ def add_levels_commands(commands: argparse._SubParsersAction) -> None:
 
     sol = level_commands.add_parser("solve", help="solve levels optimally in pushes")
     add_selection(sol)
-    sol.add_argument("--time-limit", type=float, default=10.0, help="seconds per level (default: 10)")
+    sol.add_argument("--time-limit", type=float, default=10.0, help="seconds per level; 0 = no limit (default: 10)")
     sol.add_argument("--actions", action="store_true", help="print each solution as udlr moves")
     sol.add_argument("--json", action="store_true", help="print JSON")
     sol.set_defaults(func=cmd_solve)

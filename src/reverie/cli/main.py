@@ -6,6 +6,7 @@ Errors a user can cause print one line and exit with status 2; Ctrl-C exits with
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from typing import Sequence
 
@@ -40,17 +41,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: OS errors that mean the disk or folder refused a write (read-only, full, over quota, too big).
+_WRITE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _os_error_in(err: BaseException) -> OSError | None:
+    """The OSError behind ``err`` (itself, or one it was raised from or while handling)."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    return None
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for an OS error: "cannot write PATH: No space left on device", "PATH: Permission
+    denied", or the error's own text where it carries no errno (reverie's own messages)."""
+    if err.errno is None or not err.strerror:
+        return str(err) or type(err).__name__
+    path = err.filename2 if err.filename2 is not None else err.filename
+    if err.errno in _WRITE_ERRNOS:
+        return f"cannot write {path}: {err.strerror}" if path is not None else f"cannot write: {err.strerror}"
+    return f"{path}: {err.strerror}" if path is not None else err.strerror
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ReverieError, ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
-        print(f"reverie: error: {err}", file=sys.stderr)
-        return 2
+    except (ReverieError, ValueError) as err:
+        message = str(err)
+    except OSError as err:  # read-only folder, full disk, missing or unreadable file
+        message = describe_os_error(err)
+    except MemoryError:
+        message = "out of memory: choose smaller sizes (batch, envs, model channels)"
     except KeyboardInterrupt:
         print("reverie: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # e.g. torch's RuntimeError around a failed write: report the OS error
+        cause = _os_error_in(err)
+        if cause is None:
+            raise
+        message = describe_os_error(cause)
+    first = message.strip().splitlines()
+    print(f"reverie: error: {first[0] if first else message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

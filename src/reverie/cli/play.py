@@ -7,6 +7,7 @@ import sys
 
 from ..core.config import parse_size
 from ..core.errors import ReverieError
+from ..core.limits import check_seed
 from .levels import _load, _select
 
 
@@ -19,6 +20,7 @@ def cmd_play(args: argparse.Namespace) -> int:
         from ..envs.sokoban.generator import generate_levels
 
         height, width = args.size
+        check_seed(args.seed)
         levels = list(generate_levels(args.n, height, width, args.boxes, args.seed))
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         raise ReverieError("reverie play needs an interactive terminal")

@@ -11,6 +11,7 @@ import json
 import sys
 
 from ..core.errors import ReverieError
+from ..core.limits import check_seed, check_threads
 
 
 #: The world of a level file or folder named without an env id (Boxoban files are 10x10).
@@ -50,7 +51,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise ReverieError(f"--max-steps must be >= 1, got {args.max_steps}")
     if args.episodes is not None and args.episodes < 1:
         raise ReverieError(f"--episodes must be >= 1, got {args.episodes}")
-    torch.set_num_threads(args.threads)
+    if args.batch < 1:
+        raise ReverieError(f"--batch must be >= 1, got {args.batch}")
+    if not args.solver_time_limit >= 0:  # also refuses nan
+        raise ReverieError(f"--solver-time-limit must be >= 0 seconds (0 = skip), got {args.solver_time_limit}")
+    check_seed(args.seed)
+    if check_threads(args.threads):  # 0 = torch's default
+        torch.set_num_threads(args.threads)
     env_id, source, name = search_source(args.levels, args.env)
     spec = get_spec(env_id, levels_dir=args.levels_dir)
     try:
@@ -101,7 +108,7 @@ def add_search_commands(subparsers: argparse._SubParsersAction) -> argparse.Argu
     search.add_argument("--solver-time-limit", type=float, default=2.0,
                         help="seconds per level for the optimal-length ratio, where the world has a reference solver "
                              "(Sokoban: push-optimal); 0 = skip (default: 2)")
-    search.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    search.add_argument("--threads", type=int, default=1, help="torch CPU threads; 0 = torch's default (default: 1)")
     search.add_argument("--json", action="store_true", help="print the result as JSON")
     search.add_argument("--quiet", action="store_true", help="no progress lines")
     search.set_defaults(func=cmd_search)

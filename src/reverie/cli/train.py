@@ -55,10 +55,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.evaluate import evaluate_run
+    from ..workflows.pipeline import agent_run_hint
 
-    result = evaluate_run(args.run_dir, args.levels, args.episodes, greedy=args.greedy,
-                          allow_train_levels=args.allow_train_levels, levels_dir=args.levels_dir,
-                          seed=args.seed, gif=args.gif)
+    try:
+        result = evaluate_run(args.run_dir, args.levels, args.episodes, greedy=args.greedy,
+                              allow_train_levels=args.allow_train_levels, levels_dir=args.levels_dir,
+                              seed=args.seed, gif=args.gif)
+    except ReverieError as err:
+        raise ReverieError(f"{err}{agent_run_hint(args.run_dir)}") from None
     if args.json:
         print(json.dumps({"run": str(args.run_dir), **result}, indent=1))
         return 0

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .errors import ReverieError
-from .atomic import atomic_write
+from .atomic import WriteFailed, atomic_write
 
 FORMAT = "reverie-checkpoint"
 VERSION = 1
@@ -27,8 +27,14 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], kind: str) -> Path:
     _check_plain(state, "state")
     path = Path(path)
     payload = {"format": FORMAT, "version": VERSION, "kind": kind, "state": state}
-    with atomic_write(path) as f:
-        torch.save(payload, f)
+    existed = path.is_file()
+    try:
+        with atomic_write(path) as f:
+            torch.save(payload, f)
+    except WriteFailed as err:  # a full disk or a read-only folder: the old file is untouched
+        if not existed:
+            raise
+        raise WriteFailed(f"{err}; the previous checkpoint is intact") from None
     return path
 
 

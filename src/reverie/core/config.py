@@ -49,13 +49,27 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         converter = field.metadata.get("parse", kind if kind in (int, float, str, Path) else str)
         parser.add_argument(_flag(field.name), type=converter, default=default,
                             metavar=field.metadata.get("metavar", field.name.upper()),
-                            help=f"{help_text} (default: {default})")
+                            help=_with_default(help_text, default))
+
+
+def _with_default(help_text: str, default: Any) -> str:
+    """The help with ``(default: X)`` appended, unless it already names its default or there is
+    none to name (``None``): help should not say "(default: the env id's) (default: None)"."""
+    if default is None or "(default:" in help_text:
+        return help_text
+    return f"{help_text} (default: {default})"
 
 
 def from_arguments(cls: type[T], args: argparse.Namespace) -> T:
-    """Build ``cls`` from parsed arguments; its ``__post_init__`` checks the values."""
+    """Build ``cls`` from parsed arguments; its ``__post_init__`` checks the values, and
+    :func:`~.limits.check_limits` the ones every command spells alike (seed, device, sizes),
+    so a config without those checks of its own still refuses them in one line."""
+    from .limits import check_limits
+
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in vars(args).items() if k in names})
+    config = cls(**{k: v for k, v in vars(args).items() if k in names})
+    check_limits(config)
+    return config
 
 
 def to_dict(config: Any) -> dict[str, Any]:

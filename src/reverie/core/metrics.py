@@ -3,7 +3,9 @@
 JSONL is the record of truth (every key, any order, appended as it comes); the CSV is
 rewritten from it on close for spreadsheet users; TensorBoard gets every number. On resume
 the records past the checkpoint's step are dropped, so a resumed run's curves hold each
-step once.
+step once. A last line cut short (a crash mid-write) is dropped with a warning; a bad line
+elsewhere is an error naming the file and line. A failed write (full disk, read-only folder)
+is a one-line :class:`ReverieError` naming the file.
 """
 
 from __future__ import annotations
@@ -11,8 +13,12 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
+
+from .atomic import atomic_write, cannot_write
+from .errors import ReverieError
 
 
 class MetricsLogger:
@@ -20,13 +26,16 @@ class MetricsLogger:
 
     def __init__(self, run_dir: str | Path, tensorboard: bool = True, resume_step: int | None = None) -> None:
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.jsonl = self.run_dir / "metrics.jsonl"
-        if resume_step is not None:
-            self._truncate_after(resume_step)
-        elif self.jsonl.exists():
-            self.jsonl.unlink()
-        self._file = self.jsonl.open("a")
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if resume_step is not None:
+                self._truncate_after(resume_step)
+            elif self.jsonl.exists():
+                self.jsonl.unlink()
+            self._file = self.jsonl.open("a")
+        except OSError as err:
+            raise cannot_write(self.jsonl, err) from None
         self._writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -36,9 +45,9 @@ class MetricsLogger:
     def _truncate_after(self, step: int) -> None:
         if not self.jsonl.exists():
             return
-        kept = [line for line in self.jsonl.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
-        self.jsonl.write_text("".join(line + "\n" for line in kept))
+        kept = [record for record in read_metrics(self.jsonl) if record.get("step", 0) <= step]
+        with atomic_write(self.jsonl, "w") as f:
+            f.write("".join(json.dumps(record) + "\n" for record in kept))
 
     def log(self, step: int, values: dict[str, Any]) -> None:
         record = {"step": int(step)}
@@ -46,26 +55,53 @@ class MetricsLogger:
             if hasattr(value, "item"):
                 value = value.item()
             record[key] = value
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+        except OSError as err:
+            raise cannot_write(self.jsonl, err) from None
         if self._writer is not None:
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
                     self._writer.add_scalar(key, value, step)
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as err:
+            raise cannot_write(self.jsonl, err) from None
         if self._writer is not None:
             self._writer.close()
         write_csv(self.jsonl, self.run_dir / "metrics.csv")
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Every record of a metrics.jsonl (or of a run directory's)."""
+    """Every record of a metrics.jsonl (or of a run directory's).
+
+    A last line without its newline that is not JSON is what a crash mid-write leaves: it is
+    dropped with a warning on stderr. Any other bad line is a :class:`ReverieError` naming the
+    file and line."""
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_text()
+    lines = text.splitlines()
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            if number == len(lines) and not text.endswith("\n"):
+                print(f"reverie: warning: {path}: dropped its last line, cut short by a crash mid-write "
+                      f"({len(line)} characters)", file=sys.stderr)
+                continue
+            raise ReverieError(f"{path}, line {number}: not a JSON record ({err})") from None
+        if not isinstance(record, dict):
+            raise ReverieError(f"{path}, line {number}: not a JSON record (a {type(record).__name__})")
+        records.append(record)
+    return records
 
 
 def write_csv(jsonl: Path, csv_path: Path) -> None:
@@ -73,7 +109,7 @@ def write_csv(jsonl: Path, csv_path: Path) -> None:
     keys: list[str] = []
     for record in records:
         keys.extend(k for k in record if k not in keys)
-    with csv_path.open("w", newline="") as f:
+    with atomic_write(csv_path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows(records)

@@ -28,7 +28,7 @@ from ..core.atomic import write_json
 from ..core.stats import Z95, wilson_interval
 
 __all__ = ["wilson_interval", "evaluate_policy", "evaluate_run", "final_evaluation", "read_evaluations",
-           "record_evaluation", "normalize_result", "Z95"]
+           "record_evaluation", "normalize_result", "evaluation_key", "find_evaluation", "Z95"]
 
 #: Keys of results written before worlds other than Sokoban: old -> new.
 _OLD_KEYS = {"solve_rate": "success_rate", "solved": "successes", "distinct_levels": "distinct_episodes"}
@@ -51,28 +51,30 @@ def evaluate_policy(policy: nn.Module, spec, split: str, episodes: int, greedy: 
     device = torch.device(device)
     was_training = policy.training
     policy.eval()
-    generator = torch.Generator(device)
-    generator.manual_seed(seed)
-    scores: dict[str, list[torch.Tensor]] = {"return": [], "length": [], "success": []}
-    frames: list[np.ndarray] | None = None
-    distinct, max_steps = None, spec.max_steps
-    for start in range(0, episodes, batch):
-        count = min(batch, episodes - start)
-        env = spec.make_env(split, count, seed=seed + start, device=device)
-        max_steps = env.max_steps
-        distinct = _distinct_episodes(env)
-        reset_to = getattr(env, "reset_to", None)
-        if reset_to is not None:
-            obs = reset_to(torch.arange(start, start + count, device=device))
-        else:
-            obs, _ = env.reset(seed=seed + start)
-        recording = record and start == 0 and spec.render is not None
-        played = _play_first_episodes(policy, env, obs, greedy, generator, spec, recording)
-        for key in scores:
-            scores[key].append(played[key].cpu())
-        if recording:
-            frames = _episode_frames(spec, played)
-    policy.train(was_training)
+    try:
+        generator = torch.Generator(device)
+        generator.manual_seed(seed)
+        scores: dict[str, list[torch.Tensor]] = {"return": [], "length": [], "success": []}
+        frames: list[np.ndarray] | None = None
+        distinct, max_steps = None, spec.max_steps
+        for start in range(0, episodes, batch):
+            count = min(batch, episodes - start)
+            env = spec.make_env(split, count, seed=seed + start, device=device)
+            max_steps = env.max_steps
+            distinct = _distinct_episodes(env)
+            reset_to = getattr(env, "reset_to", None)
+            if reset_to is not None:
+                obs = reset_to(torch.arange(start, start + count, device=device))
+            else:
+                obs, _ = env.reset(seed=seed + start)
+            recording = record and start == 0 and spec.render is not None
+            played = play_first_episodes(policy, env, obs, greedy, generator, spec, recording)
+            for key in scores:
+                scores[key].append(played[key].cpu())
+            if recording:
+                frames = episode_frames(spec, played)
+    finally:
+        policy.train(was_training)  # also when an episode fails: the caller's policy keeps its mode
     ret, length = torch.cat(scores["return"]), torch.cat(scores["length"])
     n = len(ret)
     half = Z95 * float(ret.std()) / math.sqrt(n) if n > 1 else 0.0
@@ -97,7 +99,7 @@ def _distinct_episodes(env) -> int | None:
     return describe().get("distinct_episodes") if describe is not None else None
 
 
-def _play_first_episodes(policy: nn.Module, env, obs: torch.Tensor, greedy: bool, generator: torch.Generator,
+def play_first_episodes(policy: nn.Module, env, obs: torch.Tensor, greedy: bool, generator: torch.Generator,
                          spec, record: bool) -> dict[str, Any]:
     """Step every env until its first episode ended; that episode's return, length and success
     (and with ``record`` the compact observations of every step and each episode's last one)."""
@@ -136,7 +138,7 @@ def _play_first_episodes(policy: nn.Module, env, obs: torch.Tensor, greedy: bool
     return played
 
 
-def _episode_frames(spec, played: dict[str, Any]) -> list[np.ndarray] | None:
+def episode_frames(spec, played: dict[str, Any]) -> list[np.ndarray] | None:
     """RGB frames of one recorded episode: every start-of-step observation and the last one."""
     wins = played["success"].nonzero()
     row = int(wins[0]) if len(wins) else 0
@@ -155,8 +157,21 @@ def normalize_result(result: dict[str, Any]) -> dict[str, Any]:
     return result | {new: result[old] for old, new in _OLD_KEYS.items() if old in result and new not in result}
 
 
+def evaluation_key(result: dict[str, Any]) -> str:
+    """A result's key in ``evaluation.json``: ``"<levels>|<mode>|<episodes>"``, then ``"|seed <seed>"``
+    for a seed other than 0, so evaluating with fewer episodes (or another seed) adds a row and
+    never replaces the run's own."""
+    key = f"{result['levels']}|{result['mode']}|{result['episodes']}"
+    return key + (f"|seed {result['seed']}" if result.get("seed", 0) else "")
+
+
 def read_evaluations(run_dir: str | Path) -> dict[str, Any]:
-    """A run's ``evaluation.json``: results keyed ``"<levels>|<mode>"`` ({} if none yet)."""
+    """A run's ``evaluation.json``: results keyed by :func:`evaluation_key` ({} if none yet).
+
+    Every row carries its ``levels``, ``mode``, ``episodes`` (and ``seed``): rows of one source
+    and action choice but different episode counts are different results, and a reader that
+    compares runs should compare like with like (or say it does not). Files written before
+    (keyed ``"<levels>|<mode>"``) are read under today's keys."""
     path = Path(run_dir) / "evaluation.json"
     if not path.is_file():
         return {}
@@ -164,13 +179,33 @@ def read_evaluations(run_dir: str | Path) -> dict[str, Any]:
         results = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ReverieError(f"{path}: not valid JSON ({err})") from None
-    return {key: normalize_result(result) for key, result in results.items()}
+    except OSError as err:
+        raise ReverieError(f"cannot read {path}: {err.strerror or err}") from None
+    if not isinstance(results, dict):
+        raise ReverieError(f"{path}: not an evaluation record (a {type(results).__name__})")
+    rows = {}
+    for key, result in results.items():
+        if not isinstance(result, dict) or not {"levels", "mode", "episodes"} <= set(result):
+            raise ReverieError(f"{path}: entry {key!r} is not an evaluation result")
+        result = normalize_result(result)
+        rows[evaluation_key(result)] = result
+    return rows
+
+
+def find_evaluation(results: dict[str, Any], levels: str, mode: str, episodes: int | None = None,
+                    seed: int = 0) -> dict[str, Any] | None:
+    """The row of ``results`` (:func:`read_evaluations`) for ``levels`` and ``mode``: the one of
+    ``episodes`` episodes, or without it the one with the most episodes (None: no such row)."""
+    rows = [r for r in results.values() if r["levels"] == levels and r["mode"] == mode and r.get("seed", 0) == seed
+            and (episodes is None or r["episodes"] == episodes)]
+    return max(rows, key=lambda r: r["episodes"], default=None)
 
 
 def record_evaluation(run_dir: str | Path, result: dict[str, Any]) -> None:
-    """Add (or replace) one result in the run's ``evaluation.json``, atomically."""
+    """Add one result to the run's ``evaluation.json``, atomically (it replaces only a result
+    of the same levels, mode, episodes and seed: see :func:`evaluation_key`)."""
     results = read_evaluations(run_dir)
-    results[f"{result['levels']}|{result['mode']}"] = {k: v for k, v in result.items() if k != "frames"}
+    results[evaluation_key(result)] = {k: v for k, v in result.items() if k != "frames"}
     write_json(Path(run_dir) / "evaluation.json", results)
 
 

@@ -4,7 +4,8 @@ One GIF frame per real step. Left: the real position, the step and the action th
 chose. Right: one row per action, the agent's imagined rollout for it: the forced first
 action, then the rollout policy's ``L - 1`` steps; under each imagined position the action
 that led to it and the imagined reward; beside each row the agent's probability of that
-action. The chosen action's row is framed. A last frame shows how the episode ended.
+action. The chosen action's row is framed. A last frame shows how the episode ended: the
+final position beside what the agent imagined before its last action.
 Reading it shows at a glance whether the model imagines the rules right and whether the
 agent acts on what it imagined.
 
@@ -82,14 +83,25 @@ def _frame(step: ImaginedStep | None, final: np.ndarray, index: int, episode: Im
         else:
             verdict = spec.success if episode.success else f"not {spec.success}"
         draw.text((PAD, y), f"{verdict} after {len(episode.steps)} steps", fill=BLACK, font=font)
+        last = episode.steps[-1]
+        draw.text((PAD, y + BAND), f"last action: {name(last.action)}", fill=CHOSEN, font=font)
+        # the right side keeps what the agent imagined before its last action, not a blank
+        _imagined_grid(image, draw, last, episode, g, scale, font, "imagined before the last action")
         return image
     draw.text((PAD, y), f"step {index + 1}", fill=BLACK, font=font)
     draw.text((PAD, y + BAND), f"action: {name(step.action)}", fill=CHOSEN, font=font)
+    _imagined_grid(image, draw, step, episode, g, scale, font, "imagined (row = first action, then the rollout policy)")
+    return image
+
+
+def _imagined_grid(image: Image.Image, draw: ImageDraw.ImageDraw, step: ImaginedStep, episode: ImaginedEpisode,
+                   g: dict[str, int], scale: int, font, title: str) -> None:
+    """The right side of a frame: one row per action, the rollout imagined for it."""
+    name = episode.spec.actions.name
     num_actions, length = step.imagined.shape[:2]
     imagined = pictures(episode, step.imagined.reshape(num_actions * length, *step.imagined.shape[2:]))
     imagined = imagined.reshape(num_actions, length, *imagined.shape[1:])
-    draw.text((g["grid_x"], 3), "imagined (row = first action, then the rollout policy)",
-              fill=BLACK, font=font)
+    draw.text((g["grid_x"], 3), title, fill=BLACK, font=font)
     row_h = g["tile_h"] + BAND + GAP
     for a in range(step.imagined.shape[0]):
         top = HEADER + a * row_h
@@ -105,7 +117,6 @@ def _frame(step: ImaginedStep | None, final: np.ndarray, index: int, episode: Im
             reward = float(step.imagined_rewards[a, t])
             draw.text((x, top + g["tile_h"] + 1), f"{name(int(step.imagined_actions[a, t]))} {reward:+.1f}",
                       fill=_reward_colour(reward), font=font)
-    return image
 
 
 def save_imagination_gif(episode: ImaginedEpisode, path: str | Path, scale: int | None = None,

@@ -26,12 +26,16 @@ def _scaled(frame: np.ndarray, scale: int) -> np.ndarray:
 
 
 def save_gif(frames: Sequence[np.ndarray], path: str | Path, scale: int = 4,
-             frame_ms: int = 120, hold_last_ms: int = 1200) -> Path:
-    """An animated GIF of a sequence of RGB frames [H, W, 3] uint8 (the last frame held longer)."""
+             frame_ms: int = 200, hold_first_ms: int = 600, hold_last_ms: int = 2000) -> Path:
+    """An animated GIF of a sequence of RGB frames [H, W, 3] uint8 at a pace one can follow
+    (5 frames a second), the start held a little and the end held long, so a short episode
+    reads as start, moves, end rather than a flicker."""
     if not len(frames):
         raise ValueError("a GIF needs at least one frame")
     frames = [Image.fromarray(_scaled(f, scale)) for f in frames]
-    durations = [frame_ms] * (len(frames) - 1) + [hold_last_ms]
+    durations = [frame_ms] * len(frames)
+    durations[0] = max(frame_ms, hold_first_ms)
+    durations[-1] = hold_last_ms
     path = Path(path)
     _atomic_save(frames[0], path, format="GIF", save_all=True, append_images=frames[1:],
                  duration=durations, loop=0)

@@ -8,8 +8,12 @@
 - **Evaluation table**: every run's held-out results (``evaluation.json``; runs without one
   are evaluated first on their env id's test split) and, per group, the mean and standard
   deviation over seeds.
-- **A GIF** of one evaluation episode of the first run (a successful one when there is one),
-  where its world draws pictures.
+- **A GIF** of one evaluation episode of the first run (the longest successful one of its first
+  16 test episodes when there is one: a whole episode at 5 frames a second), where its world
+  draws pictures.
+
+A caller may put its own section at the top (``reverie run`` puts the random policy's result
+and its environment model's accuracy beside the agent's there).
 
 The page links its PNG and GIF by relative path, so it opens in any Markdown viewer, on
 GitHub, or as a file, without a server.
@@ -27,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..core.errors import ReverieError
 from ..core.atomic import atomic_write
 
-__all__ = ["write_report", "RunRecord", "read_run", "group_curves", "group_labels"]
+__all__ = ["write_report", "RunRecord", "read_run", "group_curves", "group_labels", "frames_label", "showcase_episode", "curves_figure"]
 
 #: Run settings that do not change what is learned: runs differing only in these (and the
 #: seed) are one group.
@@ -85,6 +90,14 @@ def group_labels(runs: list[RunRecord]) -> dict[tuple[str, str, str], str]:
     return labels
 
 
+def _is_training_run(path: Path) -> bool:
+    """Whether ``path`` looks like an actor-critic run folder (to point at one inside a folder given)."""
+    try:
+        return (path / "metrics.jsonl").is_file() and "train" in json.loads((path / "config.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def read_run(path: str | Path) -> RunRecord:
     """Read a run folder's config, metrics, evaluations and summary."""
     from ..core.metrics import read_metrics
@@ -95,7 +108,9 @@ def read_run(path: str | Path) -> RunRecord:
         raise ReverieError(f"{path}: no such run folder")
     config_path = path / "config.json"
     if not config_path.is_file() or not (path / "metrics.jsonl").is_file():
-        raise ReverieError(f"{path}: not a training run folder (no config.json and metrics.jsonl)")
+        inside = sorted(str(d) for d in path.iterdir() if _is_training_run(d))
+        hint = f"; it holds {' and '.join(inside[:3])}{' and more' if len(inside) > 3 else ''}" if inside else ""
+        raise ReverieError(f"{path}: not a training run folder (no config.json and metrics.jsonl){hint}")
     try:
         config = json.loads(config_path.read_text())
         metrics = read_metrics(path)
@@ -144,8 +159,18 @@ def group_curves(runs: list[RunRecord], key: str, points: int = 200) -> dict[tup
     return curves
 
 
-def _plot(runs: list[RunRecord], path: Path) -> None:
+def frames_label(frames: float) -> str:
+    """A frame count as an axis tick: 0, 500, 50k, 1.5M, 2G (ticks of raw counts run together)."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(frames) >= size:
+            return f"{frames / size:.3g}{suffix}"
+    return f"{frames:.3g}"
+
+
+def curves_figure(runs: list[RunRecord]):
+    """The learning curves' matplotlib Figure (see the module docstring)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     labels = group_labels(runs)
     columns = min(3, max(1, len(labels)))
@@ -160,21 +185,28 @@ def _plot(runs: list[RunRecord], path: Path) -> None:
         top = 0.0
         for group, curve in sorted(group_curves(runs, key).items(), key=lambda item: labels[item[0]]):
             name = f"{labels[group]}: {curve['runs']} run{'s' if curve['runs'] > 1 else ''}"
-            line, = ax.plot(curve["frames"], curve["mean"], label=name)
+            line, = ax.plot(curve["frames"], curve["mean"], label=name, marker="o" if len(curve["frames"]) == 1 else None)
             if curve["runs"] > 1:
                 ax.fill_between(curve["frames"], curve["min"], curve["max"], color=line.get_color(), alpha=0.2)
             top = max(top, float(curve["max"].max()))
         ax.set_xlabel("frames")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: frames_label(x)))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         if key == "success_rate":
             ax.set_ylim(0, min(1.0, max(0.1, 1.1 * top)))
     handles, names = panels[0].get_legend_handles_labels()
     figure.legend(handles, names, loc="lower center", fontsize=8, frameon=False, ncols=columns)
-    figure.suptitle("mean over seeds (line), min to max (shaded)", fontsize=9)
+    if any(curve["runs"] > 1 for key, _ in shown for curve in group_curves(runs, key).values()):
+        figure.suptitle("mean over seeds (line), min to max (shaded)", fontsize=9)
     figure.tight_layout(rect=(0, legend_inches / height, 1, 1))
+    return figure
+
+
+def _plot(runs: list[RunRecord], path: Path) -> None:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    curves_figure(runs).savefig(buffer, format="png")
     with atomic_write(path) as f:
         f.write(buffer.getvalue())
 
@@ -222,20 +254,59 @@ def _group_rows(runs: list[RunRecord]) -> list[str]:
     for run in runs:
         for result in run.evaluations.values():
             value = _rate(result) if success else result["mean_return"]
-            table.setdefault((labels[run.group], result["levels"], result["mode"]), []).append(value)
+            key = (labels[run.group], result["levels"], result["mode"], result["episodes"])
+            table.setdefault(key, []).append(value)  # rows of other episode counts are not mixed
     show = _pct if success else (lambda v: f"{v:.2f}")
     what = "success rate" if success else "return"
-    rows = [f"| runs of | episodes from | actions | runs | {what}, mean | std over runs |",
-            "|---|---|---|---:|---:|---:|"]
-    for (label, levels, mode), values in sorted(table.items()):
+    rows = [f"| runs of | episodes from | actions | episodes per run | runs | {what}, mean | std over runs |",
+            "|---|---|---|---:|---:|---:|---:|"]
+    for (label, levels, mode, episodes), values in sorted(table.items()):
         std = show(statistics.stdev(values)) if len(values) > 1 else "-"
-        rows.append(f"| {label} | {levels} | {mode} | {len(values)} | {show(statistics.mean(values))} | {std} |")
+        rows.append(f"| {label} | {levels} | {mode} | {episodes:,} | {len(values)} | {show(statistics.mean(values))} "
+                    f"| {std} |")
     return rows
 
 
+def showcase_episode(run_dir: str | Path, gif: Path, episodes: int = 16, levels_dir: str | Path | None = None,
+                     seed: int = 0) -> dict[str, Any] | None:
+    """Play the first ``episodes`` test episodes with sampled actions and write a GIF of the
+    longest successful one (else the longest): a whole episode worth watching, not a win in
+    one push. Returns what it showed (``episodes``, ``successes``, ``length``, ``success``,
+    ``mean_return``), or None where the world draws no pictures."""
+    from ..envs.registry import get_spec
+    from ..training.runs import load_run
+    from .evaluate import episode_frames, play_first_episodes
+    from .pictures import save_gif
+
+    run = load_run(run_dir)
+    options = run.config.env_kwargs() | ({"levels_dir": levels_dir} if levels_dir is not None else {})
+    spec = get_spec(run.config.env, **options)
+    if spec.render is None:
+        return None
+    env = spec.make_env("test", episodes, seed=seed, device=run.device)
+    reset_to = getattr(env, "reset_to", None)
+    with torch.inference_mode():
+        obs = reset_to(torch.arange(episodes, device=run.device)) if reset_to is not None else env.reset(seed=seed)[0]
+    generator = torch.Generator(run.device)
+    generator.manual_seed(seed)
+    run.policy.eval()
+    with torch.inference_mode():  # not around load_run: weights made in it would be inference tensors
+        played = play_first_episodes(run.policy, env, obs, False, generator, spec, record=True)
+    length, success = played["length"].cpu(), played["success"].cpu()
+    row = int(torch.argmax(torch.where(success, length, -1) if bool(success.any()) else length))
+    frames = episode_frames(spec, played | {"success": torch.arange(episodes) == row})
+    if not frames:
+        return None
+    save_gif(frames, gif)
+    return {"episodes": episodes, "successes": int(success.sum()) if spec.success is not None else None,
+            "length": int(length[row]), "success": bool(success[row]) if spec.success is not None else None,
+            "mean_return": float(played["return"].mean())}
+
+
 def write_report(run_dirs: list[str | Path], out: str | Path | None = None, eval_episodes: int = 500,
-                 levels_dir: str | Path | None = None) -> Path:
-    """Write the report page (and ``<stem>_curves.png``, ``<stem>_episode.gif`` beside it)."""
+                 levels_dir: str | Path | None = None, preamble: list[str] | None = None) -> Path:
+    """Write the report page (and ``<stem>_curves.png``, ``<stem>_episode.gif`` beside it);
+    ``preamble``: Markdown lines put before the learning curves."""
     from .evaluate import evaluate_run
 
     if not run_dirs:
@@ -256,20 +327,24 @@ def write_report(run_dirs: list[str | Path], out: str | Path | None = None, eval
     gif = out.with_name(f"{out.stem}_episode.gif")
     gif_note = ""
     first = runs[0]
-    if (first.path / "checkpoint.pt").is_file():
-        shown = evaluate_run(first.path, None, 16, levels_dir=levels_dir, gif=gif, save=False)
-        if shown.get("successes") is not None:
-            gif_note = (f"One {first.env} test episode played by {first.agent} (seed {first.seed}, sampled "
-                        f"actions): {'a successful one' if shown['successes'] else 'not successful (none of 16 were)'}.")
+    shown = showcase_episode(first.path, gif, levels_dir=levels_dir) if (first.path / "checkpoint.pt").is_file() else None
+    if shown is not None:
+        head = (f"One {first.env} test episode played by {first.agent} (seed {first.seed}, sampled actions), "
+                f"{shown['length']} steps")
+        if shown["successes"] is not None:
+            gif_note = head + (f": the longest of the {shown['successes']} successful ones among the first "
+                               f"{shown['episodes']} test episodes." if shown["success"] else
+                               f": not successful (none of the first {shown['episodes']} test episodes were).")
         else:
-            gif_note = (f"One {first.env} test episode played by {first.agent} (seed {first.seed}, sampled "
-                        f"actions), return {shown['mean_return']:.2f} on average over 16.")
+            gif_note = head + (f", the longest of the first {shown['episodes']} test episodes (mean return "
+                               f"{shown['mean_return']:.2f}).")
     lines = [
         "# Training report",
         "",
         f"{len(runs)} run{'s' if len(runs) > 1 else ''}, written "
         f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')} by `reverie report`.",
         "",
+        *(preamble or []),
         "## Learning curves",
         "",
         "Training episodes (sampled actions) on the training split; each point averages the episodes "

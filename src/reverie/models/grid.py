@@ -52,6 +52,8 @@ SIZES: dict[str, tuple[int, ...]] = {
     "paper": (16, 32, 64),
 }
 DEFAULT_SIZE = "small"
+#: The most parameters a config may ask for (the paper's size has ~40,000; 100M is a GPU's worth).
+MAX_PARAMETERS = 100_000_000
 FEEDS = ("onehot", "distribution")
 #: Initial weight from each input plane to the same code's output logit.
 COPY_GAIN = 4.0
@@ -104,10 +106,26 @@ class GridModelConfig:
             raise ReverieError(f"feed must be one of {FEEDS}, got {self.feed!r}")
         if self.reward_hidden < 1:
             raise ReverieError(f"reward_hidden must be >= 1, got {self.reward_hidden}")
+        if self.parameter_count() > MAX_PARAMETERS:  # refuse before torch tries to allocate hundreds of GB
+            raise ReverieError(f"a grid model of channels {list(self.channels)} and reward_hidden {self.reward_hidden} "
+                               f"has ~{self.parameter_count():,} parameters, above the cap of {MAX_PARAMETERS:,}")
         self.reward_values = tuple(float(v) for v in self.reward_values)
         self.terminal_classes = tuple(int(v) for v in self.terminal_classes)
         if any(not 0 <= k < len(self.reward_values) for k in self.terminal_classes):
             raise ReverieError(f"terminal_classes {self.terminal_classes} are not classes of {self.reward_values}")
+
+    def parameter_count(self) -> int:
+        """The model's parameter count, from the config alone (the world's codes and actions
+        taken as at least Sokoban's where not set yet)."""
+        channels = tuple(self.channels or ())
+        codes, actions = max(self.num_codes, 7), max(self.num_actions, 5)
+        count = (codes + actions) * channels[0] * 9 + channels[0]  # the stem
+        count += sum(a * b * 10 + b for a, b in zip(channels[:-1], channels[1:]))  # conv + inject
+        count += channels[-1] * codes + 2 * codes  # frame head and copy gains
+        if self.reward_head:
+            classes = max(len(self.reward_values), 3)
+            count += (2 * codes + 1) * self.reward_hidden + (self.reward_hidden + 1) * classes
+        return count
 
     def for_spec(self, spec) -> "GridModelConfig":
         """This config with the world's code count, actions and reward classes filled in from

@@ -76,6 +76,7 @@ def model_from_record(record: Any, source: str = "checkpoint",
     weights = record["weights"]
     if not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise ReverieError(f"{source}: model weights must all be tensors")
+    _check_weights(model, weights, source)
     try:
         model.load_state_dict(weights)
     except (RuntimeError, TypeError) as err:
@@ -83,6 +84,23 @@ def model_from_record(record: Any, source: str = "checkpoint",
         raise ReverieError(f"{source}: weights do not fit the model config ({first[0] if first else err})") from None
     model.metadata = dict(record.get("metadata") or {})  # type: ignore[assignment]
     return model.to(device).eval()
+
+
+def _check_weights(model: Any, weights: dict[str, torch.Tensor], source: str) -> None:
+    """Name the first tensor that does not fit the model its config builds (torch's own message
+    spans many lines and buries the name)."""
+    expected = model.state_dict()
+    for name, tensor in expected.items():
+        if name not in weights:
+            raise ReverieError(f"{source}: weights do not fit the model config: tensor {name!r} "
+                               f"(shape {list(tensor.shape)}) is missing")
+        if tuple(weights[name].shape) != tuple(tensor.shape):
+            raise ReverieError(f"{source}: weights do not fit the model config: tensor {name!r} has shape "
+                               f"{list(weights[name].shape)}, the config expects {list(tensor.shape)}")
+    unexpected = sorted(set(weights) - set(expected))
+    if unexpected:
+        raise ReverieError(f"{source}: weights do not fit the model config: unexpected tensor {unexpected[0]!r}"
+                           + (f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else ""))
 
 
 def load(path: str | Path, device: torch.device | str = "cpu", spec: Any = None, expect: str | None = None) -> Any:

@@ -78,8 +78,10 @@ def distribution(values: np.ndarray) -> dict[str, float]:
 
 
 @torch.no_grad()
-def _play_batch(planner, env, spec, first: int, count: int, seed: int) -> dict[str, torch.Tensor]:
-    """Episodes ``first .. first+count-1``, one per env, each played to its end (then masked)."""
+def _play_batch(planner, env, spec, first: int, count: int, seed: int,
+                tick: Callable[[int, int], None] | None = None) -> dict[str, torch.Tensor]:
+    """Episodes ``first .. first+count-1``, one per env, each played to its end (then masked);
+    ``tick(real_steps, episodes_ended)`` after every real step."""
     device = env.device if hasattr(env, "device") else torch.device("cpu")
     obs = env.reset_to(torch.arange(first, first + count, device=device))
     start = spec.observation.encode(obs)
@@ -99,6 +101,8 @@ def _play_batch(planner, env, spec, first: int, count: int, seed: int) -> dict[s
         if spec.success is not None:
             success |= running & info["success"].bool() & (terminated | truncated)
         done |= terminated | truncated  # ended games were auto-reset: stop tracking them
+        if tick is not None:
+            tick(int(length.max()), int(done.sum()))
         if bool(done.all()):
             break
         planner.advance(actions, spec.observation.encode(obs), ~done)
@@ -108,9 +112,13 @@ def _play_batch(planner, env, spec, first: int, count: int, seed: int) -> dict[s
 
 def play_levels(planner, spec, source: str = "test", episodes: int = 100, max_steps: int | None = None,
                 batch: int = 256, seed: int = 0, solver_time_limit: float = 0.0, device: torch.device | str = "cpu",
-                log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                log: Callable[[str], None] | None = None, progress: bool | None = None) -> dict[str, Any]:
     """Play ``episodes`` episodes of ``source`` (a split of ``spec``'s world, or a source the world
-    understands, e.g. a level folder) with ``planner``; see the module docstring."""
+    understands, e.g. a level folder) with ``planner``; see the module docstring. ``log`` gets a
+    line per batch; ``progress`` (default: when there is a ``log``) shows a bar on stderr that
+    moves with every real step, since a batch of hard levels can search for minutes."""
+    from tqdm import tqdm
+
     if episodes < 1:
         raise ReverieError(f"--episodes must be >= 1, got {episodes}")
     if batch < 1:
@@ -130,8 +138,22 @@ def play_levels(planner, spec, source: str = "test", episodes: int = 100, max_st
                                "so search cannot play them")
         max_steps = int(env.max_steps)
         began = time.perf_counter()
-        for key, value in _play_batch(planner, env, spec, first, count, seed).items():
-            played.setdefault(key, []).append(value.cpu())
+        bar = tqdm(total=count, desc=f"episodes {first + 1}-{first + count} of {episodes}", unit="episode",
+                   leave=False, disable=not (log is not None if progress is None else progress), mininterval=0.5)
+
+        def tick(steps: int, ended: int, bar=bar, limit=max_steps) -> None:
+            if bar.disable:
+                return
+            bar.set_postfix_str(f"real step {steps}/{limit}", refresh=False)
+            bar.update(ended - bar.n)
+            if bar._time() - bar.last_print_t >= bar.mininterval:  # steps that end no episode show too
+                bar.refresh()
+
+        try:
+            for key, value in _play_batch(planner, env, spec, first, count, seed, tick).items():
+                played.setdefault(key, []).append(value.cpu())
+        finally:
+            bar.close()
         seconds = time.perf_counter() - began
         wall_all.append(np.full(count, seconds / count))
         if log:

@@ -72,15 +72,20 @@ class A2CConfig:
             raise ReverieError(f"--gamma must be in [0, 1], got {self.gamma}")
         if self.gae_lambda is not None and not 0.0 <= self.gae_lambda <= 1.0:
             raise ReverieError(f"--gae-lambda must be in [0, 1], got {self.gae_lambda}")
-        if not self.lr > 0:
-            raise ReverieError(f"--lr must be > 0, got {self.lr}")
+        if not 0 < self.lr < math.inf:  # nan and inf crash after the first update
+            raise ReverieError(f"--lr must be a finite number > 0, got {self.lr}")
         if self.lr_schedule not in SCHEDULES:
             raise ReverieError(f"--lr-schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ReverieError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        for name in ("entropy_coef", "value_coef", "max_grad_norm", "optim_eps"):
-            if getattr(self, name) < 0:
-                raise ReverieError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        # nan passes "< 0" checks and then poisons the weights (or, as max_grad_norm, turns clipping off)
+        for name in ("entropy_coef", "value_coef", "max_grad_norm"):
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ReverieError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {getattr(self, name)}")
+        if not 0 < self.optim_eps < math.inf:  # 0 divides by zero where a gradient's history is 0
+            raise ReverieError(f"--optim-eps must be a finite number > 0, got {self.optim_eps}")
+        if not 0 < self.rmsprop_alpha < 1:
+            raise ReverieError(f"--rmsprop-alpha must be in (0, 1), got {self.rmsprop_alpha}")
 
 
 class BatchedEnv(Protocol):

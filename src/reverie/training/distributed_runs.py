@@ -18,11 +18,15 @@ the global batch becomes the new N x num_envs. A single-process ``reverie train 
 of a distributed run continues as rank 0 alone.
 
 Held-out evaluation at the end (the ``evaluate`` hook, as in :mod:`.runs`) runs on rank 0
-while the other ranks exit.
+while the other ranks exit. Rank 0 holds the run folder's lock for the whole job.
+
+**Failures.** When a rank fails, the message says what is true of the folder: the last
+checkpoint is intact (resume it), or no checkpoint was written yet (start again).
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,10 +37,12 @@ from ..core.errors import ReverieError
 from ..core.config import to_dict
 from . import distributed as dd
 from .actor_critic import A2CConfig, EpisodeStats
+from ..core.atomic import remove_stale_temps
 from ..core.checkpoint import rng_state, save_checkpoint, set_rng_state
+from ..core.lock import locked_run_folder
 from ..core.metrics import MetricsLogger
-from .runs import (CHECKPOINT, RUN_KIND, EvaluateHook, TrainConfig, _build, _config_from_dict, _load_state,
-                   finish_run, has_success, training_loop, write_run_config)
+from .runs import (CHECKPOINT, RUN_KIND, EvaluateHook, TrainConfig, _build, _load_state, check_fresh,
+                   finish_run, has_success, restoring, saved_configs, training_loop, write_run_config)
 from .runs import describe as describe_run
 
 __all__ = ["train", "resume", "describe"]
@@ -49,14 +55,18 @@ def train(config: TrainConfig, a2c: A2CConfig | None = None, progress: bool = Tr
     """Start a run on every rank; rank 0 returns the summary, the others None."""
     world = dd.init_world()
     try:
-        problem = None
-        if world.is_main and (config.run_dir / CHECKPOINT).exists():
-            problem = (f"{config.run_dir}: holds a run already; resume it with `torchrun ... -m reverie train "
-                       f"--resume {config.run_dir}` or choose another --run-dir")
-        problem = dd.broadcast_from_main(problem, world, "checking the run folder")
-        if problem:
-            raise ReverieError(problem)
-        return _guarded(world, config, a2c or A2CConfig(), None, progress, evaluate)
+        with ExitStack() as lock:
+            problem = None
+            if world.is_main:
+                try:
+                    lock.enter_context(locked_run_folder(config.run_dir))
+                    check_fresh(config.run_dir, "torchrun ... -m reverie train --resume")
+                except ReverieError as err:
+                    problem = str(err)
+            problem = dd.broadcast_from_main(problem, world, "checking the run folder")
+            if problem:
+                raise ReverieError(problem)
+            return _guarded(world, config, a2c or A2CConfig(), None, progress, evaluate)
     finally:
         dd.shutdown(world)
 
@@ -66,29 +76,43 @@ def resume(run_dir: str | Path, progress: bool = True, evaluate: EvaluateHook | 
     run_dir = Path(run_dir)
     world = dd.init_world()
     try:
-        state, problem = None, None
-        if world.is_main:
-            try:
-                state = _load_state(run_dir)
-            except ReverieError as err:
-                problem = str(err)
-        state, problem = dd.broadcast_from_main((state, problem), world, "sharing the checkpoint")
-        if problem:
-            raise ReverieError(problem)
-        config = _config_from_dict(state["config"]["train"], run_dir)
-        return _guarded(world, config, A2CConfig(**state["config"]["a2c"]), state, progress, evaluate)
+        with ExitStack() as lock:
+            state, problem = None, None
+            if world.is_main:
+                try:
+                    if not run_dir.is_dir():
+                        raise ReverieError(f"{run_dir}: no such run folder")
+                    lock.enter_context(locked_run_folder(run_dir))
+                    state = _load_state(run_dir)
+                    saved_configs(state, run_dir)
+                except ReverieError as err:
+                    problem = str(err)
+            state, problem = dd.broadcast_from_main((state, problem), world, "sharing the checkpoint")
+            if problem:
+                raise ReverieError(problem)
+            config, a2c = saved_configs(state, run_dir)
+            return _guarded(world, config, a2c, state, progress, evaluate)
     finally:
         dd.shutdown(world)
 
 
 def _guarded(world: dd.World, config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None,
              progress: bool, evaluate: EvaluateHook | None) -> dict[str, Any] | None:
-    """:func:`_run`, saying on a rank failure where the last good checkpoint is."""
+    """:func:`_run`, saying on a rank failure whether a checkpoint is there to resume from."""
+    written = {"checkpoint": state is not None}  # set by _run once this job has saved one
     try:
-        return _run(world, config, a2c, state, progress, evaluate)
+        return _run(world, config, a2c, state, progress, evaluate, written)
     except dd.RankFailure as err:
-        raise dd.RankFailure(f"{err}; the job stops. The last checkpoint in {config.run_dir} is intact: continue "
-                             f"with `torchrun ... -m reverie train --resume {config.run_dir}`") from None
+        raise dd.RankFailure(f"{err}; the job stops. {failure_advice(config.run_dir, written['checkpoint'])}") from None
+
+
+def failure_advice(run_dir: Path, checkpoint: bool) -> str:
+    """What a user can do after a failed job, true to whether a checkpoint exists."""
+    if checkpoint:
+        return (f"The last checkpoint in {run_dir} is intact: continue with "
+                f"`torchrun ... -m reverie train --resume {run_dir}`")
+    return (f"No checkpoint was written to {run_dir} yet, so there is nothing to resume: "
+            f"start the run again with the same command")
 
 
 def describe(summary: dict[str, Any]) -> str:
@@ -137,7 +161,7 @@ def _restore(world: dd.World, trainer, policy, state: dict[str, Any], seed: int)
 
 
 def _run(world: dd.World, config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None,
-         progress: bool, evaluate: EvaluateHook | None) -> dict[str, Any] | None:
+         progress: bool, evaluate: EvaluateHook | None, written: dict[str, bool] | None = None) -> dict[str, Any] | None:
     world = dd.place(world, config.device)
     run_dir, main = config.run_dir, world.is_main
     local = replace(config, device=str(world.device))
@@ -154,12 +178,14 @@ def _run(world: dd.World, config: TrainConfig, a2c: A2CConfig, state: dict[str, 
     window = {"sums": {}, "updates": 0}
     elapsed = 0.0
     if state is not None:
-        window = _restore(world, trainer, policy, state, config.seed)
+        with restoring(run_dir, config.agent):
+            window = _restore(world, trainer, policy, state, config.seed)
         elapsed = float(state["elapsed"])
     layout = {"world_size": world.size, "backend": world.backend, "num_envs_per_rank": config.num_envs,
               "global_num_envs": config.num_envs * world.size}
     metrics = None
     if main:
+        remove_stale_temps(run_dir)  # a killed job's half-written checkpoint (rank 0 holds the lock)
         write_run_config(run_dir, config, a2c, trainer, env_info, agent_info, distributed=layout)
         metrics = MetricsLogger(run_dir, tensorboard=config.tensorboard,
                                 resume_step=trainer.frames if state is not None else None)
@@ -177,6 +203,8 @@ def _run(world: dd.World, config: TrainConfig, a2c: A2CConfig, state: dict[str, 
                 "env_info": env_info, "agent_info": agent_info, "log_window": mine["log_window"],
                 "distributed": layout, "ranks": ranks,
             }, kind=RUN_KIND)
+        if written is not None:
+            written["checkpoint"] = True
 
     end = training_loop(trainer, config, save, metrics, elapsed=elapsed, window=window, progress=progress and main,
                         desc=f"{config.agent} {config.env} x{world.size}",

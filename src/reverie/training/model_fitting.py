@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from ..core.errors import ReverieError
+from ..core.limits import check_limits
 from ..core.config import option, to_dict
 from ..data.dataset import Sampler, TransitionDataset
 from ..core.atomic import write_json
@@ -80,13 +81,14 @@ class FitConfig:
             if getattr(self, name) < 1:
                 raise ReverieError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         for name in ("time_limit", "weight_decay", "warmup", "reward_weight", "patience", "threads"):
-            if getattr(self, name) < 0:
-                raise ReverieError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ReverieError(f"--lr must be > 0, got {self.lr}")
-        if self.push_share < 0 or self.rare_share < 0 or self.push_share + self.rare_share >= 1:
+            if not 0 <= getattr(self, name) < math.inf:  # nan and inf pass "< 0" and poison the fit
+                raise ReverieError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {getattr(self, name)}")
+        if not 0 < self.lr < math.inf:
+            raise ReverieError(f"--lr must be a finite number > 0, got {self.lr}")
+        if not (self.push_share >= 0 and self.rare_share >= 0 and self.push_share + self.rare_share < 1):
             raise ReverieError("--push-share and --rare-share must be >= 0 and add up to less than 1 "
                                "(with --rare-share counted once per rare reward class)")
+        check_limits(self)  # seed, threads, device (a CUDA device on a CPU-only torch: one line, now)
 
 
 def learning_rate(config: FitConfig, step: int, elapsed: float) -> float:

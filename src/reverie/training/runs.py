@@ -22,11 +22,16 @@ evaluation at the end is a hook (``evaluate=``, e.g.
 :func:`reverie.evaluation.evaluate.final_evaluation`): runs never import evaluation.
 
 Ctrl-C (SIGINT) and SIGTERM stop the run after the current update, with a final checkpoint;
-a second Ctrl-C aborts at once.
+a second Ctrl-C aborts at once. A process training in a folder holds its lock
+(:mod:`reverie.core.lock`): a second ``train`` or ``--resume`` there is refused in one line, and
+a killed process's lock does not block the resume. A checkpoint that does not fit its config,
+lacks a part or carries settings this version does not know is refused in one line, before
+anything is written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
@@ -34,15 +39,18 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from ..core.limits import check_limits
 from ..core.errors import ReverieError
 from ..core.version import __version__
-from ..core.atomic import write_json
+from ..core.atomic import remove_stale_temps, write_json
+from ..core.lock import locked_run_folder
 from ..core.config import option, to_dict
 from .actor_critic import A2C, A2CConfig
 from ..core.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -121,8 +129,45 @@ def parse_agent_options(text: str, flag: str = "--agent-options") -> dict[str, A
     return options
 
 
-def _config_from_dict(values: dict[str, Any], run_dir: Path) -> TrainConfig:
-    return TrainConfig(**(values | {"run_dir": run_dir}))
+def saved_configs(state: dict[str, Any], run_dir: Path) -> tuple[TrainConfig, A2CConfig]:
+    """The run and algorithm configs a checkpoint was written with; one-line errors naming the
+    file for settings this version does not know (a newer one wrote them) or values it refuses."""
+    path = run_dir / CHECKPOINT
+    configs = state["config"] if isinstance(state["config"], dict) else {}
+    built = []
+    for part, cls in (("train", TrainConfig), ("a2c", A2CConfig)):
+        values = configs.get(part)
+        if not isinstance(values, dict):
+            raise ReverieError(f"{path}: incomplete checkpoint (no {part!r} config)")
+        unknown = sorted(set(values) - {field.name for field in dataclasses.fields(cls)})
+        if unknown:
+            raise ReverieError(f"{path}: its {part} config has settings unknown to reverie {__version__}: "
+                               f"{', '.join(unknown)} (written by a newer version?)")
+        try:
+            built.append(cls(**(values | ({"run_dir": run_dir} if cls is TrainConfig else {}))))
+        except (ReverieError, ValueError, TypeError) as err:
+            raise ReverieError(f"{path}: its {part} config is invalid ({err})") from None
+    return built[0], built[1]
+
+
+@contextmanager
+def restoring(run_dir: Path, agent: str):
+    """Turn a checkpoint's state that does not fit the run's agent or optimizer into one line."""
+    path = run_dir / CHECKPOINT
+    try:
+        yield
+    except KeyError as err:
+        raise ReverieError(f"{path}: incomplete checkpoint (no {err.args[0]!r} in its trainer state)") from None
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        raise ReverieError(f"{path}: does not fit agent {agent!r} with the run's config ({_detail(err)})") from None
+
+
+def _detail(err: BaseException) -> str:
+    """The telling line of a (multi-line) error: torch's load_state_dict opens with a header."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Error(s) in loading state_dict"):
+        lines = lines[1:]
+    return (lines[0] if lines else type(err).__name__)[:300]
 
 
 def _agent(name: str, spec, options: dict[str, Any]):
@@ -322,8 +367,10 @@ def _run(config: TrainConfig, a2c: A2CConfig, state: dict[str, Any] | None, prog
     env, policy, env_info, agent_info = _build(config)
     trainer = A2C(policy, env, a2c, total_frames=config.frames, seed=config.seed)
     if state is not None:
-        trainer.load_state_dict(state["trainer"], reseed=config.seed + 1)
-        set_rng_state(state["rng"])
+        with restoring(run_dir, config.agent):
+            trainer.load_state_dict(state["trainer"], reseed=config.seed + 1)
+            set_rng_state(state["rng"])
+    remove_stale_temps(run_dir)  # a killed run's half-written checkpoint (we hold the folder's lock)
     write_run_config(run_dir, config, a2c, trainer, env_info, agent_info)
     metrics = MetricsLogger(run_dir, tensorboard=config.tensorboard,
                             resume_step=trainer.frames if state is not None else None)
@@ -351,12 +398,17 @@ def train(config: TrainConfig, a2c: A2CConfig | None = None, progress: bool = Tr
     ``evaluate(policy, config, env_info, frames)``: the held-out evaluation of the completed run
     (none without it); ``reverie train`` passes :func:`reverie.evaluation.evaluate.final_evaluation`."""
     a2c = a2c or A2CConfig()
-    if (config.run_dir / CHECKPOINT).exists():
-        raise ReverieError(f"{config.run_dir}: holds a run already; resume it with "
-                           f"`reverie train --resume {config.run_dir}` or choose another --run-dir")
-    if config.run_dir.exists() and not config.run_dir.is_dir():
-        raise ReverieError(f"{config.run_dir}: exists and is not a folder")
-    return _run(config, a2c, None, progress, evaluate)
+    check_limits(config)  # seed, envs, levels, threads, device: refused before the folder exists
+    with locked_run_folder(config.run_dir):  # before anything is written or checked
+        check_fresh(config.run_dir)
+        return _run(config, a2c, None, progress, evaluate)
+
+
+def check_fresh(run_dir: Path, resume_hint: str = "reverie train --resume") -> None:
+    """Refuse a folder that holds a run (a checkpoint) already."""
+    if (run_dir / CHECKPOINT).exists():
+        raise ReverieError(f"{run_dir}: holds a run already; resume it with "
+                           f"`{resume_hint} {run_dir}` or choose another --run-dir")
 
 
 def _load_state(run_dir: Path) -> dict[str, Any]:
@@ -376,10 +428,12 @@ def resume(run_dir: str | Path, progress: bool = True, evaluate: EvaluateHook | 
     """Continue the run in ``run_dir`` from its checkpoint, with the config it was started with
     (``evaluate``: as in :func:`train`)."""
     run_dir = Path(run_dir)
-    state = _load_state(run_dir)
-    config = _config_from_dict(state["config"]["train"], run_dir)
-    a2c = A2CConfig(**state["config"]["a2c"])
-    return _run(config, a2c, state, progress, evaluate)
+    if not run_dir.is_dir():
+        raise ReverieError(f"{run_dir}: no such run folder")
+    with locked_run_folder(run_dir):
+        state = _load_state(run_dir)
+        config, a2c = saved_configs(state, run_dir)
+        return _run(config, a2c, state, progress, evaluate)
 
 
 @dataclass
@@ -403,21 +457,18 @@ def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> R
 
     run_dir = Path(run_dir)
     state = _load_state(run_dir)
-    config = _config_from_dict(state["config"]["train"], run_dir)
+    config, a2c = saved_configs(state, run_dir)
     if config.threads:
         torch.set_num_threads(config.threads)  # as in training: one thread is fastest for small agents
     device = torch.device(device or config.device)
     env_info = state["env_info"]
     spec = get_spec(config.env, **config.env_kwargs())
     policy = _agent(config.agent, spec, parse_agent_options(config.agent_options)).to(device)
-    try:
+    with restoring(run_dir, config.agent):
         policy.load_state_dict(state["trainer"]["policy"])
-    except RuntimeError as err:
-        raise ReverieError(f"{run_dir / CHECKPOINT}: weights do not fit agent {config.agent!r} "
-                           f"({str(err).splitlines()[0]})") from None
+        frames = int(state["trainer"]["frames"])
     policy.eval()
-    return Run(run_dir, config, A2CConfig(**state["config"]["a2c"]), policy, env_info,
-               int(state["trainer"]["frames"]), device, spec)
+    return Run(run_dir, config, a2c, policy, env_info, frames, device, spec)
 
 
 def describe(summary: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +34,11 @@ import torch
 from torch import nn
 
 from ..core.errors import ReverieError
+from ..core.limits import check_limits
 from ..core.atomic import write_json
 from ..core.config import add_arguments, option, to_dict
 
-__all__ = ["PipelineConfig", "PRESETS", "STAGES", "run", "describe", "add_pipeline_arguments"]
+__all__ = ["PipelineConfig", "PRESETS", "STAGES", "run", "describe", "add_pipeline_arguments", "agent_run_hint"]
 
 #: Built-in settings. ``default`` finishes in about 10 minutes on 2 CPU cores; ``paper`` is
 #: the I2A paper's Sokoban at its sizes and scale, a GPU job (see docs/benchmarks.md).
@@ -100,14 +102,9 @@ class PipelineConfig:
                      "eval_episodes"):
             if getattr(self, name) < 1:
                 raise ReverieError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.fit_minutes < 0 or self.threads < 0:
-            raise ReverieError("--fit-minutes and --threads must be >= 0")
-        try:
-            device = torch.device(self.device)
-        except RuntimeError:
-            raise ReverieError(f"--device {self.device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ReverieError(f"--device {self.device}: torch {torch.__version__} sees no CUDA device here")
+        if not 0 <= self.fit_minutes < math.inf or self.threads < 0:
+            raise ReverieError("--fit-minutes (finite) and --threads must be >= 0")
+        check_limits(self)  # seed, num_envs, threads, device: one line before any stage starts
 
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -117,9 +114,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         if action.dest in PRESETS["default"] and action.help:
             values = "; ".join(f"{name}: {preset[action.dest]:,}" if not isinstance(preset[action.dest], str)
                                else f"{name}: {preset[action.dest]}" for name, preset in PRESETS.items())
-            action.help = action.help.replace("(default: None)", f"(by preset: {values})")
-        elif action.dest == "out" and action.help:
-            action.help = action.help.replace(" (default: None)", "")
+            action.help = f"{action.help} (by preset: {values})"
 
 
 class _RandomPolicy(nn.Module):
@@ -222,7 +217,8 @@ def _report(config: PipelineConfig, progress: bool) -> None:
     from ..evaluation.report import write_report
     from ..training.runs import load_run
 
-    page = write_report([config.out / "agent"], config.out / "report.md", levels_dir=config.levels_dir)
+    page = write_report([config.out / "agent"], config.out / "report.md", levels_dir=config.levels_dir,
+                        preamble=results_section(_results(config)))
     run = load_run(config.out / "agent", config.device)
     env = make_env(config.env, "test", 1, seed=config.seed, device=run.device, levels_dir=config.levels_dir,
                    max_steps=run.env_info["max_steps"])
@@ -236,6 +232,32 @@ def _report(config: PipelineConfig, progress: bool) -> None:
                 "one row per action: the rollout the agent imagined for it with its learned model (the forced "
                 "first action, then the rollout policy's), with each imagined reward and the agent's "
                 "probability of the action; the chosen row is framed.\n\n![imagination](imagination.gif)\n")
+
+
+def results_section(results: dict[str, Any]) -> list[str]:
+    """The report's opening section: the agent's held-out result beside a uniform random
+    policy's on the same levels and the accuracy of the model it imagines with, which are what
+    give the agent's number its meaning."""
+    lines = ["## Results", ""]
+    if evaluation := results.get("evaluation"):
+        names = {"sample": "I2A, sampled actions", "greedy": "I2A, greedy actions",
+                 "random": "uniform random policy (for scale)"}
+        first = next(iter(evaluation.values()))
+        lines += [f"Held-out test levels ({first['levels']}, {first['episodes']:,} episodes each); the interval "
+                  "is the 95% Wilson score interval.", "",
+                  "| policy | success rate (95% CI) | mean return | mean length |", "|---|---|---:|---:|"]
+        for mode, name in names.items():
+            if mode in evaluation:
+                r = evaluation[mode]
+                lines.append(f"| {name} | {_rate(r):.1%} ({r['ci95'][0]:.1%} to {r['ci95'][1]:.1%}) | "
+                             f"{r['mean_return']:.2f} | {r['mean_length']:.1f} |")
+        lines.append("")
+    if model := results.get("model"):
+        lines += [f"The environment model the agent imagines with ({model['fit_steps']:,} fitting steps): "
+                  f"{model['exact_frame_accuracy']:.1%} of next frames exactly right and {model['reward_accuracy']:.1%} "
+                  f"of rewards right on {model['validation_frames']:,} validation transitions of random play "
+                  "(validation levels, never test levels).", ""]
+    return lines if len(lines) > 2 else []
 
 
 #: stage -> (what it does, the file that proves it done, the work)
@@ -258,16 +280,32 @@ def _done(config: PipelineConfig, stage: str) -> bool:
 
 
 def _check_out(config: PipelineConfig) -> None:
-    """Refuse an output folder that holds a pipeline run with other settings."""
+    """Refuse an output folder that holds a pipeline run with other settings, or something else."""
     path = config.out / "config.json"
     if not path.is_file():
         return
-    saved = json.loads(path.read_text())
+    try:
+        saved = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ReverieError(f"{path}: not valid JSON; choose another --out or delete that folder") from None
     mine = to_dict(config)
+    if not isinstance(saved, dict) or "preset" not in saved or "data_frames" not in saved:
+        kind = "a training run folder" if isinstance(saved, dict) and "train" in saved else "another kind of folder"
+        raise ReverieError(f"--out {config.out}: {kind}, not a pipeline folder (`reverie run` writes data/, model/, "
+                           "agent/ there); choose another --out")
     differ = sorted(k for k in mine if k not in _RESUMABLE and saved.get(k) != mine[k])
     if differ:
         raise ReverieError(f"{config.out} holds a pipeline run with other settings ({', '.join(differ)}); "
                            "choose another --out or delete that folder")
+
+
+def agent_run_hint(path: str | Path) -> str:
+    """For commands that take a training run folder and were given a pipeline folder: where its
+    agent's run is (``"; ..."`` to append to their error), else ``""``."""
+    path = Path(path)
+    if (path / "agent" / "config.json").is_file() and (path / "data").is_dir() and (path / "model").is_dir():
+        return f"; {path} is a `reverie run` folder, its agent's training run is {path / 'agent'}"
+    return ""
 
 
 def _results(config: PipelineConfig) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import torch
 
 from ...core.atomic import atomic_write
 from . import cells
-from .levels import Level, level_files, parse_level_file
+from .levels import Level, level_files, parse_level_file, read_level_text
 
 
 class LevelBank(Sequence[Level]):
@@ -26,7 +26,7 @@ class LevelBank(Sequence[Level]):
             raise ValueError(f"a level bank needs an [N, H, W] array with N >= 1, got {codes.shape}")
         if names is not None and len(names) != len(codes):
             raise ValueError(f"{len(names)} names for {len(codes)} levels")
-        _check_codes(codes)
+        _check_codes(codes, names)
         self.codes = codes
         self.names = list(names) if names is not None else None
         self._device_cache: dict[str, torch.Tensor] = {}
@@ -41,6 +41,8 @@ class LevelBank(Sequence[Level]):
             raise ValueError(
                 f"a level bank holds levels of one size; got sizes {sorted(shapes)}"
             )
+        for level in levels:
+            _check_border(level)
         return cls(np.stack([level.codes for level in levels]), [level.name for level in levels])
 
     @property
@@ -90,8 +92,26 @@ class LevelBank(Sequence[Level]):
         return cls(codes, [str(n) for n in names] if len(names) else None)
 
 
-def _check_codes(codes: np.ndarray) -> None:
-    """Reject banks whose levels the rules cannot play safely (cheap whole-array checks)."""
+def _check_border(level: Level) -> None:
+    """A one-line error naming the level, its file line and column where its border is not a
+    wall (the strict parser allows floor the player cannot reach there; a bank does not)."""
+    height, width = level.shape
+    rows, cols = np.nonzero(level.codes != cells.WALL)
+    on_border = (rows == 0) | (rows == height - 1) | (cols == 0) | (cols == width - 1)
+    if on_border.any():
+        r, c = int(rows[on_border][0]), int(cols[on_border][0])
+        where = f"line {level.line + r}, column {c + 1}" if level.line is not None else f"row {r + 1}, column {c + 1}"
+        raise ValueError(f"{level.name}, {where}: a level bank needs a wall on every border cell; "
+                         "surround the level with walls")
+
+
+def _check_codes(codes: np.ndarray, names: Sequence[str] | None = None) -> None:
+    """Reject banks whose levels the rules cannot play safely (cheap whole-array checks);
+    messages name the level by its ``names`` entry (file and label) where there is one."""
+
+    def level(i: int) -> str:
+        return f"level bank: {names[i]}" if names is not None else f"level bank: level {i}"
+
     if codes.max(initial=0) >= cells.NUM_CODES:
         raise ValueError(f"level bank: cell code {int(codes.max())} is not a Sokoban cell")
     players = cells.IS_PLAYER[codes].sum(axis=(1, 2))
@@ -101,7 +121,7 @@ def _check_codes(codes: np.ndarray) -> None:
     if len(bad):
         i = int(bad[0])
         raise ValueError(
-            f"level bank: level {i} has {players[i]} players, {boxes[i]} boxes, "
+            f"{level(i)} has {players[i]} players, {boxes[i]} boxes, "
             f"{targets[i]} targets"
         )
     border = np.concatenate(
@@ -111,7 +131,7 @@ def _check_codes(codes: np.ndarray) -> None:
     if len(open_border):
         # A bank's rows are played by flat-index moves, so every border cell must be a wall.
         raise ValueError(
-            f"level bank: level {int(open_border[0])} has a non-wall border cell; "
+            f"{level(int(open_border[0]))} has a non-wall border cell; "
             "surround the level with walls"
         )
 
@@ -127,7 +147,7 @@ def load_boxoban(path: str | Path, limit: int | None = None) -> LevelBank:
     names: list[str] = []
     total = 0
     for file in level_files(path):
-        text = file.read_text()
+        text = read_level_text(file)
         fast = _parse_uniform(text)
         if fast is not None:
             codes, labels = fast

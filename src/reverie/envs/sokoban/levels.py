@@ -23,6 +23,7 @@ class Level:
 
     codes: np.ndarray
     name: str = field(default="level")
+    line: int | None = field(default=None, compare=False)  # file line of the first row, for messages
 
     def __post_init__(self) -> None:
         codes = np.asarray(self.codes, dtype=np.uint8)
@@ -141,7 +142,7 @@ def parse_xsb(text: str, name: str = "level", first_line: int = 1, pad: bool = F
         raise ValueError(
             f"{where(*escape)}: open border: the player can walk off the map here"
         )
-    return Level(codes, name)
+    return Level(codes, name, first_line)
 
 
 def _escape_cell(codes: np.ndarray, row: int, col: int) -> tuple[int, int] | None:
@@ -152,6 +153,8 @@ def _escape_cell(codes: np.ndarray, row: int, col: int) -> tuple[int, int] | Non
     """
     height, width = codes.shape
     open_cells = codes != cells.WALL
+    if not _may_escape(open_cells, row, col):
+        return None
     seen = np.zeros_like(open_cells)
     seen[row, col] = True
     stack = [(row, col)]
@@ -164,6 +167,28 @@ def _escape_cell(codes: np.ndarray, row: int, col: int) -> tuple[int, int] | Non
                 seen[nr, nc] = True
                 stack.append((nr, nc))
     return None
+
+
+def _may_escape(open_cells: np.ndarray, row: int, col: int) -> bool:
+    """Whether the player's region touches the border: a flood over one int per grid (a
+    shift per step for all cells at once), so a 1000x1000 room takes a fraction of a second
+    where the cell-by-cell search that names the escape cell takes many. No shift wraps a
+    row before the flood reaches the border, which is where it stops."""
+    height, width = open_cells.shape
+
+    def board(flags: np.ndarray) -> int:
+        return int.from_bytes(np.packbits(flags.reshape(-1), bitorder="little").tobytes(), "little")
+
+    edge = np.zeros_like(open_cells)
+    edge[[0, -1], :] = edge[:, [0, -1]] = True
+    free, border = board(open_cells), board(edge)
+    reach = 1 << (row * width + col)
+    while not reach & border:
+        grown = (reach | reach << 1 | reach >> 1 | reach << width | reach >> width) & free
+        if grown == reach:
+            return False
+        reach = grown
+    return True
 
 
 _HEADER = re.compile(r"^\s*;")
@@ -179,6 +204,7 @@ def parse_level_file(text: str, source: str = "<text>", pad: bool = False) -> li
     rows: list[str] = []
     start = 1
     label: str | None = None
+    text = text.removeprefix(BOM)
 
     def flush() -> None:
         nonlocal label
@@ -216,11 +242,29 @@ def level_files(path: str | Path) -> list[Path]:
     raise FileNotFoundError(f"{path}: no such level file or folder")
 
 
+#: The byte-order mark some editors put at the start of a UTF-8 file (not part of the level).
+BOM = "\ufeff"
+
+
+def read_level_text(file: str | Path) -> str:
+    """A level file's text: UTF-8 (a leading BOM dropped); a file that is not UTF-8 text is a
+    one-line ``ValueError`` naming it."""
+    data = Path(file).read_bytes()
+    try:
+        return data.decode("utf-8").removeprefix(BOM)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{file}: not a UTF-8 text level file (byte 0x{data[err.start]:02x} at offset "
+                         f"{err.start})") from None
+
+
 def load_levels(path: str | Path, pad: bool = False) -> list[Level]:
-    """Every level in a file or folder, parsed one by one (any sizes, strict checks)."""
+    """Every level in a file or folder, parsed one by one (any sizes, strict checks); a path
+    that holds no level at all (an empty file) is an error, not an empty list."""
     levels: list[Level] = []
     for file in level_files(path):
-        levels.extend(parse_level_file(file.read_text(), str(file), pad))
+        levels.extend(parse_level_file(read_level_text(file), str(file), pad))
+    if not levels:
+        raise ValueError(f"{path}: no levels found (an empty level file?)")
     return levels
 
 

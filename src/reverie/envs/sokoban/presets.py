@@ -24,6 +24,7 @@ the folder the user names (``levels_dir``, the CLI's ``--levels-dir``), the fold
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 
 from ...core.errors import ReverieError
+from ...core.limits import check_train_levels
 from .bank import LevelBank, load_boxoban
 from .env import SokobanVecEnv
 
@@ -147,13 +149,21 @@ def overlap(bank: LevelBank, keys: set[bytes]) -> int:
     return sum(row.tobytes() in keys for row in flat)
 
 
-def _cached(name: str, make) -> LevelBank:
+#: Banks at least this large say on stderr that they are being generated (the 7x7 ids' 50,000
+#: training levels take ~20 s on first use, which would otherwise be silent).
+NOTE_FROM_LEVELS = 10_000
+
+
+def _cached(name: str, make, levels: int = 0, what: str = "") -> LevelBank:
     path = cache_dir() / "levels" / f"{name}.npz"
     if path.is_file():
         try:
             return LevelBank.load(path)
         except (ValueError, OSError):
             pass  # a damaged cache file is regenerated
+    if levels >= NOTE_FROM_LEVELS:
+        print(f"reverie: generating {levels:,} {what} levels (first use; cached under "
+              f"{path.parent})", file=sys.stderr, flush=True)
     bank = make()
     try:
         bank.save(path)
@@ -202,18 +212,16 @@ def level_bank(env_id: str, split: str = "train", levels_dir: str | Path | None 
         if not folder.exists():
             raise ReverieError(f"{folder}: not found; the {env_id} {split} split needs this Boxoban folder")
         return load_boxoban(folder)
-    n_train = preset.sizes["train"] if train_levels is None else train_levels
-    if n_train < 1:
-        raise ReverieError(f"--train-levels must be >= 1, got {n_train}")
+    n_train = preset.sizes["train"] if train_levels is None else check_train_levels(train_levels)
     tag = f"{preset.id}-train{n_train}"
-    train = _cached(tag, lambda: _generate(preset, n_train, preset.seeds["train"]))
+    train = _cached(tag, lambda: _generate(preset, n_train, preset.seeds["train"]), n_train, f"{env_id} train")
     if split == "train":
         return train
     exclude = level_keys(train)
     if split == "test":
         exclude |= level_keys(level_bank(env_id, "valid", levels_dir, train_levels))
     n = preset.sizes[split]
-    return _cached(f"{tag}-{split}{n}", lambda: _held_out(preset, n, preset.seeds[split], exclude))
+    return _cached(f"{tag}-{split}{n}", lambda: _held_out(preset, n, preset.seeds[split], exclude), n, f"{env_id} {split}")
 
 
 def make_env(env_id: str, num_envs: int, split: str = "train", seed: int | None = None,

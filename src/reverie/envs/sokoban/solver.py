@@ -86,10 +86,52 @@ def _bits(board: int) -> list[int]:
     return out
 
 
+class _Clock:
+    """The deadline of one solve, checked in the preprocessing as well as in the search: on a
+    large room the dead-square and push-cost tables alone take minutes (a 120x120 room took
+    5.6 s under a 1 s limit before this)."""
+
+    def __init__(self, deadline: float | None, level: Level, time_limit: float | None) -> None:
+        self.deadline, self.level, self.time_limit = deadline, level, time_limit
+
+    def check(self) -> None:
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            height, width = self.level.shape
+            raise SolverTimeout(f"{self.level.name}: time limit of {self.time_limit} s reached while "
+                                f"preparing the {height}x{width} room")
+
+
+def _flood_timed(seed: int, free: int, width: int, clock: _Clock) -> int:
+    """:func:`_flood` that looks at the clock every 64 steps (a winding region on a large
+    room takes thousands of steps)."""
+    reach, steps = seed, 0
+    while True:
+        grown = (reach | reach << 1 | reach >> 1 | reach << width | reach >> width) & free
+        if grown == reach:
+            return reach
+        reach, steps = grown, steps + 1
+        if steps % 64 == 0:
+            clock.check()
+
+
+def _cells_of(board: int, size: int) -> list[int]:
+    """:func:`_bits` for a board of ``size`` cells in one pass (``_bits`` costs a pass over
+    the whole int per set bit: quadratic on a large region)."""
+    data = np.frombuffer(board.to_bytes((size + 7) // 8, "little"), dtype=np.uint8)
+    return np.flatnonzero(np.unpackbits(data, bitorder="little")[:size]).tolist()
+
+
+def _mask_of(flags: np.ndarray) -> int:
+    """The bitboard of a flat boolean array (bit i = flags[i]), in one pass however large."""
+    return int.from_bytes(np.packbits(np.asarray(flags, dtype=bool), bitorder="little").tobytes(), "little")
+
+
 class _Board:
     """What never changes during a search: the region, targets, push tables, distances."""
 
-    def __init__(self, level: Level) -> None:
+    def __init__(self, level: Level, clock: _Clock | None = None) -> None:
+        clock = clock or _Clock(None, level, None)
+        self.clock = clock
         codes = level.codes
         height, width = codes.shape
         self.width = width
@@ -98,42 +140,48 @@ class _Board:
 
         self.player = level.player[0] * width + level.player[1]
         # Region: every cell the player or a box can ever occupy (boxes are passable here).
-        region = _flood(1 << self.player, _mask(np.flatnonzero(flat != cells.WALL)), width)
-        border = _mask([i for i in range(height * width)
-                        if i < width or i >= (height - 1) * width or i % width in (0, width - 1)])
+        region = _flood_timed(1 << self.player, _mask_of(flat != cells.WALL), width, clock)
+        edge = np.zeros((height, width), dtype=bool)
+        edge[[0, -1], :] = edge[:, [0, -1]] = True
+        border = _mask_of(edge.reshape(-1))
         if region & border:
             raise ValueError(f"{level.name}: the player can reach the border of the grid")
         self.region = region
+        self.cells = _cells_of(region, height * width)  # the region's cells, lowest first
         # Boxes sealed off from the player never move: they are walls, and the level is
         # unsolvable unless they sit exactly on the targets sealed off with them.
-        boxes = _mask(np.flatnonzero(cells.IS_BOX[flat]))
-        targets = _mask(np.flatnonzero(cells.IS_TARGET[flat]))
+        boxes = _mask_of(cells.IS_BOX[flat])
+        targets = _mask_of(cells.IS_TARGET[flat])
         if (boxes ^ targets) & ~region:
             raise _Unsolvable
         self.boxes, self.targets = boxes & region, targets & region
         self.target_cells = _bits(self.targets)
 
         self.cost = self._push_costs()  # cost[cell] = pushes to each target, in target order
-        live = _mask(cell for cell, row in self.cost.items()
-                     if min(row, default=_UNREACHABLE) < _UNREACHABLE)
+        # Sets, not bitboards, for these per-cell tests: a bit test shifts the whole int.
+        inside = set(self.cells)
+        live = {cell for cell, row in self.cost.items() if min(row, default=_UNREACHABLE) < _UNREACHABLE}
 
         # pushes[cell]: (action, player bit, destination bit, destination) for each push of a
         # box standing on cell whose player cell is in the region and destination is live.
         self.pushes: dict[int, tuple[tuple[int, int, int, int], ...]] = {}
-        for cell in _bits(region):
+        clock.check()
+        for cell in self.cells:
             moves = []
             for action in range(1, 5):
                 behind, dest = cell - self.offsets[action], cell + self.offsets[action]
-                if region >> behind & 1 and live >> dest & 1:
+                if behind in inside and dest in live:
                     moves.append((action, 1 << behind, 1 << dest, dest))
             self.pushes[cell] = tuple(moves)
 
         # squares[cell]: the region part of each 2x2 square containing cell, for the freeze test.
+        clock.check()
         self.squares = {
-            cell: tuple(_mask((top, top + 1, top + width, top + width + 1)) & region
+            cell: tuple(_mask(c for c in (top, top + 1, top + width, top + width + 1) if c in inside)
                         for top in (cell - width - 1, cell - width, cell - 1, cell))
-            for cell in _bits(region)
+            for cell in self.cells
         }
+        clock.check()
 
     def _push_costs(self) -> dict[int, tuple[int, ...]]:
         """Fewest pushes taking a lone box from each cell to each target.
@@ -144,12 +192,13 @@ class _Board:
         is on, because a box against a wall can only be pushed from the side the player
         can walk to. The cost of a cell is the minimum over sides.
         """
-        width, region = self.width, self.region
+        width, region, clock = self.width, self.region, self.clock
         sides: dict[int, list[int]] = {}
-        for cell in _bits(region):
+        for cell in self.cells:
+            clock.check()
             rest, parts = region & ~(1 << cell), []
             while rest:
-                part = _flood(rest & -rest, rest, width)
+                part = _flood_timed(rest & -rest, rest, width, clock)
                 parts.append(part)
                 rest &= ~part
             sides[cell] = parts
@@ -162,8 +211,12 @@ class _Board:
             best = {target: 0}
             seen = {(target, k) for k in range(len(sides[target]))}
             queue = deque((target, k, 0) for k in range(len(sides[target])))
+            popped = 0
             while queue:
                 box, side, dist = queue.popleft()
+                popped += 1
+                if popped % _CLOCK_EVERY == 0:
+                    clock.check()
                 for step in self.offsets[1:]:
                     player, back = box + step, box + 2 * step
                     if not (sides[box][side] >> player & 1 and region >> back & 1):
@@ -175,7 +228,7 @@ class _Board:
                         queue.append((*state, dist + 1))
             columns.append(best)
         return {cell: tuple(col.get(cell, _UNREACHABLE) for col in columns)
-                for cell in _bits(region)}
+                for cell in self.cells}
 
     def heuristic(self, boxes: int) -> int:
         """Minimum-cost assignment of boxes to targets (>= _UNREACHABLE if none exists)."""
@@ -240,15 +293,17 @@ def solve(level: Level | str, time_limit: float | None = 10.0,
     optimal: the walks between pushes are shortest, but fewer moves may exist overall.
     """
     start = time.perf_counter()
+    if time_limit is not None and not time_limit >= 0:  # a negative or nan limit times out every level
+        raise ValueError(f"time_limit must be >= 0 seconds or None (no limit), got {time_limit}")
     if isinstance(level, str):
         level = parse_xsb(level)
+    deadline = None if time_limit is None else start + time_limit
     try:
-        board = _Board(level)
+        board = _Board(level, _Clock(deadline, level, time_limit))
     except _Unsolvable:
         return None
     width, region, targets = board.width, board.region, board.targets
     pushes, squares, loose = board.pushes, board.squares, region & ~targets
-    deadline = None if time_limit is None else start + time_limit
     node_cap = max_nodes if max_nodes is not None else float("inf")
 
     h_cache: dict[int, int] = {}

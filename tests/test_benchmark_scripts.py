@@ -1,0 +1,62 @@
+"""The benchmark scripts follow the library: they import, read old and new result records, and
+the I2A cost benchmark reports the imagination cache's hit rate (issue 21)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+SCRIPTS = ("actor_critic", "env_model", "finetune_model", "i2a_cost", "imagination_efficiency", "parking",
+           "pipeline", "scaling", "sokoban_protocol", "sokoban_throughput")
+
+
+@pytest.fixture(autouse=True)
+def benchmarks_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_script_imports(name):
+    if name == "parking":
+        pytest.importorskip("highway_env")
+    importlib.import_module(name)
+
+
+def test_readers_accept_old_solve_rate():
+    from common import success_rate
+
+    assert success_rate({"solve_rate": 0.25}) == 0.25
+    assert success_rate({"success_rate": 0.5, "solve_rate": 0.25}) == 0.5
+    imagination_efficiency = importlib.import_module("imagination_efficiency")
+    old = [{"imagined_per_level": 10, "solve_rate": 0.0}, {"imagined_per_level": 100, "solve_rate": 0.5}]
+    new = [{"imagined_per_level": 10, "success_rate": 0.0}, {"imagined_per_level": 100, "success_rate": 0.5}]
+    assert imagination_efficiency.needed(old, 0.25) == imagination_efficiency.needed(new, 0.25) > 10
+
+
+def test_i2a_cost_reports_cache_hit_rate():
+    i2a_cost = importlib.import_module("i2a_cost")
+    old_row = {"options": {}, "cache_hits": 63, "cache_misses": 0}
+    assert i2a_cost.hit_rate(old_row) == "100% (63/63)"
+    assert i2a_cost.hit_rate({"options": {"cache_rows": 0}, "cache_hits": 0, "cache_misses": 46}) == "off"
+    assert i2a_cost.hit_rate({"options": {}}) == "-"
+
+    from reverie.agents import build_agent
+    from reverie.envs.registry import make_env
+    from reverie.training.actor_critic import A2C, A2CConfig
+
+    torch.manual_seed(0)
+    env = make_env("sokoban-6x6-1", "train", 4, seed=0)
+    policy = build_agent("i2a-copy", env.spec, rollout_length=1)
+    trainer = A2C(policy, env, A2CConfig(n_steps=2), total_frames=10**6, seed=0)
+    trainer.train_step()  # a warm-up: the trainer reads (and logs) its counts
+    trainer.update(trainer.collect())  # as time_training does: the counts wait for the benchmark
+    trainer.update(trainer.collect())
+    counts = i2a_cost.cache_counts(policy)
+    assert counts == {"cache_hit": 2, "cache_miss": 0, "cache_hit_rate": 1.0}
+    assert i2a_cost.hit_rate(counts | {"options": {}}) == "100% (2/2)"
+    assert i2a_cost.cache_counts(build_agent("standard", env.spec)) == {}
