@@ -6,6 +6,8 @@ import platform
 import time
 from pathlib import Path
 
+from reverie.core.stats import success_rate  # noqa: F401  (the scripts import it from here)
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
 
@@ -23,12 +25,6 @@ def boxoban_levels() -> Path | None:
     except ReverieError:
         beside = ROOT.parent / "shared" / "boxoban-levels"
         return beside if beside.is_dir() else None
-
-
-def success_rate(record: dict):
-    """A result's success rate: ``success_rate``, or ``solve_rate`` in records written before the
-    spine (issue 14) renamed it; None if it has neither."""
-    return record.get("success_rate", record.get("solve_rate"))
 
 
 def write_section(name: str, body: str, heading: str, path: Path = BENCHMARKS_MD) -> None:

@@ -1,10 +1,11 @@
-"""Statistics every report shares: the one Wilson interval of a success rate."""
+"""Statistics every report shares: the one Wilson interval of a success rate, and the one
+reader of a result's success rate (old records name it ``solve_rate``)."""
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["Z95", "wilson_interval"]
+__all__ = ["Z95", "wilson_interval", "success_rate"]
 
 #: The standard normal quantile of 0.975: a two-sided 95% interval.
 Z95 = 1.959963984540054
@@ -23,3 +24,9 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     low = 0.0 if successes == 0 else max(0.0, centre - half)
     high = 1.0 if successes == n else min(1.0, centre + half)
     return low, high
+
+
+def success_rate(result: dict) -> float | None:
+    """A result's success rate: ``success_rate``, or ``solve_rate`` in records written before
+    worlds other than Sokoban (stage 2); None where the world has only returns."""
+    return result.get("success_rate", result.get("solve_rate"))

@@ -35,6 +35,7 @@ import torch
 
 from ..core.errors import ReverieError
 from ..core.atomic import atomic_write
+from ..core.stats import success_rate
 
 __all__ = ["write_report", "RunRecord", "read_run", "group_curves", "group_labels", "frames_label", "showcase_episode", "curves_figure"]
 
@@ -215,13 +216,8 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def _rate(result: dict[str, Any]) -> float | None:
-    """A result's success rate (old records: ``solve_rate``; None where the world has no success)."""
-    return result.get("success_rate", result.get("solve_rate"))
-
-
 def _success_cell(result: dict[str, Any]) -> str:
-    rate = _rate(result)
+    rate = success_rate(result)
     if rate is None:
         return "-"
     low, high = result["ci95"]
@@ -250,10 +246,10 @@ def _group_rows(runs: list[RunRecord]) -> list[str]:
     """Per group, source and action choice: the success rate (else the return) over seeds."""
     labels = group_labels(runs)
     table: dict[tuple[str, str, str], list[float]] = {}
-    success = all(_rate(r) is not None for run in runs for r in run.evaluations.values())
+    success = all(success_rate(r) is not None for run in runs for r in run.evaluations.values())
     for run in runs:
         for result in run.evaluations.values():
-            value = _rate(result) if success else result["mean_return"]
+            value = success_rate(result) if success else result["mean_return"]
             key = (labels[run.group], result["levels"], result["mode"], result["episodes"])
             table.setdefault(key, []).append(value)  # rows of other episode counts are not mixed
     show = _pct if success else (lambda v: f"{v:.2f}")

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from ..core.errors import ReverieError
-from ..core.stats import Z95, wilson_interval
+from ..core.stats import Z95, success_rate, wilson_interval
 from .counter_rng import level_keys
 
 __all__ = ["play_levels", "make_planner", "PLANNERS", "distribution", "describe", "check_searchable"]
@@ -200,7 +200,7 @@ def describe(result: dict[str, Any]) -> str:
     """A few lines about a search result (old records' ``solve_rate`` read as ``success_rate``)."""
     im = result["imagined_per_level"]
     head = f"{result.get('planner', 'search')} on {result.get('levels', 'levels')}: "
-    rate = result.get("success_rate", result.get("solve_rate"))
+    rate = success_rate(result)
     if rate is not None:
         low, high = result["ci95"]
         head += f"{result.get('success', 'success')} {rate:.1%} [{low:.1%}, {high:.1%}] of "

@@ -55,6 +55,7 @@ from ..core.config import option, to_dict
 from .actor_critic import A2C, A2CConfig
 from ..core.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ..core.metrics import MetricsLogger
+from ..core.stats import success_rate
 
 __all__ = ["TrainConfig", "train", "resume", "load_run", "Run", "parse_agent_options", "RUN_KIND",
            "describe", "EvaluateHook", "has_success"]
@@ -484,7 +485,7 @@ def describe(summary: dict[str, Any]) -> str:
     lines = [f"{summary['agent']} on {summary['env']}, seed {summary['seed']}: {summary['frames']:,} frames "
              f"in {summary['wall_seconds']:.0f} s ({summary['frames_per_second']:,.0f} frames/s), {last}"]
     for mode, result in summary.get("evaluation", {}).items():
-        rate = result.get("success_rate", result.get("solve_rate"))
+        rate = success_rate(result)
         head = f"held-out test ({mode}): "
         if rate is not None:
             low, high = result["ci95"]

@@ -37,6 +37,7 @@ from ..core.errors import ReverieError
 from ..core.limits import check_limits
 from ..core.atomic import write_json
 from ..core.config import add_arguments, option, to_dict
+from ..core.stats import success_rate
 
 __all__ = ["PipelineConfig", "PRESETS", "STAGES", "run", "describe", "add_pipeline_arguments", "agent_run_hint"]
 
@@ -249,7 +250,7 @@ def results_section(results: dict[str, Any]) -> list[str]:
         for mode, name in names.items():
             if mode in evaluation:
                 r = evaluation[mode]
-                lines.append(f"| {name} | {_rate(r):.1%} ({r['ci95'][0]:.1%} to {r['ci95'][1]:.1%}) | "
+                lines.append(f"| {name} | {success_rate(r):.1%} ({r['ci95'][0]:.1%} to {r['ci95'][1]:.1%}) | "
                              f"{r['mean_return']:.2f} | {r['mean_length']:.1f} |")
         lines.append("")
     if model := results.get("model"):
@@ -329,11 +330,6 @@ def _results(config: PipelineConfig) -> dict[str, Any]:
     return results
 
 
-def _rate(result: dict[str, Any]) -> float:
-    """A result's success rate (``solve_rate`` in folders written before stage 2)."""
-    return result["success_rate"] if "success_rate" in result else result["solve_rate"]
-
-
 def run(config: PipelineConfig, progress: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run (or resume) the pipeline; returns the summary it also writes to ``out/summary.json``."""
     log = log or (lambda line: print(line, flush=True))
@@ -388,7 +384,7 @@ def describe(summary: dict[str, Any]) -> str:
         lines.append(f"i2a: {a['frames']:,} frames at {a['frames_per_second']:,.0f} frames/s")
     if "evaluation" in summary:
         e = summary["evaluation"]
-        parts = [f"{mode} {_rate(e[mode]):.1%} [{e[mode]['ci95'][0]:.1%}, {e[mode]['ci95'][1]:.1%}]"
+        parts = [f"{mode} {success_rate(e[mode]):.1%} [{e[mode]['ci95'][0]:.1%}, {e[mode]['ci95'][1]:.1%}]"
                  for mode in ("sample", "greedy", "random") if mode in e]
         lines.append(f"held-out {e['sample']['levels']} solved ({e['sample']['episodes']} episodes): "
                      + ", ".join(parts))
