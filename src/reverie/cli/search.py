@@ -12,6 +12,7 @@ import sys
 
 from ..core.errors import ReverieError
 from ..core.limits import check_seed, check_threads
+from ..envs.spec import distinct_episodes
 
 
 #: The world of a level file or folder named without an env id (Boxoban files are 10x10).
@@ -77,12 +78,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _distinct(spec, source: str) -> int:
     """How many distinct held-out episodes ``source`` has (its env's ``describe``; else 100)."""
-    env = spec.make_env(source, 1, 0)
-    describe = getattr(env, "describe", None)
-    distinct = describe().get("distinct_episodes") if describe is not None else None
-    if distinct is None:
-        distinct = len(env.bank) if hasattr(env, "bank") else 100
-    return int(distinct)
+    distinct = distinct_episodes(spec.make_env(source, 1, 0))
+    return int(distinct) if distinct is not None else 100
 
 
 def add_search_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

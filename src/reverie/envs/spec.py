@@ -24,7 +24,7 @@ import torch
 from ..core.errors import ReverieError
 
 __all__ = ["ObsSpec", "ActionSpec", "RewardSpec", "RewardClasses", "EnvSpec", "BatchedEnv", "OBS_KINDS",
-           "onehot_planes", "planes_to_codes", "codes_to_planes"]
+           "onehot_planes", "planes_to_codes", "codes_to_planes", "distinct_episodes"]
 
 #: Observation kinds and how transition data stores them (see :meth:`ObsSpec.encode`):
 #: ``onehot`` one-hot planes of ``num_codes`` cell codes [C=num_codes, H, W] (stored as codes),
@@ -217,6 +217,13 @@ class BatchedEnv(Protocol):
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                    torch.Tensor, dict[str, Any]]:
         ...
+
+
+def distinct_episodes(env) -> int | None:
+    """How many distinct held-out episodes the env's split holds (from ``env.describe()``, which
+    a world may offer; None where it does not say, e.g. a seeded world with endless episodes)."""
+    describe = getattr(env, "describe", None)
+    return describe().get("distinct_episodes") if describe is not None else None
 
 
 #: make(spec, split, num_envs, seed, device, **options) -> BatchedEnv

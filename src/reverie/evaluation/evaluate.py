@@ -26,6 +26,7 @@ from ..core.errors import ReverieError
 from ..agents.actor_critic import greedy_actions, sample_actions
 from ..core.atomic import write_json
 from ..core.stats import Z95, wilson_interval
+from ..envs.spec import distinct_episodes
 
 __all__ = ["wilson_interval", "evaluate_policy", "evaluate_run", "final_evaluation", "read_evaluations",
            "record_evaluation", "normalize_result", "evaluation_key", "find_evaluation", "Z95"]
@@ -61,7 +62,7 @@ def evaluate_policy(policy: nn.Module, spec, split: str, episodes: int, greedy: 
             count = min(batch, episodes - start)
             env = spec.make_env(split, count, seed=seed + start, device=device)
             max_steps = env.max_steps
-            distinct = _distinct_episodes(env)
+            distinct = distinct_episodes(env)
             reset_to = getattr(env, "reset_to", None)
             if reset_to is not None:
                 obs = reset_to(torch.arange(start, start + count, device=device))
@@ -91,12 +92,6 @@ def evaluate_policy(policy: nn.Module, spec, split: str, episodes: int, greedy: 
     if frames is not None:
         result["frames"] = frames
     return result
-
-
-def _distinct_episodes(env) -> int | None:
-    """How many distinct held-out episodes the env's split has (None: as many as played)."""
-    describe = getattr(env, "describe", None)
-    return describe().get("distinct_episodes") if describe is not None else None
 
 
 def play_first_episodes(policy: nn.Module, env, obs: torch.Tensor, greedy: bool, generator: torch.Generator,
