@@ -32,14 +32,14 @@ import argparse
 import datetime
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+import protocol_runs
 from common import cpu_name, write_section
+from protocol_runs import run_dir
 from reverie.evaluation.evaluate import find_evaluation, read_evaluations, wilson_interval
 from reverie.evaluation.report import write_report
 
@@ -49,7 +49,6 @@ STUDY_RESULTS = ROOT / "benchmarks" / "results" / "sokoban_protocol_study.json"
 REPORT = ROOT / "docs" / "protocol" / "report.md"
 #: finished runs' records (no checkpoints), kept in the repository
 ARCHIVE = ROOT / "benchmarks" / "results" / "protocol_runs"
-RECORD_FILES = ("config.json", "summary.json", "evaluation.json", "metrics.jsonl")
 
 #: The protocol: what every run shares (flags of ``reverie train``).
 PROTOCOL = {
@@ -89,62 +88,20 @@ MODEL_NOTE = ("`i2a` and `i2a-noreward` imagine with the shipped `sokoban-10x10`
               "environment-model frames are not counted in the frame budget above.")
 
 
-def run_dir(runs: Path, agent: str, seed: int) -> Path:
-    return runs / f"{agent}-seed{seed}"
-
-
-def finished(path: Path) -> bool:
-    summary = path / "summary.json"
-    return summary.is_file() and json.loads(summary.read_text()).get("completed", False)
+def record(runs: Path, agent: str, seed: int) -> Path | None:
+    return protocol_runs.record(runs, agent, seed, ARCHIVE)
 
 
 def archive(path: Path) -> None:
-    """Copy a finished run's record (not its checkpoint) into :data:`ARCHIVE`."""
-    if finished(path) and path.parent != ARCHIVE:
-        target = ARCHIVE / path.name
-        target.mkdir(parents=True, exist_ok=True)
-        for name in RECORD_FILES:
-            shutil.copyfile(path / name, target / name)
-
-
-def record(runs: Path, agent: str, seed: int) -> Path | None:
-    """Where a finished run's files are: its run folder, else its archived record, else nowhere."""
-    for path in (run_dir(runs, agent, seed), ARCHIVE / run_dir(runs, agent, seed).name):
-        if finished(path):
-            return path
-    return None
+    protocol_runs.archive(path, ARCHIVE)
 
 
 def command(path: Path, agent: str, seed: int, settings: dict) -> list[str]:
-    """The ``reverie train`` call for one run (a resume when its checkpoint exists)."""
-    base = [sys.executable, "-m", "reverie", "train"]
-    if (path / "checkpoint.pt").is_file():
-        return base + ["--resume", str(path), "--quiet"]
-    settings = {"agent_options": AGENT_OPTIONS.get(agent, "")} | settings
-    flags = [(f"--{key}" if value else f"--no-{key}") if isinstance(value, bool) else f"--{key}={value}"
-             for key, value in ((k.replace("_", "-"), v) for k, v in settings.items() if v != "")]
-    return base + flags + [f"--agent={agent}", f"--seed={seed}", f"--run-dir={path}", "--threads=1", "--quiet"]
+    return protocol_runs.command(path, agent, seed, settings, AGENT_OPTIONS.get(agent, ""))
 
 
 def train_all(jobs: dict[Path, list[str]], parallel: int) -> None:
-    """Run every unfinished run folder's command, ``parallel`` at a time; stop at a failure."""
-    pending = [(path, cmd) for path, cmd in jobs.items() if not finished(path)]
-    running: list[tuple[subprocess.Popen, Path]] = []
-    while pending or running:
-        while pending and len(running) < parallel:
-            path, cmd = pending.pop(0)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            log = open(path.with_suffix(".log"), "a")
-            print(f"start {path.name}", flush=True)
-            running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), path))
-        time.sleep(2)
-        for process, path in list(running):
-            if process.poll() is not None:
-                running.remove((process, path))
-                if process.returncode != 0:
-                    raise SystemExit(f"{path.name} failed (exit {process.returncode}); see {path.with_suffix('.log')}")
-                archive(path)
-                print(f"done  {path.name}", flush=True)
+    protocol_runs.train_all(jobs, parallel, ARCHIVE)
 
 
 def summarize(jobs: list[tuple[str, int]], runs: Path, protocol: dict, earlier: list[dict]) -> dict:

@@ -35,6 +35,7 @@ WORLD_EXCEPTIONS = {
         "reverie.workflows": "Sokoban-only workflows: `reverie run`'s Sokoban preset, the levels demo",
         "reverie.cli": "Sokoban-only commands: levels, play",
     },
+    "reverie.envs.minipacman": {"reverie.cli.play": "`reverie play minipacman` (terminal play)"},
 }
 
 Graph = dict[str, set[str]]

@@ -12,7 +12,7 @@ from reverie.agents.imagination import RolloutPolicy
 from reverie.envs.sokoban.bank import load_boxoban
 from reverie.envs.sokoban.env import SokobanVecEnv
 from reverie.models import CopyModel, GridModel
-from reverie.planning.counter_rng import level_keys
+from reverie.core.counter_rng import level_keys
 from reverie.planning.episodes import play_levels
 from reverie.planning.guides import RolloutGuide
 from reverie.planning.mc_search import MCSearch, MCSearchConfig

@@ -19,7 +19,7 @@ from reverie.envs.sokoban.solver import solve
 from reverie.envs.registry import get_spec
 from reverie.envs.spec import ObsSpec
 from reverie.models import GridModel
-from reverie.planning.counter_rng import level_keys
+from reverie.core.counter_rng import level_keys
 from reverie.planning.episodes import play_levels
 from reverie.planning.guides import AgentGuide
 from reverie.planning.mcts import MCTS, MCTSConfig

@@ -6,7 +6,8 @@ codec's ``decode``: no per-sample Python, no worker processes. Sampling can over
 events, since random-policy data holds few interesting steps and very few reward events: a
 share of each batch comes from the transitions the world's
 ``extra["interesting_transitions"]`` hook marks (Sokoban: the player walked into a box), and
-a share from each rare reward class.
+a share from each rare reward class or, in worlds with events, each rare event (one that
+occurs in fewer than half the transitions: MiniPacman's food, pill, ghost, killed).
 """
 
 from __future__ import annotations
@@ -22,22 +23,31 @@ from ..envs.registry import get_spec
 from .transitions import DEFAULT_ENV, Policy, SplitSource, collect_split, manifest_spec, read_manifest
 
 FIELDS = ("codes", "next_codes", "action", "reward", "reward_class", "level")
-REQUIRED = FIELDS[:-1]
+REQUIRED = ("codes", "next_codes", "action", "reward")
+#: An event is rare (over-drawn) when it occurs in fewer than this share of the transitions.
+RARE_EVENT = 0.5
 
 
 class TransitionDataset:
     """One split of a transition dataset of the env ``spec``: ``codes``, ``next_codes``
     ``[N, *compact_shape]`` (the codec's compact observations, whatever their kind) and
-    per-transition ``action``, ``reward``, ``reward_class`` (among the spec's classes) and
-    ``level`` (the world's episode tag; zeros where it has none)."""
+    per-transition ``action``, ``reward``, ``reward_class`` (among the spec's classes; zeros
+    where the spec has none) and ``level`` (the world's episode tag; zeros where it has none),
+    and, for worlds with events, ``events`` ``[N, E]`` (the step's event counts)."""
 
     def __init__(self, codes: torch.Tensor, next_codes: torch.Tensor, action: torch.Tensor,
-                 reward: torch.Tensor, reward_class: torch.Tensor, level: torch.Tensor | None = None,
-                 spec: Any = None) -> None:
+                 reward: torch.Tensor, reward_class: torch.Tensor | None, level: torch.Tensor | None = None,
+                 spec: Any = None, events: torch.Tensor | None = None) -> None:
         n = len(codes)
         self.spec = spec if spec is not None else get_spec(DEFAULT_ENV)
         if level is None:
             level = torch.zeros(n, dtype=torch.int64, device=codes.device)
+        if reward_class is None:
+            reward_class = torch.zeros(n, dtype=torch.uint8, device=codes.device)
+        names = self.spec.rewards.events
+        if events is not None and events.shape != (n, len(names)):
+            raise ReverieError(f"events has shape {tuple(events.shape)}, expected ({n}, {len(names)}) "
+                               f"(the events of {self.spec.id})")
         want = tuple(self.spec.observation.compact_shape)
         if next_codes.shape != codes.shape or (codes.dim() != len(want) + 1):
             raise ReverieError(f"codes and next_codes must both be [N, {', '.join(map(str, want))}] "
@@ -47,6 +57,7 @@ class TransitionDataset:
                 raise ReverieError(f"{name} has shape {tuple(t.shape)}, expected ({n},)")
         self.codes, self.next_codes = codes, next_codes
         self.action, self.reward, self.reward_class, self.level = action, reward, reward_class, level
+        self.events = events
 
     @classmethod
     def load(cls, root: str | Path, split: str = "train", limit: int | None = None) -> "TransitionDataset":
@@ -57,13 +68,15 @@ class TransitionDataset:
         info = manifest["splits"].get(split)
         if info is None:
             raise ReverieError(f"{root}: no {split!r} split (has {sorted(manifest['splits'])})")
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in FIELDS}
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in FIELDS + ("events",)}
+        required = REQUIRED + (("reward_class",) if spec.rewards.classes else ()) + \
+            (("events",) if spec.rewards.events else ())
         total = 0
         for shard in info["shards"]:
             path = root / shard["file"]
             try:
                 with np.load(path, allow_pickle=False) as data:
-                    for key in REQUIRED:
+                    for key in required:
                         parts[key].append(data[key])
                     if "level" in data.files:
                         parts["level"].append(data["level"])
@@ -76,8 +89,8 @@ class TransitionDataset:
             raise ReverieError(f"{root}: the {split!r} split has no shards")
         if len(parts["level"]) != len(parts["action"]):
             parts["level"] = [np.zeros(len(a), np.int64) for a in parts["action"]]
-        arrays = {k: np.concatenate(v)[:limit] for k, v in parts.items()}
-        dataset = cls(*(torch.from_numpy(arrays[k]) for k in FIELDS), spec=spec)
+        arrays = {k: torch.from_numpy(np.concatenate(v)[:limit]) for k, v in parts.items() if v}
+        dataset = cls(*(arrays.get(k) for k in FIELDS), spec=spec, events=arrays.get("events"))
         dataset.check()
         return dataset
 
@@ -91,8 +104,19 @@ class TransitionDataset:
             raise ReverieError(f"transition data holds cell codes outside 0..{codes - 1}")
         if int(self.action.max()) >= spec.num_actions:
             raise ReverieError(f"transition data holds actions outside 0..{spec.num_actions - 1}")
-        if int(self.reward_class.max()) >= len(spec.rewards.classes):
+        if spec.rewards.classes and int(self.reward_class.max()) >= len(spec.rewards.classes):
             raise ReverieError(f"transition data holds reward classes outside {spec.id}'s {len(spec.rewards.classes)}")
+        if spec.observation.kind == "binary":
+            top = max(int(self.codes.max()), int(self.next_codes.max()))
+            if top > spec.observation.levels:
+                raise ReverieError(f"transition data holds plane values above {spec.observation.levels} "
+                                   f"(1.0 in steps of 1/{spec.observation.levels})")
+        if spec.rewards.events:
+            if self.events is None:
+                raise ReverieError(f"transition data of {spec.id} lacks its events; recollect it")
+            limit = torch.tensor(spec.rewards.event_max or (255,) * len(spec.rewards.events))
+            if bool((self.events.long().cpu() > limit).any()):
+                raise ReverieError(f"transition data holds event counts above {spec.id}'s {limit.tolist()}")
 
     def __len__(self) -> int:
         return len(self.action)
@@ -102,20 +126,21 @@ class TransitionDataset:
         """The compact shape of one observation (``(H, W)`` for grids of codes)."""
         return tuple(self.codes.shape[1:])
 
-    def _make(self, tensors: list[torch.Tensor]) -> "TransitionDataset":
-        return TransitionDataset(*tensors, spec=self.spec)
+    def _make(self, tensors: list[torch.Tensor], events: torch.Tensor | None) -> "TransitionDataset":
+        return TransitionDataset(*tensors, spec=self.spec, events=events)
 
     def to(self, device: torch.device | str) -> "TransitionDataset":
-        return self._make([getattr(self, k).to(device) for k in FIELDS])
+        return self._make([getattr(self, k).to(device) for k in FIELDS],
+                          None if self.events is None else self.events.to(device))
 
     def subset(self, index: torch.Tensor | slice) -> "TransitionDataset":
-        return self._make([getattr(self, k)[index] for k in FIELDS])
+        return self._make([getattr(self, k)[index] for k in FIELDS], None if self.events is None else self.events[index])
 
     def batch(self, index: torch.Tensor, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
         """The transitions ``index`` as model inputs and targets (``obs`` decoded by the codec;
         ``next_codes`` and ``reward_class`` the grid model's precomputed targets)."""
         codes = self.codes[index]
-        return {
+        batch = {
             "codes": codes,
             "obs": self.spec.observation.decode(codes, dtype),
             "action": self.action[index].long(),
@@ -123,6 +148,9 @@ class TransitionDataset:
             "reward": self.reward[index],
             "reward_class": self.reward_class[index].long(),
         }
+        if self.events is not None:
+            batch["events"] = self.events[index].long()
+        return batch
 
     def batches(self, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
         """Every transition once, in order (for evaluation)."""
@@ -138,6 +166,16 @@ class TransitionDataset:
     def class_counts(self) -> torch.Tensor:
         return torch.bincount(self.reward_class.long(), minlength=len(self.spec.rewards.classes))
 
+    def rare_events(self) -> list[torch.Tensor]:
+        """Per rare event (nonzero in fewer than half the transitions, but in some), the
+        indices of the transitions where it occurs (empty where the data has no events)."""
+        if self.events is None:
+            return []
+        occurs = self.events > 0
+        share = occurs.float().mean(0)
+        return [occurs[:, e].nonzero().squeeze(1) for e in range(occurs.shape[1])
+                if 0 < float(share[e]) < RARE_EVENT]
+
 
 class Sampler:
     """Draws minibatch indices: uniform, plus fixed shares of interesting transitions and of
@@ -145,7 +183,8 @@ class Sampler:
 
     ``push_share`` of each batch comes from the transitions the world marks interesting
     (Sokoban: the player walked into a box, pushes and blocked pushes) and ``rare_share``
-    from each reward class other than class 0 that occurs in the data; the rest is uniform.
+    from each reward class other than class 0 that occurs in the data, and from each rare
+    event (:meth:`TransitionDataset.rare_events`); the rest is uniform.
     One vectorised draw per batch: pick a pool per sample, then an index within it.
     """
 
@@ -162,10 +201,13 @@ class Sampler:
                 shares.append(push_share)
         if rare_share > 0:
             for cls in range(1, len(dataset.spec.rewards.classes)):
-                members = (dataset.reward_class == cls).nonzero().squeeze(1)
+                members = (dataset.reward_class == cls).nonzero().squeeze(1).cpu()
                 if len(members):
                     pools.append(members)
                     shares.append(rare_share)
+            for members in dataset.rare_events():
+                pools.append(members.cpu())
+                shares.append(rare_share)
         extra = sum(shares[1:])
         if extra >= 1.0:
             raise ReverieError(f"push and rare-class shares add up to {extra:.2f}; they must stay below 1")
@@ -225,5 +267,6 @@ def collect_dataset(levels: Any, frames: int, num_envs: int = 64, max_steps: int
     sink = _MemorySink()
     collect_split(spec, source.make_env(num_envs, max_steps, seed, policy is not None), frames, sink, seed,
                   policy, tags=source.tags)
-    arrays = {k: np.concatenate([c[k] for c in sink.chunks]) for k in FIELDS if k in sink.chunks[0]}
-    return TransitionDataset(*(torch.from_numpy(arrays[k]) if k in arrays else None for k in FIELDS), spec=spec)
+    keys = FIELDS + ("events",)
+    arrays = {k: torch.from_numpy(np.concatenate([c[k] for c in sink.chunks])) for k in keys if k in sink.chunks[0]}
+    return TransitionDataset(*(arrays.get(k) for k in FIELDS), spec=spec, events=arrays.get("events"))

@@ -6,8 +6,12 @@ A transition is stored in the compact form of the env spec's observation codec
 float vectors. The arrays keep the names ``codes`` / ``next_codes`` whatever the kind;
 observations are rebuilt with the codec's ``decode`` when a batch is drawn
 (:mod:`reverie.data.dataset`). Beside them: the action, the reward and its class among the
-spec's reward classes (the one table collection, fitting and imagination share), and any
+spec's reward classes (the one table collection, fitting and imagination share), for worlds
+with named events (MiniPacman) the step's event counts ``events`` ``[N, E]`` uint8 (from the
+env's ``info["events"]``; reward classes only where the spec has classes), and any
 per-transition tags the world's level source adds (Sokoban: ``level``, ``preplaced``).
+Datasets with events are written as version 3 (older readers refuse them); version 1 and 2
+datasets read as before.
 
 A dataset folder holds ``manifest.json`` (env id, observation kind, reward classes, splits)
 and shards ``train-00000.npz``, ``valid-00000.npz``, ...; every file is written to a
@@ -36,8 +40,10 @@ from ..envs.registry import env_ids, get_spec
 
 FORMAT = "reverie-transitions"
 VERSION = 2
+#: The version of datasets with event counts (and no reward classes where the world has none).
+EVENTS_VERSION = 3
 #: Version 1 manifests (before env ids) hold Sokoban data; they are read as such.
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 SPLITS = ("train", "valid")
 #: The env id of data collected without ``--env`` (and of version-1 datasets of that size).
@@ -81,6 +87,8 @@ class CollectConfig:
                                    "(makes the rare reward classes common enough to learn)")
     near_solved: float = option(0.4, "share of those preplaced starts that are one push from solved "
                                       "(the last-box reward +10.9 is otherwise almost never seen)")
+    policy: Path | None = option(None, "a trained run folder (`reverie train --run-dir`) whose agent plays, sampling "
+                                       "its actions; default: a uniform random policy")
     shard_frames: int = option(250_000, "transitions per shard file")
     seed: int = option(0, "seed of the level sampler, the random policy and the preplacement")
 
@@ -121,6 +129,7 @@ class _ShardWriter:
 
     def __init__(self, root: Path, split: str, size: int, num_classes: int) -> None:
         self.root, self.split, self.size, self.num_classes = root, split, size, num_classes
+        self.event_counts: np.ndarray | None = None
         self.shards: list[dict[str, Any]] = []
         self.buf: dict[str, np.ndarray] | None = None
         self.fill = 0
@@ -143,8 +152,13 @@ class _ShardWriter:
             return
         name = f"{self.split}-{len(self.shards):05d}.npz"
         write_npz(self.root / name, {k: v[:self.fill] for k, v in self.buf.items()})
-        counts = np.bincount(self.buf["reward_class"][:self.fill], minlength=self.num_classes)
-        self.shards.append({"file": name, "frames": int(self.fill), "reward_class_counts": counts.tolist()})
+        shard: dict[str, Any] = {"file": name, "frames": int(self.fill)}
+        if "reward_class" in self.buf:
+            counts = np.bincount(self.buf["reward_class"][:self.fill], minlength=self.num_classes)
+            shard["reward_class_counts"] = counts.tolist()
+        if "events" in self.buf:  # transitions in which each event occurred
+            shard["event_counts"] = (self.buf["events"][:self.fill] > 0).sum(0).tolist()
+        self.shards.append(shard)
         self.fill = 0
 
 
@@ -158,9 +172,9 @@ def collect_split(spec, env, frames: int, writer: Any, seed: int, policy: Policy
     and ``flush``); ``policy`` gets the env's observations and returns actions; ``tags(env)``,
     read before each step, adds per-env fields (e.g. which level each env plays).
     """
-    codec, classes = spec.observation, spec.rewards.reward_classes
-    if classes is None:
-        raise ReverieError(f"env {spec.id} has no reward classes; transition data stores reward classes")
+    codec, classes, events = spec.observation, spec.rewards.reward_classes, spec.rewards.events
+    if classes is None and not events:
+        raise ReverieError(f"env {spec.id} has neither reward classes nor events; transition data stores one of them")
     num_envs = env.num_envs
     generator = torch.Generator().manual_seed(seed + 1)
     obs, _ = env.reset()
@@ -185,8 +199,11 @@ def collect_split(spec, env, frames: int, writer: Any, seed: int, policy: Policy
             "next_codes": next_compact[:take].cpu().numpy(),
             "action": actions[:take].to(torch.uint8).cpu().numpy(),
             "reward": reward[:take].float().cpu().numpy(),
-            "reward_class": classes.check(reward[:take].cpu()).to(torch.uint8).numpy(),
         }
+        if classes is not None:
+            chunk["reward_class"] = classes.check(reward[:take].cpu()).to(torch.uint8).numpy()
+        if events:
+            chunk["events"] = step_events(spec, info, reward)[:take].numpy()
         chunk.update({k: v[:take].cpu().numpy() for k, v in extra.items()})
         writer.add(chunk)
         done += take
@@ -194,6 +211,29 @@ def collect_split(spec, env, frames: int, writer: Any, seed: int, policy: Policy
             progress.update(take)
     writer.flush()
     return {"frames": frames, "episodes_ended": episodes}
+
+
+def step_events(spec, info: dict[str, Any], reward: torch.Tensor) -> torch.Tensor:
+    """The step's event counts ``[N, E]`` uint8 from the env's ``info["events"]``, checked:
+    whole counts within the spec's ``event_max``, and, where the spec names its task, the
+    env's reward equal to ``events . weights`` (data whose events do not explain its rewards
+    would teach a model the wrong rewards)."""
+    names = spec.rewards.events
+    if "events" not in info:
+        raise ReverieError(f"env {spec.id} names events {list(names)} but its step gives no info['events']")
+    events = torch.as_tensor(info["events"]).float().cpu()
+    if events.shape != (len(reward), len(names)):
+        raise ReverieError(f"env {spec.id}: info['events'] has shape {tuple(events.shape)}, "
+                           f"expected ({len(reward)}, {len(names)})")
+    limit = torch.tensor(spec.rewards.event_max or (255,) * len(names), dtype=torch.float32)
+    if bool(((events != events.round()) | (events < 0) | (events > limit)).any()):
+        raise ReverieError(f"env {spec.id}: event counts must be whole numbers in 0..{limit.long().tolist()}")
+    if spec.rewards.task is not None:
+        error = (spec.rewards.event_reward(events) - reward.float().cpu()).abs()
+        if error.numel() and float(error.max()) > 1e-4:
+            raise ReverieError(f"env {spec.id}: a step's reward {float(reward.flatten()[error.argmax()]):g} is not "
+                               f"its events . the weights of task {spec.rewards.task!r}")
+    return events.to(torch.uint8)
 
 
 class SplitSource:
@@ -222,15 +262,24 @@ def collection_plan(spec, config: CollectConfig, seeds: dict[str, int]) -> dict[
 
 def describe_spec(spec) -> dict[str, Any]:
     """What a manifest records of the env its data came from."""
-    obs = spec.observation
-    return {"env": spec.id,
-            "observation": {"kind": obs.kind, "shape": list(obs.shape), "num_codes": obs.num_codes},
-            "reward_values": list(spec.rewards.classes), "terminal_classes": list(spec.rewards.terminal)}
+    obs, rewards = spec.observation, spec.rewards
+    described: dict[str, Any] = {
+        "env": spec.id, "observation": {"kind": obs.kind, "shape": list(obs.shape), "num_codes": obs.num_codes},
+        "reward_values": list(rewards.classes), "terminal_classes": list(rewards.terminal)}
+    if obs.levels != 1:
+        described["observation"]["levels"] = obs.levels
+    if rewards.events:
+        described.update(version=EVENTS_VERSION, events=list(rewards.events),
+                         event_max=list(rewards.event_max or (1,) * len(rewards.events)),
+                         terminal_events=list(rewards.terminal_events))
+    return described
 
 
 def collect(config: CollectConfig, policy: Policy | None = None, policy_name: str = "random",
             progress: bool = True) -> dict[str, Any]:
-    """Collect the train and validation splits into ``config.out``; returns the manifest."""
+    """Collect the train and validation splits into ``config.out``; returns the manifest
+    (``policy``: a callable, e.g. :func:`reverie.training.runs.run_policy` of ``config.policy``;
+    uniform random actions where none is given)."""
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -238,6 +287,9 @@ def collect(config: CollectConfig, policy: Policy | None = None, policy_name: st
     if (out / MANIFEST).exists():
         raise ReverieError(f"{out}: already holds a transition dataset; choose another --out")
     spec = get_spec(config.env or DEFAULT_ENV)
+    if policy is None and config.policy is not None:
+        raise ReverieError("collect(config) with config.policy needs the run's agent as a callable: pass "
+                           "policy=reverie.training.runs.run_policy(config.policy, spec) (the command line does)")
     seeds = {"train": config.seed, "valid": config.seed + 1_000_003}
     plan = collection_plan(spec, config, seeds)
     spec = get_spec(plan["env"])
@@ -256,12 +308,13 @@ def collect(config: CollectConfig, policy: Policy | None = None, policy_name: st
             stats = collect_split(spec, env, frames, writer, seeds[split], policy, bar, source.tags)
         if "height" not in manifest and writer.buf is not None and writer.buf["codes"].ndim == 3:
             manifest["height"], manifest["width"] = writer.buf["codes"].shape[1:]
-        counts = np.sum([s["reward_class_counts"] for s in writer.shards], axis=0)
         manifest["splits"][split] = {
             "levels": source.description, "shards": writer.shards,
             "frames": stats["frames"], "episodes_ended": stats["episodes_ended"],
-            "reward_class_counts": counts.tolist(),
         }
+        for key in ("reward_class_counts", "event_counts"):
+            if writer.shards and key in writer.shards[0]:
+                manifest["splits"][split][key] = np.sum([s[key] for s in writer.shards], axis=0).tolist()
         if "num_levels" in plan:
             manifest["splits"][split]["num_levels"] = plan["num_levels"][split]
     manifest.update(plan.get("manifest", {}))
@@ -309,4 +362,14 @@ def manifest_spec(manifest: dict[str, Any], source: str = "dataset"):
     if stored != [float(v) for v in spec.rewards.classes]:
         raise ReverieError(f"{source}: its reward classes {stored} are not {spec.id}'s "
                            f"{list(spec.rewards.classes)} (in class order); recollect it")
+    rewards = spec.rewards
+    stored_events = (list(manifest.get("events", [])), list(manifest.get("event_max", [])))
+    expected = (list(rewards.events), list(rewards.event_max or (1,) * len(rewards.events)) if rewards.events else [])
+    if stored_events != expected:
+        raise ReverieError(f"{source}: its events {stored_events[0]} (largest counts {stored_events[1]}) are not "
+                           f"{spec.id}'s {expected[0]} ({expected[1]}); recollect it")
+    levels = manifest.get("observation", {}).get("levels", 1)
+    if spec.observation.kind == "binary" and levels != spec.observation.levels:
+        raise ReverieError(f"{source}: its frames are stored in steps of 1/{levels}, {spec.id}'s in "
+                           f"1/{spec.observation.levels}; recollect it")
     return spec

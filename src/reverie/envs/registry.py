@@ -21,9 +21,9 @@ from ..core.errors import ReverieError
 __all__ = ["register_spec", "get_spec", "env_ids", "make_env", "register_envs", "WORLD_MODULES", "GYM_MODULES"]
 
 #: Modules that register the specs of reverie's own worlds when imported.
-WORLD_MODULES: list[str] = ["reverie.envs.sokoban.spec"]
+WORLD_MODULES: list[str] = ["reverie.envs.sokoban.spec", "reverie.envs.minipacman.spec"]
 #: Modules holding ``GYM_IDS``: id -> (entry point, vector entry point, default kwargs).
-GYM_MODULES: list[str] = ["reverie.envs.sokoban.gym_ids"]
+GYM_MODULES: list[str] = ["reverie.envs.sokoban.gym_ids", "reverie.envs.minipacman.gym_ids"]
 
 _SPECS: dict[str, Any] = {}
 _loaded = False

@@ -53,11 +53,15 @@ onehot_planes = codes_to_planes
 @dataclass(frozen=True)
 class ObsSpec:
     """The observations of one env id: their kind, shape ``[C, H, W]`` or ``[D]``, and, for
-    ``onehot`` grids, how many cell codes the planes stand for (``C == num_codes``)."""
+    ``onehot`` grids, how many cell codes the planes stand for (``C == num_codes``).
+
+    ``levels``: ``binary`` planes hold multiples of ``1 / levels`` in [0, 1] (1: strictly
+    {0, 1}; MiniPacman's fading edible ghost: 20), stored exactly as ``round(x * levels)``."""
 
     kind: str
     shape: tuple[int, ...]
     num_codes: int = 0
+    levels: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in OBS_KINDS:
@@ -66,6 +70,8 @@ class ObsSpec:
         if self.kind == "onehot" and (len(self.shape) != 3 or self.shape[0] != self.num_codes or self.num_codes < 2):
             raise ValueError(f"onehot observations are [num_codes, H, W]; got shape {self.shape} "
                              f"with num_codes={self.num_codes}")
+        if not 1 <= int(self.levels) <= 255:
+            raise ValueError(f"levels must be in 1..255, got {self.levels}")
 
     @property
     def grid(self) -> bool:
@@ -78,6 +84,8 @@ class ObsSpec:
         """Observations ``[B, *shape]`` -> their compact form (codes, uint8 planes or float32)."""
         if self.kind == "onehot":
             return planes_to_codes(obs)
+        if self.kind == "binary" and self.levels > 1:
+            return (obs.float() * self.levels).round_().to(torch.uint8)
         if self.kind in ("binary", "rgb"):
             return obs.to(torch.uint8)
         return obs.float()
@@ -87,7 +95,7 @@ class ObsSpec:
         if self.kind == "onehot":
             return codes_to_planes(compact, self.num_codes, dtype)
         if self.kind == "binary":
-            return compact.to(dtype)
+            return compact.to(dtype) / self.levels if self.levels > 1 else compact.to(dtype)
         if self.kind == "rgb":
             return compact  # uint8 frames, as the env gives them
         return compact.to(dtype)
@@ -182,6 +190,9 @@ class RewardSpec:
       (Sokoban's last-box reward), so a reward classifier also predicts episode ends.
     - ``events`` and ``tasks``: named per-step event counts and, per task, the weight of each
       event (reward = events . weights), for worlds whose one model serves several tasks.
+      ``task`` names the task this env id plays; ``event_max`` the largest count of each event
+      in one step (a model classifies counts 0..max); ``terminal_events`` the events that end
+      the episode when they occur (MiniPacman: killed), as ``terminal`` does for classes.
     - neither: rewards are real numbers (a model regresses them).
     """
 
@@ -189,6 +200,9 @@ class RewardSpec:
     terminal: tuple[int, ...] = ()
     events: tuple[str, ...] = ()
     tasks: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    task: str | None = None
+    event_max: tuple[int, ...] = ()
+    terminal_events: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(float(v) for v in self.classes))
@@ -197,6 +211,23 @@ class RewardSpec:
         for task, weights in self.tasks.items():
             if len(weights) != len(self.events):
                 raise ValueError(f"task {task!r} weighs {len(weights)} events, the world has {len(self.events)}")
+        if self.task is not None and self.task not in self.tasks:
+            raise ValueError(f"task {self.task!r} is none of {', '.join(self.tasks)}")
+        if self.event_max and len(self.event_max) != len(self.events):
+            raise ValueError(f"event_max has {len(self.event_max)} entries for {len(self.events)} events")
+        if any(not 0 <= e < len(self.events) for e in self.terminal_events):
+            raise ValueError(f"terminal events {self.terminal_events} are not among {len(self.events)} events")
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """The event weights of this id's task ``[E]`` float32 (reward = events . weights)."""
+        if self.task is None:
+            raise ValueError("these rewards have no task (no event weights)")
+        return torch.tensor(self.tasks[self.task], dtype=torch.float32)
+
+    def event_reward(self, events: torch.Tensor) -> torch.Tensor:
+        """Events ``[..., E]`` (counts) -> this task's reward ``[...]``."""
+        return events.float() @ self.weights.to(events.device)
 
     @property
     def reward_classes(self) -> RewardClasses | None:

@@ -114,9 +114,12 @@ def _one_game(env):
 
 
 @torch.no_grad()
-def record_episode(agent, env, episode: int = 0, greedy: bool = False, seed: int = 0) -> ImaginedEpisode:
+def record_episode(agent, env, episode: int = 0, greedy: bool = False, seed: int = 0,
+                   max_steps: int | None = None) -> ImaginedEpisode:
     """Play held-out episode ``episode`` of ``env`` (one game, from ``spec.make_env(split, 1, ...)``)
-    once with ``agent`` (on ``env``'s device), recording its imagination."""
+    once with ``agent`` (on ``env``'s device), recording its imagination; ``max_steps`` stops the
+    recording early (long episodes, e.g. MiniPacman's 3,000 frames, would make a huge GIF): the
+    episode is then unfinished and its success None."""
     spec = _one_game(env)
     codec = spec.observation
     device = torch.device(getattr(env, "device", "cpu"))
@@ -143,6 +146,8 @@ def record_episode(agent, env, episode: int = 0, greedy: bool = False, seed: int
                 action=int(action[0]),
             ))
             obs, _, terminated, _, info = env.step(action)
+            if max_steps is not None and len(steps) >= max_steps and not info["final_index"].numel():
+                return ImaginedEpisode(episode, steps, codec.encode(obs)[0].cpu().numpy(), None, spec)
             if info["final_index"].numel():
                 final = codec.encode(info["final_obs"])[0].cpu().numpy()
                 success = bool(info["success"][0]) if spec.success else None
@@ -151,9 +156,10 @@ def record_episode(agent, env, episode: int = 0, greedy: bool = False, seed: int
         agent.train(was_training)
 
 
-def show_episode(agent, env, tries: int = 8, greedy: bool = False, seed: int = 0) -> ImaginedEpisode:
+def show_episode(agent, env, tries: int = 8, greedy: bool = False, seed: int = 0,
+                 max_steps: int | None = None) -> ImaginedEpisode:
     """The episode worth showing among the first ``tries`` held-out episodes of ``env``: the
     longest successful one (more imagination to see than a one-push level), else the first."""
-    episodes = [record_episode(agent, env, index, greedy, seed) for index in range(tries)]
+    episodes = [record_episode(agent, env, index, greedy, seed, max_steps) for index in range(tries)]
     won = [e for e in episodes if e.success]
     return max(won, key=lambda e: len(e.steps)) if won else episodes[0]

@@ -10,6 +10,12 @@ each other with wrong cells marked, and a plot shows the curve.
 Everything works through ``EnvironmentModel.step`` and the env spec (its codec, reward
 classes, perfect model and renderer), so the perfect, copy and learned models of any world
 are measured by the same code.
+
+Worlds whose rules are random (MiniPacman's ghosts) have no perfect model to roll beside:
+:func:`compounding_curve` compares imagined frames with the real env's frames under the
+actions the env was played with, and, through the world's ``extra["entities"]`` hook
+(name -> ``fn(obs [B, C, H, W]) -> bool mask [B, H, W]``), how well each entity's cells
+(player, ghosts) are imagined.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from ..core.config import option, to_dict
 from ..envs.registry import get_spec
 from ..envs.spec import RewardClasses
 from ..models.base import EnvironmentModel
-from ..models.scoring import class_names, one_step
+from ..models.scoring import cells_correct, class_names, one_step
 from ..models.scoring import predicted_classes as _predicted_classes
 
 
@@ -246,11 +252,22 @@ def plot_curves(curves: dict[str, dict[str, Any]], path: str | Path, title: str 
 
 def summarize(one: dict[str, Any], curve: dict[str, Any] | None = None) -> str:
     """A few human lines for the command line."""
-    lines = [f"one step over {one['frames']} frames: exact frame {one['exact_frame_accuracy']:.4%}, "
-             f"cells {one['cell_accuracy']:.5%}, reward class {one['reward_accuracy']:.4%}"]
-    per = ", ".join(f"{name}: {v['accuracy']:.3%} of {v['count']}" if v["accuracy"] is not None
-                    else f"{name}: none" for name, v in one["reward_class_accuracy"].items())
-    lines.append(f"  reward classes: {per}")
+    if "reward_class_accuracy" in one:
+        lines = [f"one step over {one['frames']} frames: exact frame {one['exact_frame_accuracy']:.4%}, "
+                 f"cells {one['cell_accuracy']:.5%}, reward class {one['reward_accuracy']:.4%}"]
+        per = ", ".join(f"{name}: {v['accuracy']:.3%} of {v['count']}" if v["accuracy"] is not None
+                        else f"{name}: none" for name, v in one["reward_class_accuracy"].items())
+        lines.append(f"  reward classes: {per}")
+    else:
+        lines = [f"one step over {one['frames']} frames: exact frame {one['exact_frame_accuracy']:.4%}, "
+                 f"cells {one['cell_accuracy']:.5%}, reward {one['reward_accuracy']:.4%}"]
+        if "event_accuracy" in one:
+            per = ", ".join(f"{name}: {v['accuracy']:.3%}" + (f" ({v['accuracy_when_occurs']:.1%} of {v['occurs']} "
+                                                                 "occurrences)" if v["occurs"] else "")
+                            for name, v in one["event_accuracy"].items())
+            lines.append(f"  events (all right {one['events_exact']:.3%}): {per}")
+            tasks = ", ".join(f"{task}: {v:.3%}" for task, v in one["task_reward_accuracy"].items())
+            lines.append(f"  reward by task: {tasks}")
     for key, value in one.items():  # transitions the world scores apart (Sokoban: push)
         if key.endswith("_exact_frame_accuracy") and key != "exact_frame_accuracy" and value is not None:
             name = key[:-len("_exact_frame_accuracy")]
@@ -259,7 +276,103 @@ def summarize(one: dict[str, Any], curve: dict[str, Any] | None = None) -> str:
         marks = [h for h in (1, 5, 10, 15) if h <= len(curve["horizon"])]
         shown = ", ".join(f"{h}: {curve['exact_frame_accuracy'][h - 1]:.3%}" for h in marks)
         lines.append(f"  exact imagined frames by horizon ({curve['rollouts']} rollouts): {shown}")
+        for key in [k for k in curve if k.endswith("_position_accuracy")]:
+            shown = ", ".join(f"{h}: {curve[key][h - 1]:.3%}" for h in marks)
+            lines.append(f"  {key[:-len('_position_accuracy')]} position by horizon: {shown}")
     return "\n".join(lines)
+
+
+@torch.no_grad()
+def compounding_curve(spec: Any, model: EnvironmentModel, env: Any = None, horizon: int = 15, rollouts: int = 256,
+                      warmup: int = 10, seed: int = 0, split: str = "valid", policy: Any = None,
+                      device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Accuracy of frames imagined k = 1..``horizon`` steps ahead from real states under the
+    real actions, against the real env's frames.
+
+    ``env`` (a batched env of ``spec``; by default ``rollouts`` games of ``split``) is played
+    ``warmup`` steps and then ``horizon`` more with ``policy`` (``obs -> actions``; uniform
+    random by default); the model starts from the real frame after the warm-up and is fed
+    its own predictions. A rollout counts at step k only while its real game goes on: not
+    after the episode ended, nor after the world started a new level (an ``info["level"]``
+    that changes). Per k: ``cell_accuracy`` (cells whose every plane is right after the
+    codec's quantisation), ``exact_frame_accuracy``, ``rollout_exact`` (exact at every step
+    so far), ``reward_accuracy`` (the imagined reward equals the real one), and for each
+    entity of ``spec.extra["entities"]``: ``<name>_position_accuracy`` (the share of
+    rollouts whose imagined mask equals the real one) and ``<name>_cell_accuracy`` (the share
+    of the real entity cells the imagined frame also shows).
+    """
+    if horizon < 1 or rollouts < 1 or warmup < 0:
+        raise ReverieError("horizon and rollouts must be >= 1 and warmup >= 0")
+    codec = spec.observation
+    entities = dict(spec.extra.get("entities") or {})
+    if env is None:
+        env = spec.make_env(split, rollouts, seed=seed, device=device)
+    n = env.num_envs
+    generator = torch.Generator().manual_seed(seed + 5)
+
+    def act(obs: torch.Tensor) -> torch.Tensor:
+        if policy is not None:
+            return torch.as_tensor(policy(obs)).long().reshape(n)
+        return torch.randint(0, spec.num_actions, (n,), generator=generator)
+
+    obs, info = env.reset(seed=seed)
+    for _ in range(warmup):
+        obs, _, _, _, info = env.step(act(obs).to(obs.device))
+    level = info.get("level") if isinstance(info, dict) else None
+    alive = torch.ones(n, dtype=torch.bool)
+    imagined = obs.clone()
+    keys = ["cells", "exact", "rollout", "reward", "count"]
+    keys += [f"{name}_{part}" for name in entities for part in ("position", "hits", "cells")]
+    sums = {k: torch.zeros(horizon, dtype=torch.float64) for k in keys}
+    still_exact = torch.ones(n, dtype=torch.bool)
+    for k in range(horizon):
+        action = act(obs).to(obs.device)
+        imagined, imagined_reward, _ = model.step(imagined, action.to(imagined.device))
+        obs, reward, _, _, info = env.step(action)
+        ended = torch.zeros(n, dtype=torch.bool)
+        ended[torch.as_tensor(info["final_index"]).cpu().long()] = True
+        real_next = obs.clone()
+        if bool(ended.any()):
+            real_next[ended.to(obs.device)] = info["final_obs"].to(obs.dtype)  # the step's true next frame
+        new_level = info.get("level")
+        if level is not None and new_level is not None:
+            ended |= (torch.as_tensor(new_level) != torch.as_tensor(level)).cpu()
+        level = new_level
+        real_c, imag_c = codec.encode(real_next).cpu(), codec.encode(imagined.to(real_next.device)).cpu()
+        cells = cells_correct(codec, imag_c, real_c).flatten(1)
+        frame_ok = cells.all(1)
+        still_exact &= frame_ok
+        # a rollout whose game ended (or changed level) counts at this step (its true next frame is
+        # known) but not after
+        mask = alive.double()
+        sums["count"][k] += mask.sum()
+        sums["cells"][k] += (cells.double().mean(1) * mask).sum()
+        sums["exact"][k] += (frame_ok.double() * mask).sum()
+        sums["rollout"][k] += (still_exact.double() * mask).sum()
+        sums["reward"][k] += (((reward.float().cpu() - imagined_reward.float().cpu()).abs() < 1e-4).double()
+                              * mask).sum()
+        if entities:
+            real_f, imag_f = codec.decode(real_c), codec.decode(imag_c)
+            for name, find in entities.items():
+                real_m, imag_m = find(real_f).bool().flatten(1).cpu(), find(imag_f).bool().flatten(1).cpu()
+                sums[f"{name}_position"][k] += ((real_m == imag_m).all(1).double() * mask).sum()
+                sums[f"{name}_hits"][k] += ((real_m & imag_m).sum(1).double() * mask).sum()
+                sums[f"{name}_cells"][k] += (real_m.sum(1).double() * mask).sum()
+        alive &= ~ended
+    count = sums["count"].clamp(min=1)
+    result: dict[str, Any] = {
+        "horizon": list(range(1, horizon + 1)), "rollouts": n, "seed": seed, "warmup": warmup,
+        "counted": sums["count"].long().tolist(),
+        "cell_accuracy": (sums["cells"] / count).tolist(),
+        "exact_frame_accuracy": (sums["exact"] / count).tolist(),
+        "rollout_exact": (sums["rollout"] / count).tolist(),
+        "reward_accuracy": (sums["reward"] / count).tolist(),
+    }
+    for name in entities:
+        result[f"{name}_position_accuracy"] = (sums[f"{name}_position"] / count).tolist()
+        hits, total = sums[f"{name}_hits"], sums[f"{name}_cells"]
+        result[f"{name}_cell_accuracy"] = [float(h / t) if t > 0 else None for h, t in zip(hits, total)]
+    return result
 
 
 def pick_states(dataset: Any, count: int, seed: int = 0) -> torch.Tensor:
@@ -309,15 +422,26 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     elif callable(getattr(model, "check_spec", None)):
         model.check_spec(spec)  # refuses a model of other reward classes than the data's
     one = one_step(model, dataset)
-    start = pick_states(dataset, min(config.rollouts, len(dataset)), config.seed)
-    curve = horizon_curve(model, start, config.horizon, config.seed, spec=spec)
+    events = bool(spec.rewards.events) and dataset.events is not None
+    if events:  # random rules: compare with the real env's frames under the real actions
+        split = config.split if config.split in spec.splits else "valid"
+
+        def curve_of(m):
+            return compounding_curve(spec, m, horizon=config.horizon, rollouts=config.rollouts, seed=config.seed,
+                                     split=split, device=device)
+    else:
+        start = pick_states(dataset, min(config.rollouts, len(dataset)), config.seed)
+
+        def curve_of(m):
+            return horizon_curve(m, start, config.horizon, config.seed, spec=spec)
+    curve = curve_of(model)
     curves = {str(config.model): curve}
     if config.baseline:
-        curves["copy model"] = horizon_curve(CopyModel(), start, config.horizon, config.seed, spec=spec)
+        curves["copy model"] = curve_of(CopyModel())
     config.out.mkdir(parents=True, exist_ok=True)
     plot_curves(curves, config.out / "horizon.png", f"{config.model} on {config.data} ({config.split})")
     pictures = {}
-    if config.pictures:
+    if config.pictures and not events:  # the pictures roll the perfect model beside (exact worlds only)
         pictures = rollout_pictures(model, start[:config.pictures], min(config.horizon, 15),
                                     config.out / "rollouts.png", config.out / "rollouts.gif", config.seed,
                                     spec=spec)
@@ -329,6 +453,6 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     return report
 
 
-__all__: Sequence[str] = ("one_step", "horizon_curve", "side_by_side", "rollout_pictures", "plot_curves",
+__all__: Sequence[str] = ("one_step", "horizon_curve", "compounding_curve", "side_by_side", "rollout_pictures", "plot_curves",
                           "summarize", "pick_states", "predicted_classes", "random_actions", "class_names",
                           "EvaluateConfig", "evaluate")

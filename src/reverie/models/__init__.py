@@ -4,6 +4,7 @@ observations and rewards.
 - a world's rules as a model: ``get_spec(env_id).make_perfect_model()`` (exact by construction);
 - :class:`CopyModel`: returns its input (the I2A paper's copy-model baseline);
 - :class:`GridModel`: the learned pool-and-inject conv model of the paper;
+- :class:`FrameModel`: its twin for binary-plane worlds with events (one model, many tasks);
 - :func:`load` / :func:`pretrained`: ready models from checkpoints or shipped with reverie.
 """
 
@@ -18,12 +19,14 @@ from .base import (
     observe,
     planes_to_codes,
 )
+from .frame import FrameModel, FrameModelConfig
 from .grid import SIZES, GridModel, GridModelConfig, PoolAndInject
 from .io import load, model_from_record, pretrained, pretrained_info, resolve, save_model
 from .simple import CopyModel
 
 __all__ = [
     "EnvironmentModel", "LatentModel", "RewardClasses", "action_onehot", "action_planes", "codes_to_planes",
-    "planes_to_codes", "initial_state", "observe", "CopyModel", "GridModel", "GridModelConfig", "PoolAndInject",
+    "planes_to_codes", "initial_state", "observe", "CopyModel", "FrameModel", "FrameModelConfig", "GridModel",
+    "GridModelConfig", "PoolAndInject",
     "SIZES", "load", "save_model", "model_from_record", "pretrained", "pretrained_info", "resolve",
 ]

@@ -2,7 +2,7 @@
 
 A model file is a reverie checkpoint (see :mod:`reverie.core.checkpoint`): plain data
 and tensors only, read with ``weights_only=True``, so a hostile file cannot run code. It
-holds the model's ``type`` (``"grid"``, ``"vector"``; ``"latent"`` is reserved for latent
+holds the model's ``type`` (``"grid"``, ``"vector"``, ``"frame"``; ``"latent"`` is reserved for latent
 models), its config and weights, enough to rebuild it with no other input, and metadata
 (a fitted model records the env id it was fitted to). A fitting run's checkpoint holds the
 same record under ``"model"``, so :func:`load` reads both. Vector models written before
@@ -20,6 +20,7 @@ import torch
 
 from ..core.errors import ReverieError
 from ..core.checkpoint import load_checkpoint, save_checkpoint
+from .frame import FrameModel, FrameModelConfig
 from .grid import GridModel, GridModelConfig
 from .simple import CopyModel
 from .vector import VectorModel, VectorModelConfig
@@ -28,7 +29,8 @@ MODEL_KIND = "environment-model"
 #: The checkpoint kind vector models were written with before the one model format.
 LEGACY_KINDS = ("vector-environment-model",)
 #: Model types a file may hold: type -> (model class, config class).
-TYPES: dict[str, tuple[type, type]] = {"grid": (GridModel, GridModelConfig), "vector": (VectorModel, VectorModelConfig)}
+TYPES: dict[str, tuple[type, type]] = {"grid": (GridModel, GridModelConfig), "vector": (VectorModel, VectorModelConfig),
+                                        "frame": (FrameModel, FrameModelConfig)}
 RESERVED_TYPES = ("latent",)
 RUN_KIND = "model-fitting-run"
 #: Pretrained models shipped inside the package (``reverie/assets/models/<name>.pt``).
@@ -70,7 +72,7 @@ def model_from_record(record: Any, source: str = "checkpoint",
     model_cls, config_cls = TYPES[kind]
     try:
         config = config_cls.from_dict(record["config"])
-    except (TypeError, ValueError, ReverieError) as err:
+    except (TypeError, ValueError, AttributeError, ReverieError) as err:
         raise ReverieError(f"{source}: bad model config ({err})") from None
     model = model_cls(config)
     weights = record["weights"]

@@ -32,7 +32,7 @@ import torch
 
 from ..core.errors import ReverieError
 from ..core.stats import Z95, success_rate, wilson_interval
-from .counter_rng import level_keys
+from ..core.counter_rng import level_keys
 
 __all__ = ["play_levels", "make_planner", "PLANNERS", "distribution", "describe", "check_searchable"]
 

@@ -16,7 +16,7 @@ steps per level per decision, charged as in :mod:`.compact_model` (the last roll
 the steps left; rollouts the model predicts to end the episode stop early and spend less).
 States are the spec's compact observations, so any world with discrete actions and a codec
 can be searched.
-Random draws are counter-based per level (:mod:`.counter_rng`), so batching never changes
+Random draws are counter-based per level (:mod:`reverie.core.counter_rng`), so batching never changes
 a level's search.
 """
 
@@ -28,7 +28,7 @@ import torch
 
 from ..core.errors import ReverieError
 from .compact_model import CompactModel, check_states, state_size
-from .counter_rng import hash32, level_keys, uniform
+from ..core.counter_rng import hash32, level_keys, uniform
 
 __all__ = ["MCSearchConfig", "MCSearch"]
 

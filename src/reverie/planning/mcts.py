@@ -35,7 +35,7 @@ repeats any state on its path from the root closes a cycle, and every cycle is b
 same path without it, so those are pruned too. ``reuse_tree`` keeps the
 subtree under the action taken when the real next state is the one the tree predicted.
 Random choices (rollout actions, tie-breaking) are counter-based hashes of each level's key
-(:mod:`.counter_rng`), so a level is searched identically alone or in any batch.
+(:mod:`reverie.core.counter_rng`), so a level is searched identically alone or in any batch.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import torch
 
 from ..core.errors import ReverieError
 from .compact_model import CompactModel, check_states, state_size
-from .counter_rng import level_keys, uniform
+from ..core.counter_rng import level_keys, uniform
 
 __all__ = ["MCTSConfig", "MCTS"]
 

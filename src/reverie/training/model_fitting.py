@@ -1,7 +1,10 @@
-"""Fit a :class:`~reverie.models.GridModel` to collected transitions of any env with one-hot grids.
+"""Fit an environment model to collected transitions: a :class:`~reverie.models.GridModel`
+for worlds with one-hot grids, a :class:`~reverie.models.FrameModel` for worlds with binary
+planes and events (one model for every task of the world; picked by the data's spec, see
+:func:`model_kind`). Both are fitted by the same loop over ``model.loss``.
 
 The model is built for the env spec the dataset's manifest names
-(:meth:`GridModel.for_spec`), so the reward classes it imagines are the very classes the
+(``for_spec``), so the reward classes (or events) it imagines are the very ones the
 data was labelled with: one table from collection through fitting to imagination. A
 ``--reward-values`` that is not that table in its order is refused, and so is a model file
 whose table disagrees (at resume and when the best model is read back).
@@ -38,15 +41,19 @@ from ..data.dataset import Sampler, TransitionDataset
 from ..core.atomic import write_json
 from ..data.transitions import manifest_spec, read_manifest
 from ..models.scoring import one_step
+from ..models.frame import SIZES as FRAME_SIZES
+from ..models.frame import FrameModel, FrameModelConfig
+from ..models.grid import SIZES as GRID_SIZES
 from ..models.grid import GridModel, GridModelConfig
-from ..models.io import RUN_KIND, model_record, save_model
+from ..models.io import RUN_KIND, TYPES, model_record, save_model
 from ..core.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ..core.metrics import MetricsLogger
 
 
 @dataclass
 class FitConfig:
-    """How ``reverie model fit`` fits a model (the model's own shape is a GridModelConfig)."""
+    """How ``reverie model fit`` fits a model (the model's own shape is a GridModelConfig, turned
+    into a FrameModelConfig for worlds with binary planes and events)."""
 
     data: Path = option(Path("runs/transitions"), "dataset folder written by `reverie model collect`")
     out: Path = option(Path("runs/model-fit"), "run folder: config, metrics, checkpoint.pt, model.pt")
@@ -56,10 +63,10 @@ class FitConfig:
     lr: float = option(3e-3, "peak learning rate (Adam)")
     weight_decay: float = option(0.0, "AdamW weight decay")
     warmup: int = option(200, "steps of linear learning-rate warm-up")
-    reward_weight: float = option(1.0, "weight of the reward loss beside the per-frame cell loss")
+    reward_weight: float = option(1.0, "weight of the reward (or event) loss beside the per-frame cell loss")
     push_share: float = option(0.25, "share of each batch drawn from the transitions the world marks interesting "
                                      "(Sokoban: the player walked into a box: pushes and blocked pushes)")
-    rare_share: float = option(0.02, "share of each batch drawn from each rare reward class")
+    rare_share: float = option(0.02, "share of each batch drawn from each rare reward class (or rare event)")
     train_limit: int | None = option(None, "use at most this many training transitions")
     val_every: int = option(500, "validate every N steps")
     val_frames: int = option(50_000, "validation transitions scored at each validation (all at the end)")
@@ -120,7 +127,7 @@ class _Averages:
 
 
 @torch.no_grad()
-def validate(model: GridModel, valid: TransitionDataset, loss_frames: int = 8192) -> dict[str, Any]:
+def validate(model: GridModel | FrameModel, valid: TransitionDataset, loss_frames: int = 8192) -> dict[str, Any]:
     """One-step accuracy on ``valid`` plus the fitting loss on its first ``loss_frames``."""
     was_training = model.training
     model.eval()
@@ -133,8 +140,10 @@ def validate(model: GridModel, valid: TransitionDataset, loss_frames: int = 8192
 
 
 def _score(result: dict[str, Any]) -> tuple[float, float]:
-    """Lower is better: (frame errors + reward errors, loss)."""
-    errors = (1 - result["exact_frame_accuracy"]) + (1 - result["reward_accuracy"])
+    """Lower is better: (frame errors + reward errors, loss); with events, the errors of
+    the event counts (which every task's reward is made of) stand for reward errors."""
+    rewards = result["events_exact"] if "events_exact" in result else result["reward_accuracy"]
+    errors = (1 - result["exact_frame_accuracy"]) + (1 - rewards)
     return errors, result["loss"]
 
 
@@ -148,13 +157,20 @@ def _improved(new: tuple[float, float], best: list[float] | None) -> bool:
 
 def _flat_validation(result: dict[str, Any]) -> dict[str, float]:
     flat = {f"valid/{k}": v for k, v in result.items() if isinstance(v, (int, float))}
-    for name, value in result["reward_class_accuracy"].items():
+    for name, value in result.get("reward_class_accuracy", {}).items():
         if value["accuracy"] is not None:
             flat[f"valid/reward_accuracy[{name}]"] = value["accuracy"]
+    for name, value in result.get("event_accuracy", {}).items():
+        flat[f"valid/event_accuracy[{name}]"] = value["accuracy"]
+        if value["accuracy_when_occurs"] is not None:
+            flat[f"valid/event_recall[{name}]"] = value["accuracy_when_occurs"]
+    for task, value in result.get("task_reward_accuracy", {}).items():
+        flat[f"valid/task_reward_accuracy[{task}]"] = value
     return flat
 
 
-def fit(config: FitConfig, model_config: GridModelConfig | None = None, progress: bool = True) -> dict[str, Any]:
+def fit(config: FitConfig, model_config: GridModelConfig | FrameModelConfig | None = None,
+        progress: bool = True) -> dict[str, Any]:
     """Fit a model; returns the run summary (also written to ``out/summary.json``)."""
     threads = torch.get_num_threads()
     try:
@@ -165,10 +181,42 @@ def fit(config: FitConfig, model_config: GridModelConfig | None = None, progress
         torch.set_num_threads(threads)
 
 
-def model_for_data(spec, model_config: GridModelConfig, source: str = "--reward-values") -> GridModelConfig:
+def model_kind(spec) -> str:
+    """The model type a world's data fits: ``frame`` for binary planes with events, else ``grid``."""
+    return "frame" if spec.observation.kind == "binary" and spec.rewards.events else "grid"
+
+
+def frame_config(model_config: GridModelConfig | FrameModelConfig) -> FrameModelConfig:
+    """A frame model's config from the command line's grid-model flags: ``--size`` (the frame
+    model's own sizes), ``--channels`` where given, ``--feed``, ``--reward-head`` (the event
+    head), ``--reward-hidden`` (its width) and ``--channels-last``."""
+    if isinstance(model_config, FrameModelConfig):
+        return model_config
+    grid = model_config
+    if grid.size not in FRAME_SIZES:
+        raise ReverieError(f"unknown model size {grid.size!r}; choose one of {sorted(FRAME_SIZES)}")
+    explicit = tuple(grid.channels or ()) != GRID_SIZES.get(grid.size)
+    defaults = FrameModelConfig()
+    return FrameModelConfig(size=grid.size, channels=grid.channels if explicit else None, feed=grid.feed,
+                            event_head=grid.reward_head, channels_last=grid.channels_last,
+                            event_hidden=grid.reward_hidden if grid.reward_hidden != GridModelConfig().reward_hidden
+                            else defaults.event_hidden)
+
+
+def model_for_data(spec, model_config: GridModelConfig | FrameModelConfig,
+                   source: str = "--reward-values") -> GridModelConfig | FrameModelConfig:
     """``model_config`` for the data's env ``spec``: reward values given by hand must be the
     spec's classes in the spec's order (refused in one line otherwise: a model fitted to
-    class indices but imagining other values would swap rewards silently)."""
+    class indices but imagining other values would swap rewards silently). Data of a world
+    with binary planes and events gets a frame model's config (see :func:`frame_config`)."""
+    if model_kind(spec) == "frame":
+        if isinstance(model_config, GridModelConfig) and model_config.reward_values:
+            raise ReverieError(f"{source}: {spec.id} scores rewards by events and task weights, not reward "
+                               "classes; drop the flag")
+        return frame_config(model_config).for_spec(spec)
+    if isinstance(model_config, FrameModelConfig):
+        raise ReverieError(f"a frame model fits binary planes with events; {spec.id} has "
+                           f"{spec.observation.kind} observations and reward classes (fit a grid model)")
     given = tuple(model_config.reward_values)
     if given:
         classes = spec.rewards.classes
@@ -200,7 +248,8 @@ def _fit(config: FitConfig, model_config: GridModelConfig, progress: bool) -> di
     valid = valid_all.subset(order[:config.val_frames]).to(device)
 
     torch.manual_seed(config.seed)
-    model = GridModel.for_spec(spec, model_config).to(device)
+    model_cls = FrameModel if isinstance(model_config, FrameModelConfig) else GridModel
+    model = model_cls.for_spec(spec, model_config).to(device)
     model.check_spec(spec)
     model_config = model.config
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -208,8 +257,9 @@ def _fit(config: FitConfig, model_config: GridModelConfig, progress: bool) -> di
     step, elapsed, best, bad = 0, 0.0, None, 0
     if config.resume:
         state = load_checkpoint(checkpoint_path, kind=RUN_KIND)
-        saved = GridModelConfig.from_dict(state["model"]["config"])
-        GridModel(saved).check_spec(spec)
+        saved_cls, saved_config_cls = TYPES.get(state["model"].get("type"), (GridModel, GridModelConfig))
+        saved = saved_config_cls.from_dict(state["model"]["config"])
+        saved_cls(saved).check_spec(spec)
         if saved.to_dict() != model_config.to_dict():
             raise ReverieError(f"{checkpoint_path}: the run was started with model config {saved.to_dict()}; "
                                "resume it with the same model flags")
@@ -300,7 +350,7 @@ def _fit(config: FitConfig, model_config: GridModelConfig, progress: bool) -> di
 
 def _brief(result: dict[str, Any]) -> dict[str, Any]:
     keys = ("frames", "exact_frame_accuracy", "cell_accuracy", "reward_accuracy", "loss",
-            "push_exact_frame_accuracy")
+            "push_exact_frame_accuracy", "events_exact", "task_reward_accuracy")
     return {k: result[k] for k in keys if k in result}
 
 
@@ -328,10 +378,15 @@ def finish(config: FitConfig, out: Path, step: int, elapsed: float, stop_reason:
 
 def describe(summary: dict[str, Any]) -> str:
     v = summary["validation"]
-    return (f"fitted {summary['steps']} steps ({summary['frames_seen']:,} frames) in "
+    head = (f"fitted {summary['steps']} steps ({summary['frames_seen']:,} frames) in "
             f"{summary['wall_seconds']:.0f} s, stopped by {summary['stopped_by']}; best step "
-            f"{summary['best_step']}: validation exact frame {v['exact_frame_accuracy']:.4%}, "
-            f"reward class {v['reward_accuracy']:.4%} over {v['frames']:,} frames")
+            f"{summary['best_step']}: validation exact frame {v['exact_frame_accuracy']:.4%}, ")
+    if "events_exact" in v:
+        tasks = ", ".join(f"{task} {value:.3%}" for task, value in v["task_reward_accuracy"].items())
+        return (head + f"cells {v['cell_accuracy']:.4%}, all events {v['events_exact']:.4%} over "
+                f"{v['frames']:,} frames; reward by task: {tasks}")
+    return head + f"reward class {v['reward_accuracy']:.4%} over {v['frames']:,} frames"
 
 
-__all__ = ["FitConfig", "fit", "validate", "learning_rate", "describe", "model_for_data"]
+__all__ = ["FitConfig", "fit", "validate", "learning_rate", "describe", "model_for_data", "model_kind",
+           "frame_config"]

@@ -472,6 +472,28 @@ def load_run(run_dir: str | Path, device: str | torch.device | None = None) -> R
     return Run(run_dir, config, a2c, policy, env_info, frames, device, spec)
 
 
+def run_policy(run_dir: str | Path, spec, seed: int = 0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The agent of a trained run as a collection policy (actions sampled from its logits),
+    refused in one line where it was trained on other observations or actions than ``spec``'s."""
+    from ..agents.actor_critic import sample_actions
+
+    run = load_run(run_dir, device="cpu")
+    trained = run.spec
+    if (tuple(trained.observation.shape) != tuple(spec.observation.shape) or trained.num_actions != spec.num_actions
+            or trained.observation.kind != spec.observation.kind):
+        raise ReverieError(f"{run_dir}: its agent plays {trained.id} ({trained.observation.kind} "
+                           f"{list(trained.observation.shape)}, {trained.num_actions} actions), not {spec.id}'s "
+                           f"{spec.observation.kind} {list(spec.observation.shape)} with {spec.num_actions} actions")
+    policy, generator = run.policy, torch.Generator().manual_seed(seed + 2)
+
+    @torch.no_grad()
+    def act(obs: torch.Tensor) -> torch.Tensor:
+        logits, _ = policy(obs.to(run.device))
+        return sample_actions(logits.float().cpu(), generator)
+
+    return act
+
+
 def describe(summary: dict[str, Any]) -> str:
     """A few lines about a finished (or stopped) run."""
     success = summary.get("final_train_success_rate", summary.get("final_train_solve_rate"))

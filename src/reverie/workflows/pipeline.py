@@ -79,7 +79,7 @@ class PipelineConfig:
     threads: int = option(1, "torch CPU threads; 0 = torch's default")
 
     def __post_init__(self) -> None:
-        from ..envs.sokoban.presets import get_preset
+        from ..envs.registry import get_spec
         from ..models.grid import SIZES
 
         if self.preset not in PRESETS:
@@ -90,13 +90,17 @@ class PipelineConfig:
         default_out = "runs/pipeline" if self.preset == "default" else f"runs/pipeline-{self.preset}"
         self.out = Path(self.out if self.out is not None else default_out)
         self.levels_dir = Path(self.levels_dir) if self.levels_dir is not None else None
-        preset = get_preset(self.env)
-        missing = [s for s in ("train", "valid", "test") if s not in preset.splits]
+        spec = get_spec(self.env)
+        missing = [s for s in ("train", "valid", "test") if s not in spec.splits]
         if missing:
             raise ReverieError(f"--env {self.env} has no {' or '.join(missing)} split; the pipeline needs all three")
-        if preset.folders and preset.folders["valid"] == preset.folders["test"]:
-            raise ReverieError(f"--env {self.env}: its validation levels are its test levels, and the model's "
-                               "validation data must not come from test levels")
+        if _sokoban(spec):
+            from ..envs.sokoban.presets import get_preset
+
+            preset = get_preset(self.env)
+            if preset.folders and preset.folders["valid"] == preset.folders["test"]:
+                raise ReverieError(f"--env {self.env}: its validation levels are its test levels, and the model's "
+                                   "validation data must not come from test levels")
         if self.model_size not in SIZES:
             raise ReverieError(f"--model-size must be one of {', '.join(SIZES)}, got {self.model_size!r}")
         for name in ("data_frames", "fit_steps", "agent_frames", "rollout_length", "encoder_hidden", "num_envs",
@@ -132,6 +136,15 @@ class _RandomPolicy(nn.Module):
 
 # -- the stages: each one calls the library function its own command runs -------------------
 
+def _sokoban(spec) -> bool:
+    """Sokoban's model data comes from level files (its own splits, never its test levels);
+    every other world collects from its env's train and valid splits."""
+    return spec.extra.get("world") == "sokoban"
+
+
+#: Real steps shown in the imagination GIF at most (a MiniPacman episode may last 3,000).
+GIF_STEPS = 60
+
 def _level_files(config: PipelineConfig) -> tuple[Path, Path]:
     """The model's training and validation levels: the env id's own splits, never its test split."""
     from ..envs.sokoban.presets import boxoban_dir, get_preset, level_bank
@@ -153,6 +166,13 @@ def _level_files(config: PipelineConfig) -> tuple[Path, Path]:
 
 def _collect(config: PipelineConfig, progress: bool) -> None:
     from ..data.transitions import CollectConfig, collect
+    from ..envs.registry import get_spec
+
+    spec = get_spec(config.env)
+    if not _sokoban(spec):
+        collect(CollectConfig(out=config.out / "data", env=config.env, train_frames=config.data_frames,
+                              valid_frames=max(1_000, config.data_frames // 10), seed=config.seed), progress=progress)
+        return
     from ..envs.sokoban.presets import get_preset
 
     train, valid = _level_files(config)
@@ -198,12 +218,12 @@ def _evaluate(config: PipelineConfig, progress: bool) -> None:
     from ..envs.registry import get_spec
     from ..evaluation.evaluate import evaluate_policy, evaluate_run
 
-    keep = ("levels", "episodes", "successes", "success_rate", "ci95", "mean_return", "mean_length")
+    keep = ("levels", "episodes", "successes", "success_rate", "ci95", "mean_return", "return_ci95", "mean_length")
     results: dict[str, Any] = {}
     for greedy in (False, True):
         result = evaluate_run(config.out / "agent", None, config.eval_episodes, greedy=greedy,
                               levels_dir=config.levels_dir, seed=config.seed)
-        results[result["mode"]] = {k: result[k] for k in keep}
+        results[result["mode"]] = {k: result[k] for k in keep if k in result}
     spec = get_spec(config.env, levels_dir=config.levels_dir)
     random = evaluate_policy(_RandomPolicy(spec.num_actions), spec, "test", config.eval_episodes,
                              seed=config.seed, device=config.device)
@@ -223,13 +243,16 @@ def _report(config: PipelineConfig, progress: bool) -> None:
     run = load_run(config.out / "agent", config.device)
     env = make_env(config.env, "test", 1, seed=config.seed, device=run.device, levels_dir=config.levels_dir,
                    max_steps=run.env_info["max_steps"])
-    episode = show_episode(run.policy, env, seed=config.seed)
+    episode = show_episode(run.policy, env, seed=config.seed, max_steps=GIF_STEPS)
     write_json(config.out / "imagination.json", episode.to_dict())
     save_imagination_gif(episode, config.out / "imagination.gif")
-    verdict = "solves it" if episode.solved else "does not solve it"
+    if episode.success is None:
+        verdict = f"plays the first {len(episode.steps)} steps shown"
+    else:
+        verdict = ("solves it" if episode.solved else "does not solve it") + f" in {len(episode.steps)} steps"
     with page.open("a") as f:
-        f.write(f"\n## What the agent imagined\n\nTest level {episode.level} of {config.env}: the agent "
-                f"{verdict} in {len(episode.steps)} steps. Left, the real position and the action taken; right, "
+        f.write(f"\n## What the agent imagined\n\nTest episode {episode.level} of {config.env}: the agent "
+                f"{verdict}. Left, the real position and the action taken; right, "
                 "one row per action: the rollout the agent imagined for it with its learned model (the forced "
                 "first action, then the rollout policy's), with each imagined reward and the agent's "
                 "probability of the action; the chosen row is framed.\n\n![imagination](imagination.gif)\n")
@@ -244,14 +267,24 @@ def results_section(results: dict[str, Any]) -> list[str]:
         names = {"sample": "I2A, sampled actions", "greedy": "I2A, greedy actions",
                  "random": "uniform random policy (for scale)"}
         first = next(iter(evaluation.values()))
-        lines += [f"Held-out test levels ({first['levels']}, {first['episodes']:,} episodes each); the interval "
-                  "is the 95% Wilson score interval.", "",
-                  "| policy | success rate (95% CI) | mean return | mean length |", "|---|---|---:|---:|"]
+        if success_rate(first) is not None:
+            lines += [f"Held-out test levels ({first['levels']}, {first['episodes']:,} episodes each); the interval "
+                      "is the 95% Wilson score interval.", "",
+                      "| policy | success rate (95% CI) | mean return | mean length |", "|---|---|---:|---:|"]
+        else:
+            lines += [f"Held-out test episodes ({first['levels']}, {first['episodes']:,} each); the interval is "
+                      "the 95% normal interval of the mean return.", "",
+                      "| policy | mean return (95% CI) | mean length |", "|---|---|---:|"]
         for mode, name in names.items():
             if mode in evaluation:
                 r = evaluation[mode]
-                lines.append(f"| {name} | {success_rate(r):.1%} ({r['ci95'][0]:.1%} to {r['ci95'][1]:.1%}) | "
-                             f"{r['mean_return']:.2f} | {r['mean_length']:.1f} |")
+                if success_rate(r) is not None:
+                    lines.append(f"| {name} | {success_rate(r):.1%} ({r['ci95'][0]:.1%} to {r['ci95'][1]:.1%}) | "
+                                 f"{r['mean_return']:.2f} | {r['mean_length']:.1f} |")
+                else:
+                    low, high = r.get("return_ci95", (r["mean_return"], r["mean_return"]))
+                    lines.append(f"| {name} | {r['mean_return']:.2f} ({low:.2f} to {high:.2f}) | "
+                                 f"{r['mean_length']:.1f} |")
         lines.append("")
     if model := results.get("model"):
         lines += [f"The environment model the agent imagines with ({model['fit_steps']:,} fitting steps): "
@@ -384,10 +417,15 @@ def describe(summary: dict[str, Any]) -> str:
         lines.append(f"i2a: {a['frames']:,} frames at {a['frames_per_second']:,.0f} frames/s")
     if "evaluation" in summary:
         e = summary["evaluation"]
-        parts = [f"{mode} {success_rate(e[mode]):.1%} [{e[mode]['ci95'][0]:.1%}, {e[mode]['ci95'][1]:.1%}]"
-                 for mode in ("sample", "greedy", "random") if mode in e]
-        lines.append(f"held-out {e['sample']['levels']} solved ({e['sample']['episodes']} episodes): "
-                     + ", ".join(parts))
+        if success_rate(e["sample"]) is not None:
+            parts = [f"{mode} {success_rate(e[mode]):.1%} [{e[mode]['ci95'][0]:.1%}, {e[mode]['ci95'][1]:.1%}]"
+                     for mode in ("sample", "greedy", "random") if mode in e]
+            lines.append(f"held-out {e['sample']['levels']} solved ({e['sample']['episodes']} episodes): "
+                         + ", ".join(parts))
+        else:
+            parts = [f"{mode} {e[mode]['mean_return']:.2f}" for mode in ("sample", "greedy", "random") if mode in e]
+            lines.append(f"held-out {e['sample']['levels']} mean return ({e['sample']['episodes']} episodes): "
+                         + ", ".join(parts))
     if "imagination_gif" in summary:
         lines.append(f"wrote {summary['out']}/report.md and imagination.gif")
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """Random numbers that depend only on (key, counter), never on how a batch is laid out.
 
-Search runs many levels as one batch, and a level must make the same random choices
+Search and seeded envs run many games as one batch, and a level must make the same random choices
 whether it is searched alone or beside 500 others (that is what makes batched and
 one-at-a-time search agree, and a result reproducible from its seed). A stateful generator
 cannot give that: the draws a row gets depend on the rows before it. A counter-based
