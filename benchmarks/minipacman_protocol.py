@@ -51,6 +51,11 @@ PROTOCOL = {
     "eval_episodes": 200,
 }
 #: The paper's final returns (approx., read from its figure): standard / copy-model I2A / I2A.
+#: Agent options per agent (``--agent-options``). ``i2a`` imagines with the shipped model's
+#: predicted cell values (``imagine=distribution``): its most likely frame drops a ghost whose
+#: move is a coin toss about two times in three (docs/benchmarks.md, "MiniPacman's one model"),
+#: and a rollout without ghosts cannot show a hunt.
+AGENT_OPTIONS = {"i2a": "imagine=distribution"}
 PAPER = {"regular": (192, 919, 859), "avoid": (-16, 3, 23), "hunt": (-35, 33, 334),
          "ambush": (-40, -30, 294), "rush": (1.3, 178, 214)}
 PAPER_AGENT = {"standard": 0, "i2a-copy": 1, "i2a": 2}
@@ -130,6 +135,30 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def readme_table(result: dict) -> str:
+    """The README's MiniPacman table: one row per task, one column per agent, the paper beside."""
+    agents = [a for a in ("standard", "i2a-copy", "i2a", "i2a-perfect")
+              if any(a in row for row in result["table"].values())]
+    p = result["protocol"]
+    lines = [f"MiniPacman, CPU-scale protocol ({p['frames']:,} frames per run, the released A2C settings; mean "
+             f"return on {p['eval_episodes']} held-out episodes per run, 95% CI, seeds pooled; "
+             "`benchmarks/minipacman_protocol.py`). Paper: standard / copy-model / I2A after far longer training "
+             "(approx.).", "",
+             "| task | " + " | ".join(f"`{a}`" for a in agents) + " | paper |",
+             "|---|" + "---:|" * (len(agents) + 1)]
+    for task in TASKS:
+        row = result["table"].get(task)
+        if not row:
+            continue
+        cells = []
+        for agent in agents:
+            a = row.get(agent)
+            cells.append("-" if a is None else f"{a['mean_return']:.1f} ({a['ci95'][0]:.1f} to {a['ci95'][1]:.1f})"
+                         + (f", {a['seeds']} seeds" if a["seeds"] > 1 else ""))
+        lines.append(f"| {task} | " + " | ".join(cells) + f" | {' / '.join(f'{v:g}' for v in PAPER[task])} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=["hunt"], choices=TASKS)
@@ -148,7 +177,8 @@ def main() -> None:
         for task, agent, seed in triples:
             if protocol_runs.record(args.runs / task, agent, seed, ARCHIVE / task) is None:
                 path = run_dir(args.runs / task, agent, seed)
-                jobs[path] = protocol_runs.command(path, agent, seed, protocol | {"env": env_id(task)})
+                jobs[path] = protocol_runs.command(path, agent, seed, protocol | {"env": env_id(task)},
+                                                   AGENT_OPTIONS.get(agent, ""))
         for task in args.tasks:  # each task archives into its own folder
             mine = {p: c for p, c in jobs.items() if p.parent.name == task}
             if mine:
@@ -171,6 +201,7 @@ def main() -> None:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     write_report(recorded, REPORT)
     write_section("minipacman-protocol", table, "The CPU-scale MiniPacman protocol (`benchmarks/minipacman_protocol.py`)")
+    write_section("minipacman", readme_table(result), "MiniPacman", path=ROOT / "README.md")
 
 
 if __name__ == "__main__":

@@ -279,13 +279,15 @@ def test_gymnasium_vector_env_adapter():
 
 def test_standard_agent_learns_tiny_sokoban(tmp_path):
     """6x6 rooms with one box, 300 training levels, 30 steps: >= 90% solved in ~240k frames
-    (about 30 s here). Six seeds of these settings all reached 94-97% (sampled actions)."""
+    (about 30 s here). lr 3e-3: seeds 0-2 reached 93-95.5% on an AVX-512 AMD EPYC, where lr 5e-3
+    (94-97% over six seeds on the earlier machines) collapsed seed 0's policy (19%): the float
+    path of another CPU is another training trajectory, and the lower rate keeps it off the edge."""
     from reverie.evaluation.evaluate import evaluate_run
     from reverie.training.runs import TrainConfig, train
 
     config = TrainConfig(env="sokoban-6x6-1", train_levels=300, num_envs=32, frames=240_000, seed=0,
                          run_dir=tmp_path / "run", log_every=40_000, eval_episodes=0, tensorboard=False)
-    summary = train(config, A2CConfig(lr=5e-3, entropy_coef=0.03, lr_schedule="constant"), progress=False)
+    summary = train(config, A2CConfig(lr=3e-3, entropy_coef=0.03, lr_schedule="constant"), progress=False)
     assert summary["completed"]
     trained = evaluate_run(tmp_path / "run", "sokoban-6x6-1:train", episodes=600, allow_train_levels=True)
     assert trained["success_rate"] >= 0.9, trained

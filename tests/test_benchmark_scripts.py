@@ -12,7 +12,8 @@ import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = ("actor_critic", "env_model", "finetune_model", "i2a_cost", "imagination_efficiency", "parking",
-           "pipeline", "scaling", "sokoban_protocol", "sokoban_throughput")
+           "minipacman_model", "minipacman_protocol", "minipacman_throughput", "pipeline", "protocol_runs", "scaling",
+           "sokoban_protocol", "sokoban_throughput")
 
 
 @pytest.fixture(autouse=True)

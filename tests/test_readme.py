@@ -45,3 +45,10 @@ def test_i2a_and_search_example_runs():
     example = example.split("summary = train(")[0]  # hours; the runs and the pipeline have their own tests
     namespace = run(example, "README I2A and search example")
     assert namespace["logits"].shape == (8, 5) and 0 <= namespace["result"]["success_rate"] <= 1
+
+
+def test_minipacman_example_runs_as_printed(capsys):
+    namespace = run(block('pretrained("minipacman")'), "README MiniPacman example")
+    assert namespace["imagined"].shape == (256, 3, 15, 19)
+    # the comment in the README gives this figure for these seeded games
+    assert "95.7% of imagined rewards right" in capsys.readouterr().out

@@ -278,23 +278,25 @@ class FrameModel(nn.Module):
         if self.values == 1:
             return self.frame_head(x) + (2 * planes - 1) * gain, global_max(x), planes
         b, c, h, w = planes.shape
-        logits = self.frame_head(x).view(b, c, self.values, h, w)
-        code = (planes.float() * self.levels).round()[:, :, None]
-        same = code == torch.arange(self.values, device=x.device, dtype=code.dtype)[None, None, :, None, None]
-        return logits + same.to(logits.dtype) * gain[:, :, None], global_max(x), planes
+        # values last in memory ([B, H, W, C, V], free for channels-last activations), so the
+        # per-cell argmax and the copy start read contiguous rows; handed out as a [B, C, V, H, W] view
+        cells = self.frame_head(x).permute(0, 2, 3, 1).reshape(b, h, w, c, self.values)
+        code = (planes.float() * self.levels).round_().long().permute(0, 2, 3, 1)[..., None]
+        copy = gain.to(cells.dtype).view(1, 1, 1, c, 1).expand(b, h, w, c, 1)
+        return cells.scatter_add_(4, code, copy).permute(0, 3, 4, 1, 2), global_max(x), planes
 
     def codes(self, logits: torch.Tensor) -> torch.Tensor:
         """The most likely value of each plane's cell as ``round(x * levels)`` (int64 ``[B, C, H, W]``)."""
         if self.values == 1:
             return (logits.float().sigmoid() * self.levels).round().long()
-        return logits.argmax(2)
+        return logits.permute(0, 1, 3, 4, 2).argmax(-1)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """The predicted (expected) plane values in [0, 1], float32 ``[B, C, H, W]``."""
         if self.values == 1:
             return logits.float().sigmoid()
         scale = torch.arange(self.values, device=logits.device, dtype=torch.float32) / self.levels
-        return (logits.float().softmax(2) * scale[None, None, :, None, None]).sum(2)
+        return logits.permute(0, 1, 3, 4, 2).float().softmax(-1) @ scale  # values last: contiguous rows
 
     def event_logits(self, pooled: torch.Tensor, planes: torch.Tensor, next_planes: torch.Tensor
                      ) -> list[torch.Tensor] | None:
@@ -315,19 +317,21 @@ class FrameModel(nn.Module):
         return logits, self.event_logits(pooled, planes, self.quantise(logits).to(planes.dtype))
 
     @torch.no_grad()
-    def predict(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    def predict(self, obs: torch.Tensor, action: torch.Tensor, probabilities: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """The quantised next frame, the predicted event counts ``[B, E]`` (None without a head)
-        and the frame probabilities."""
+        and the frame probabilities (None unless ``probabilities``: imagination fed quantised
+        frames skips the softmax over every cell's values)."""
         logits, pooled, planes = self.trunk(obs, action)
         frame = self.quantise(logits)
         events = self.event_logits(pooled, planes, frame.to(planes.dtype))
         counts = None if events is None else torch.stack([e.argmax(1) for e in events], dim=1)
-        return frame, counts, self.probabilities(logits)
+        return frame, counts, self.probabilities(logits) if probabilities else None
 
     @torch.no_grad()
     def predict_events(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Predicted event counts ``[B, E]`` (int64), from the imagined next frame."""
-        counts = self.predict(obs, action)[1]
+        counts = self.predict(obs, action, probabilities=False)[1]
         if counts is None:
             return torch.zeros(obs.shape[0], len(self.config.events), dtype=torch.long, device=obs.device)
         return counts
@@ -339,8 +343,9 @@ class FrameModel(nn.Module):
         if self.task is None:
             raise ReverieError("this frame model has no task bound: check it against an env spec first "
                                "(model.check_spec(spec), or load/resolve it with spec=...)")
-        frame, counts, probs = self.predict(obs, action)
-        next_obs = (frame if self.config.feed == "onehot" else probs).to(obs.dtype)
+        distribution = self.config.feed != "onehot"
+        frame, counts, probs = self.predict(obs, action, probabilities=distribution)
+        next_obs = (probs if distribution else frame).to(obs.dtype)
         b = obs.shape[0]
         if counts is None:
             zeros = torch.zeros(b, dtype=torch.float32, device=obs.device)
@@ -360,7 +365,7 @@ class FrameModel(nn.Module):
         Frame: binary cross-entropy with the soft targets (or, for ``output="levels"``, the
         cross-entropy of each cell's value), summed over a frame's cells and averaged over
         the batch. Events: the cross-entropy of each event's count, summed
-        over events, weighted by ``reward_weight``; the head reads the true next frame.
+        over events, weighted by ``reward_weight``; the head reads the model's own predicted frame.
         ``class_weights`` is accepted for the grid model's signature and unused.
         """
         logits, pooled, planes = self.trunk(batch["obs"], batch["action"])
@@ -381,7 +386,9 @@ class FrameModel(nn.Module):
             cells = (self.codes(logits) == codes).all(1)
             out["cell_accuracy"] = cells.float().mean()
             out["frame_accuracy"] = cells.flatten(1).all(1).float().mean()
-        events = self.event_logits(pooled, planes, target.to(planes.dtype))
+        # the head reads the model's own predicted frame, as it does when imagining: trained on the
+        # true next frame it would read a ghost that the (uncertain) prediction left out as one eaten
+        events = self.event_logits(pooled, planes, self.quantise(logits.detach()).to(planes.dtype))
         if events is not None:
             if "events" not in batch:
                 raise ReverieError("fitting a frame model needs transitions with events (recollect the data)")

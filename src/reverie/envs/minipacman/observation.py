@@ -170,3 +170,19 @@ class ObservationBuffer:
 
     def tensor(self) -> torch.Tensor:
         return self.frames
+
+
+# -- what a frame shows where: model diagnostics score positions with these ---------------
+
+def player_mask(obs: torch.Tensor) -> torch.Tensor:
+    """Frames ``[B, 3 | 6, H, W]`` -> where the player is drawn ``[B, H, W]`` bool."""
+    if obs.shape[1] == len(PLANES):
+        return obs[:, PLANES.index("player")] > 0.5
+    return (obs[:, 0] < 0.5) & (obs[:, 1] > 0.5) & (obs[:, 2] < 0.5)
+
+
+def ghost_mask(obs: torch.Tensor) -> torch.Tensor:
+    """Frames -> where a ghost (dangerous or edible) is drawn ``[B, H, W]`` bool."""
+    if obs.shape[1] == len(PLANES):
+        return (obs[:, PLANES.index("ghost")] + obs[:, PLANES.index("edible")]) > 0.5 / POWER_STEPS
+    return (obs[:, 0] > 0.5) & (obs[:, 2] < 0.5)

@@ -18,7 +18,7 @@ from ...core.errors import ReverieError
 from ..registry import register_spec
 from ..spec import ActionSpec, EnvSpec, ObsSpec, RewardSpec
 from .maze import ACTION_NAMES, HEIGHT, WIDTH
-from .observation import OBSERVATIONS, shape
+from .observation import OBSERVATIONS, ghost_mask, player_mask, shape
 from .render import render
 from .rules import EVENTS, POWER_STEPS, TASK_WEIGHTS, TASKS, TIMERS
 
@@ -89,7 +89,8 @@ def minipacman_spec(task: str) -> EnvSpec:
         observation=_observation("rgb"), actions=ActionSpec(len(ACTION_NAMES), ACTION_NAMES),
         rewards=_rewards(task, MAX_GHOSTS), make=_make, splits=("train", "valid", "test"), max_steps=FRAME_CAP,
         success=None, perfect_model=_perfect_model, default_model="minipacman", render=render,
-        configure=_configure, extra={"world": "minipacman", "task": task, "size": (HEIGHT, WIDTH)},
+        configure=_configure, extra={"world": "minipacman", "task": task, "size": (HEIGHT, WIDTH),
+                                         "entities": {"player": player_mask, "ghost": ghost_mask}},
     )
 
 

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""MiniPacman's one model for five tasks: how it is made and how well it imagines.
+
+    python benchmarks/minipacman_model.py --make       # policy, data, fit, ship (~35 min on 2 cores)
+    python benchmarks/minipacman_model.py              # score the shipped model (~3 min)
+    python benchmarks/minipacman_model.py --quick      # a smoke run of the scoring
+
+Making it, as the I2A paper does (a random agent rarely eats a ghost): a partially trained
+model-free agent (``standard`` on ``minipacman-regular``, 600,000 frames) plays; its
+transitions (2,000,000 training, 100,000 validation, sampled actions) feed one frame model
+that predicts the next frame and the event counts (step, food, pill, ghost, killed); each
+task's reward is then events . that task's weights, so the one file serves all five ids.
+The best validated model is copied to ``src/reverie/assets/models/minipacman.pt`` with a
+JSON record of its making beside it.
+
+Scoring, on episodes never fitted on (the ``test`` split): one-step accuracy per cell,
+exact frames, each event's count, and each task's reward, under the partially trained
+agent's play and under uniform random play; then the compounding curve over 1-15 imagined
+steps against the real env under the real actions (cells, exact frames, player and ghost
+positions), beside the copy model and the rules as far as a frame shows them
+(``i2a-perfect``'s model); and a picture of imagined against real rollouts. Ghosts move at
+random, so no model can be exact about them: the position scores say how far off it is.
+
+Writes ``benchmarks/results/minipacman_model.json``, ``docs/images/minipacman_model_*.png``
+and the table between the ``minipacman-model`` markers of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common import cpu_name, write_section
+from reverie.envs.registry import get_spec
+from reverie.evaluation.model_diagnostics import compounding_curve, plot_curves
+from reverie.models import CopyModel, load
+from reverie.models.scoring import cells_correct
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "minipacman_model.json"
+IMAGES = ROOT / "docs" / "images"
+ASSET = ROOT / "src" / "reverie" / "assets" / "models" / "minipacman.pt"
+TASKS = ("regular", "avoid", "hunt", "ambush", "rush")
+MAKE = {"policy_env": "minipacman-regular", "policy_frames": 600_000, "train_frames": 2_000_000,
+        "valid_frames": 100_000, "fit_minutes": 25, "fit_steps": 30_000, "size": "small"}
+
+
+def sh(*args: str) -> None:
+    print("$", " ".join(args), flush=True)
+    subprocess.run([sys.executable, "-m", "reverie", *args], check=True)
+
+
+def train_policy(work: Path) -> Path:
+    """The partially trained agent whose play the model learns from (trained once, then kept)."""
+    policy = work / "policy"
+    if not (policy / "summary.json").is_file():
+        sh("train", "--env", MAKE["policy_env"], "--agent", "standard", "--frames", str(MAKE["policy_frames"]),
+           "--num-envs", "16", "--lr-schedule", "constant", "--run-dir", str(policy), "--threads", "1",
+           "--eval-episodes", "100", "--quiet", *(["--resume"] if (policy / "checkpoint.pt").is_file() else []))
+    return policy
+
+
+def make(work: Path) -> None:
+    policy = train_policy(work)
+    data, fit = work / "data", work / "fit"
+    if not (data / "manifest.json").is_file():
+        shutil.rmtree(data, ignore_errors=True)
+        sh("model", "collect", "--env", MAKE["policy_env"], "--policy", str(policy), "--train-frames",
+           str(MAKE["train_frames"]), "--valid-frames", str(MAKE["valid_frames"]), "--out", str(data), "--quiet")
+    if not (fit / "summary.json").is_file():
+        sh("model", "fit", "--data", str(data), "--out", str(fit), "--steps", str(MAKE["fit_steps"]),
+           "--time-limit", str(MAKE["fit_minutes"]), "--size", MAKE["size"], "--threads", "1", "--val-every", "1000",
+           "--val-frames", "20000", "--rare-share", "0", *(["--resume"] if (fit / "checkpoint.pt").is_file() else []))
+    shutil.copyfile(fit / "model.pt", ASSET)
+    summary = json.loads((fit / "summary.json").read_text())
+    manifest = json.loads((data / "manifest.json").read_text())
+    record = {"name": "minipacman", "made": datetime.date.today().isoformat(),
+              "command": "python benchmarks/minipacman_model.py --make", "recipe": MAKE,
+              "data": {"policy": "a standard agent trained 600,000 frames on minipacman-regular (sampled actions)",
+                       "event_counts": {s: manifest["splits"][s].get("event_counts") for s in manifest["splits"]}},
+              "fit": {k: summary[k] for k in ("steps", "best_step", "wall_seconds", "stop_reason") if k in summary},
+              "validation": summary.get("validation"),
+              "machine": f"{os.cpu_count()} CPU cores ({cpu_name()})"}
+    ASSET.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    print(f"shipped {ASSET}")
+
+
+@torch.no_grad()
+def one_step(model, spec, policy, frames: int, seed: int) -> dict:
+    """Score one-step predictions over ``frames`` real transitions of the test split."""
+    env = spec.make_env("test", 256, seed=seed)
+    obs, _ = env.reset(seed=seed)
+    codec, names = spec.observation, spec.rewards.events
+    weights = {t: torch.tensor(spec.rewards.tasks[t]) for t in TASKS}
+    generator = torch.Generator().manual_seed(seed)
+    n = exact = 0
+    cells = 0.0
+    event_ok = torch.zeros(len(names))
+    counts = torch.zeros(len(names))
+    counts_ok = torch.zeros(len(names))
+    task_ok = {t: 0 for t in TASKS}
+    level = torch.ones(len(obs), dtype=torch.long)
+    while n < frames:
+        action = policy(obs) if policy is not None else torch.randint(5, (len(obs),), generator=generator)
+        next_obs, _, _, _, info = env.step(action)
+        true_next = next_obs.clone()
+        if len(info["final_index"]):  # the real next frame of an ended game is its final frame
+            true_next[info["final_index"]] = info["final_obs"]
+        # a new level's first frame is a fresh random layout, which no one-step model predicts: scored apart
+        keep = info["level"] == level
+        level = info["level"].clone()
+        level[info["final_index"]] = 1
+        imagined, _, _ = model.step(obs[keep], action[keep])
+        right = cells_correct(codec, codec.encode(imagined), codec.encode(true_next[keep]))
+        exact += int(right.flatten(1).all(1).sum())
+        cells += float(right.flatten(1).float().mean(1).sum())
+        events = info["events"][keep].long()
+        predicted = model.predict_events(obs[keep], action[keep]).long()
+        event_ok += (predicted == events).float().sum(0)
+        happened = events > 0
+        counts += happened.float().sum(0)
+        counts_ok += (happened & (predicted == events)).float().sum(0)
+        for task, w in weights.items():
+            task_ok[task] += int(((predicted.float() @ w - events.float() @ w).abs() < 1e-4).sum())
+        n += int(keep.sum())
+        obs = next_obs
+    return {"frames": n, "cell_accuracy": cells / n, "exact_frame_accuracy": exact / n,
+            "event_accuracy": {name: float(event_ok[i] / n) for i, name in enumerate(names)},
+            "event_recall": {name: (float(counts_ok[i] / counts[i]) if counts[i] else None, int(counts[i]))
+                             for i, name in enumerate(names)},
+            "task_reward_accuracy": {t: task_ok[t] / n for t in TASKS}}
+
+
+@torch.no_grad()
+def rollout_picture(model, spec, policy, path: Path, rows: int = 3, steps: int = 8, seed: int = 3) -> None:
+    """Real frames over imagined ones for ``rows`` rollouts of ``steps`` steps (same actions)."""
+    from PIL import Image, ImageDraw
+
+    env = spec.make_env("test", rows, seed=seed)
+    obs, _ = env.reset(seed=seed)
+    for _ in range(12):  # a few real steps in, so ghosts are on their way
+        obs = env.step(policy(obs) if policy is not None else torch.randint(5, (rows,)))[0]
+    real, imagined, state = [obs], [obs], obs
+    for _ in range(steps):
+        action = policy(real[-1]) if policy is not None else torch.randint(5, (rows,))
+        real.append(env.step(action)[0])
+        state = model.step(state, action)[0]
+        imagined.append(state)
+    tiles = [[spec.render(frames).numpy() for frames in (real[t], imagined[t])] for t in range(steps + 1)]
+    th, tw, _ = tiles[0][0][0].shape
+    gap, left, top = 4, 70, 16
+    sheet = np.full((top + rows * 2 * (th + gap) + rows * gap, left + (steps + 1) * (tw + gap), 3), 255, np.uint8)
+    image_labels = []
+    for r in range(rows):
+        for which in range(2):
+            y = top + (2 * r + which) * (th + gap) + r * gap
+            image_labels.append((y + th // 2 - 5, ("real", "imagined")[which]))
+            for t in range(steps + 1):
+                x = left + t * (tw + gap)
+                sheet[y:y + th, x:x + tw] = tiles[t][which][r]
+    image = Image.fromarray(sheet)
+    draw = ImageDraw.Draw(image)
+    for t in range(steps + 1):
+        draw.text((left + t * (tw + gap) + tw // 2 - 6, 2), str(t), fill=(0, 0, 0))
+    for y, text in image_labels:
+        draw.text((4, y), text, fill=(0, 0, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def markdown(result: dict) -> str:
+    lines = [f"`{result['command']}` on {result['date']}; {result['machine']}. Model: `{result['model']}` "
+             f"({result['parameters']:,} parameters), one file for all five tasks; scored on the test split's "
+             "episodes (never fitted on).", "",
+             "| play | frames | cells right | exact frames | " + " | ".join(f"{e} count" for e in result["events"])
+             + " | " + " | ".join(f"{t} reward" for t in TASKS) + " |",
+             "|---|---:|---:|---:|" + "---:|" * (len(result["events"]) + len(TASKS))]
+    for play, r in result["one_step"].items():
+        lines.append(f"| {play} | {r['frames']:,} | {r['cell_accuracy']:.3%} | {r['exact_frame_accuracy']:.2%} | "
+                     + " | ".join(f"{r['event_accuracy'][e]:.2%}" for e in result["events"]) + " | "
+                     + " | ".join(f"{r['task_reward_accuracy'][t]:.2%}" for t in TASKS) + " |")
+    recall = result["one_step"]["agent"]["event_recall"]
+    lines += ["", "Of the steps where an event happened (agent play), the share whose count the model predicted: "
+              + ", ".join(f"{e} {v:.1%} of {k:,}" if v is not None else f"{e}: none" for e, (v, k) in recall.items())
+              + ".", "",
+              "Compounding over imagined steps (agent play, real actions; a rollout counts while its real game "
+              "stays in the same level):", "",
+              "| model | k | cells right | exact frames | player position | ghost cells found | reward right |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, curve in result["curves"].items():
+        for i, k in enumerate(curve["horizon"]):
+            if k in (1, 2, 3, 5, 10, 15):
+                lines.append(f"| {name} | {k} | {curve['cell_accuracy'][i]:.3%} | {curve['exact_frame_accuracy'][i]:.1%} | "
+                             f"{curve['player_position_accuracy'][i]:.1%} | {curve['ghost_cell_accuracy'][i]:.1%} | "
+                             f"{curve['reward_accuracy'][i]:.1%} |")
+    lines += ["", "![compounding](images/minipacman_model_curve.png)", "",
+              "Real (upper) and imagined (lower) rollouts under the same actions, from test episodes:", "",
+              "![rollouts](images/minipacman_model_rollouts.png)"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--make", action="store_true", help="train the policy, collect, fit and ship the model")
+    parser.add_argument("--model", default=None, help="model file to score (default: the shipped minipacman)")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "minipacman-model", help="policy, data, fit")
+    parser.add_argument("--frames", type=int, default=50_000, help="one-step transitions scored per play")
+    parser.add_argument("--quick", action="store_true", help="a smoke run of the scoring (no docs)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.make:
+        make(args.work)
+    spec = get_spec("minipacman-hunt")
+    path = Path(args.model) if args.model else ASSET
+    model = load(path, spec=spec)
+    from reverie.training.runs import run_policy
+
+    policy = run_policy(train_policy(args.work), spec, seed=1)
+    frames = 2_000 if args.quick else args.frames
+    started = time.time()
+    result = {"date": datetime.date.today().isoformat(), "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
+              "command": "python benchmarks/minipacman_model.py " + " ".join(sys.argv[1:]),
+              "model": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+              "parameters": sum(p.numel() for p in model.parameters()), "events": list(spec.rewards.events),
+              "one_step": {"agent": one_step(model, spec, policy, frames, seed=11),
+                           "random": one_step(model, spec, None, frames, seed=12)}}
+    rollouts = 64 if args.quick else 512
+    models = {"learned": model, "copy": CopyModel(), "rules (frame)": spec.make_perfect_model()}
+    result["curves"] = {name: compounding_curve(spec, m, horizon=15, rollouts=rollouts, split="test", policy=policy,
+                                                seed=13) for name, m in models.items()}
+    result["seconds"] = round(time.time() - started, 1)
+    print(markdown(result))
+    if args.quick:
+        return
+    RESULTS.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    plot_curves(result["curves"], IMAGES / "minipacman_model_curve.png", "MiniPacman: imagined vs real frames")
+    rollout_picture(model, spec, policy, IMAGES / "minipacman_model_rollouts.png")
+    write_section("minipacman-model", markdown(result), "MiniPacman's one model for five tasks (`benchmarks/minipacman_model.py`)")
+
+
+if __name__ == "__main__":
+    main()
