@@ -10,7 +10,11 @@ model-free agent (``standard`` on ``minipacman-regular``, 600,000 frames) plays;
 transitions (2,000,000 training, 100,000 validation, sampled actions) feed one frame model
 that predicts the next frame and the event counts (step, food, pill, ghost, killed); each
 task's reward is then events . that task's weights, so the one file serves all five ids.
-The best validated model is copied to ``src/reverie/assets/models/minipacman.pt`` with a
+Rare events are not over-drawn (``--rare-share 0``, unlike Sokoban's fits): outcomes here
+are uncertain (a ghost's coin toss), and a sampler that shows a ghost eaten (0.025% of play)
+80 times as often teaches the head a prior that predicts it where it does not come
+(validation ghost-count accuracy at step 1,000: 91.0% with a 2% share, 99.96% without). The
+best validated model is copied to ``src/reverie/assets/models/minipacman.pt`` with a
 JSON record of its making beside it.
 
 Scoring, on episodes never fitted on (the ``test`` split): one-step accuracy per cell,
