@@ -224,7 +224,32 @@ def _success_cell(result: dict[str, Any]) -> str:
     return f"{_pct(rate)} ({_pct(low)} to {_pct(high)})"
 
 
+def _has_success(runs: list[RunRecord]) -> bool:
+    """Whether any evaluation of these runs has a success rate (else only returns are reported)."""
+    return any(success_rate(r) is not None for run in runs for r in run.evaluations.values())
+
+
+def _return_cell(result: dict[str, Any]) -> str:
+    low, high = result.get("return_ci95", (result["mean_return"], result["mean_return"]))
+    return f"{result['mean_return']:.2f} ({low:.2f} to {high:.2f})"
+
+
 def _eval_rows(runs: list[RunRecord]) -> list[str]:
+    if not _has_success(runs):  # worlds with returns only (MiniPacman): the return's interval instead
+        rows = ["| run | env | agent | seed | parameters | frames | frames/s | episodes from | actions | episodes "
+                "| mean return (95% CI) | mean length |",
+                "|---|---|---|---:|---:|---:|---:|---|---|---:|---|---:|"]
+        for run in runs:
+            params = run.config.get("agent", {}).get("parameters")
+            fps = run.summary.get("frames_per_second")
+            frames = run.summary.get("frames", run.metrics[-1]["frames"] if run.metrics else 0)
+            for key, result in sorted(run.evaluations.items()):
+                rows.append(
+                    f"| {run.path.name} | {run.env} | {run.agent} | {run.seed} | "
+                    f"{f'{params:,}' if isinstance(params, int) else '-'} | {frames:,} | "
+                    f"{f'{fps:,.0f}' if fps else '-'} | {result['levels']} | {result['mode']} | {result['episodes']} | "
+                    f"{_return_cell(result)} | {result['mean_length']:.1f} |")
+        return rows
     rows = ["| run | env | agent | seed | parameters | frames | frames/s | episodes from | actions | episodes "
             "| success rate (95% CI) | mean return | mean length |",
             "|---|---|---|---:|---:|---:|---:|---|---|---:|---|---:|---:|"]
@@ -350,7 +375,8 @@ def write_report(run_dirs: list[str | Path], out: str | Path | None = None, eval
         "",
         "## Evaluation",
         "",
-        "Held-out episodes; the interval is the 95% Wilson score interval of the success rate.",
+        "Held-out episodes; the interval is the 95% Wilson score interval of the success rate."
+        if _has_success(runs) else "Held-out episodes; the interval is the 95% normal interval of the mean return.",
         "",
         *_group_rows(runs),
         "",
