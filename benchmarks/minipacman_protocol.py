@@ -183,6 +183,8 @@ def main() -> None:
             mine = {p: c for p, c in jobs.items() if p.parent.name == task}
             if mine:
                 protocol_runs.train_all(mine, args.jobs, ARCHIVE / task)
+    for task, agent, seed in triples:  # finished folders from earlier calls go into the records too
+        protocol_runs.archive(run_dir(args.runs / task, agent, seed), ARCHIVE / task)
     if RESULTS.is_file():  # keep what other calls recorded: the table grows run by run
         earlier = json.loads(RESULTS.read_text())
         known = {(r["task"], r["agent"], r["seed"]) for r in earlier.get("runs", [])}
