@@ -235,35 +235,24 @@ def _return_cell(result: dict[str, Any]) -> str:
 
 
 def _eval_rows(runs: list[RunRecord]) -> list[str]:
-    if not _has_success(runs):  # worlds with returns only (MiniPacman): the return's interval instead
-        rows = ["| run | env | agent | seed | parameters | frames | frames/s | episodes from | actions | episodes "
-                "| mean return (95% CI) | mean length |",
-                "|---|---|---|---:|---:|---:|---:|---|---|---:|---|---:|"]
-        for run in runs:
-            params = run.config.get("agent", {}).get("parameters")
-            fps = run.summary.get("frames_per_second")
-            frames = run.summary.get("frames", run.metrics[-1]["frames"] if run.metrics else 0)
-            for key, result in sorted(run.evaluations.items()):
-                rows.append(
-                    f"| {run.path.name} | {run.env} | {run.agent} | {run.seed} | "
-                    f"{f'{params:,}' if isinstance(params, int) else '-'} | {frames:,} | "
-                    f"{f'{fps:,.0f}' if fps else '-'} | {result['levels']} | {result['mode']} | {result['episodes']} | "
-                    f"{_return_cell(result)} | {result['mean_length']:.1f} |")
-        return rows
+    # worlds with returns only (MiniPacman): the return's interval instead of a success column
+    success = _has_success(runs)
     rows = ["| run | env | agent | seed | parameters | frames | frames/s | episodes from | actions | episodes "
-            "| success rate (95% CI) | mean return | mean length |",
-            "|---|---|---|---:|---:|---:|---:|---|---|---:|---|---:|---:|"]
+            + ("| success rate (95% CI) | mean return | mean length |" if success
+               else "| mean return (95% CI) | mean length |"),
+            "|---|---|---|---:|---:|---:|---:|---|---|---:|---|" + ("---:|---:|" if success else "---:|")]
     for run in runs:
         params = run.config.get("agent", {}).get("parameters")
         params = f"{params:,}" if isinstance(params, int) else "-"
         fps = run.summary.get("frames_per_second")
         frames = run.summary.get("frames", run.metrics[-1]["frames"] if run.metrics else 0)
         for key, result in sorted(run.evaluations.items()):
+            outcome = (f"{_success_cell(result)} | {result['mean_return']:.2f}" if success
+                       else _return_cell(result))
             rows.append(
                 f"| {run.path.name} | {run.env} | {run.agent} | {run.seed} | {params} | {frames:,} | "
                 f"{f'{fps:,.0f}' if fps else '-'} | {result['levels']} | {result['mode']} | {result['episodes']} | "
-                f"{_success_cell(result)} | {result['mean_return']:.2f} | "
-                f"{result['mean_length']:.1f} |")
+                f"{outcome} | {result['mean_length']:.1f} |")
     return rows
 
 
