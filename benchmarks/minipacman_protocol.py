@@ -49,6 +49,7 @@ PROTOCOL = {
     "lr_schedule": "constant",
     "entropy_coef": 0.01,
     "eval_episodes": 200,
+    "checkpoint_every": 50_000,  # an imagining run takes ~40 min here: a stopped one resumes near where it was
 }
 #: The paper's final returns (approx., read from its figure): standard / copy-model I2A / I2A.
 #: Agent options per agent (``--agent-options``). ``i2a`` imagines with the shipped model's

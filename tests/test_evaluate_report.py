@@ -124,6 +124,27 @@ def test_episode_j_plays_level_j():
     assert result["return_ci95"][0] < result["mean_return"] < result["return_ci95"][1]
 
 
+def test_the_policy_reads_only_episodes_still_playing():
+    # level 0 ends after one push; level 1 (mirrored) never ends under "right": from the second
+    # step on, the (expensive) policy sees only level 1's rows, and the results are unchanged
+    left = level("""
+        #####
+        #.$@#
+        #####
+    """)
+
+    class Counting(FixedPolicy):
+        def forward(self, obs):
+            self.batches.append(len(obs))
+            return super().forward(obs)
+
+    policy = Counting(4)
+    policy.batches = []
+    result = evaluate_policy(policy, bank_spec([ONE_PUSH, left], max_steps=5), "test", episodes=6, greedy=True)
+    assert policy.batches == [6, 3, 3, 3, 3]
+    assert result["successes"] == 3 and result["mean_length"] == 3.0
+
+
 def test_a_failing_evaluation_gives_the_policy_back_in_its_mode():
     class Breaks(FixedPolicy):
         def forward(self, obs):

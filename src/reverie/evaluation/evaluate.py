@@ -107,9 +107,14 @@ def play_first_episodes(policy: nn.Module, env, obs: torch.Tensor, greedy: bool,
     }
     history: list[torch.Tensor] = []
     last: torch.Tensor | None = None
+    actions = torch.zeros(count, dtype=torch.long, device=device)
     for _ in range(env.max_steps):
-        logits, _ = policy(obs)
-        actions = greedy_actions(logits) if greedy else sample_actions(logits, generator)
+        # the policy reads only the rows still in their first episode: one long episode then
+        # costs one row's forward, not the whole batch's (an imagining policy is expensive)
+        live = (~done).nonzero().squeeze(1)
+        logits, _ = policy(obs if live.numel() == count else obs[live])
+        actions.zero_()
+        actions[live] = greedy_actions(logits) if greedy else sample_actions(logits, generator)
         if record:
             history.append(spec.observation.encode(obs).cpu())
         obs, _, _, _, info = env.step(actions)
