@@ -1,0 +1,1 @@
+"""MinAtar's games (Young & Tian 2019) as reverie worlds: Breakout, batched and seeded."""
