@@ -35,151 +35,37 @@ import argparse
 import datetime
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
+import model_making
 from common import cpu_name, write_section
 from reverie.envs.registry import get_spec
 from reverie.evaluation.model_diagnostics import compounding_curve, plot_curves
 from reverie.models import CopyModel, load
-from reverie.models.scoring import cells_correct
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "minipacman_model.json"
 IMAGES = ROOT / "docs" / "images"
-ASSET = ROOT / "src" / "reverie" / "assets" / "models" / "minipacman.pt"
+ASSET = model_making.ASSETS / "minipacman.pt"
 TASKS = ("regular", "avoid", "hunt", "ambush", "rush")
 MAKE = {"policy_env": "minipacman-regular", "policy_frames": 600_000, "train_frames": 2_000_000,
-        "valid_frames": 100_000, "fit_minutes": 25, "fit_steps": 30_000, "size": "small"}
-
-
-def sh(*args: str) -> None:
-    print("$", " ".join(args), flush=True)
-    subprocess.run([sys.executable, "-m", "reverie", *args], check=True)
+        "valid_frames": 100_000, "fit_minutes": 25, "fit_steps": 30_000, "size": "small", "rare_share": 0}
 
 
 def train_policy(work: Path) -> Path:
-    """The partially trained agent whose play the model learns from (trained once, then kept)."""
-    policy = work / "policy"
-    if not (policy / "summary.json").is_file():
-        sh("train", "--env", MAKE["policy_env"], "--agent", "standard", "--frames", str(MAKE["policy_frames"]),
-           "--num-envs", "16", "--lr-schedule", "constant", "--run-dir", str(policy), "--threads", "1",
-           "--eval-episodes", "100", "--quiet", *(["--resume"] if (policy / "checkpoint.pt").is_file() else []))
-    return policy
+    return model_making.train_policy(work, MAKE["policy_env"], MAKE["policy_frames"])
 
 
 def make(work: Path) -> None:
-    policy = train_policy(work)
-    data, fit = work / "data", work / "fit"
-    if not (data / "manifest.json").is_file():
-        shutil.rmtree(data, ignore_errors=True)
-        sh("model", "collect", "--env", MAKE["policy_env"], "--policy", str(policy), "--train-frames",
-           str(MAKE["train_frames"]), "--valid-frames", str(MAKE["valid_frames"]), "--out", str(data), "--quiet")
-    if not (fit / "summary.json").is_file():
-        sh("model", "fit", "--data", str(data), "--out", str(fit), "--steps", str(MAKE["fit_steps"]),
-           "--time-limit", str(MAKE["fit_minutes"]), "--size", MAKE["size"], "--threads", "1", "--val-every", "1000",
-           "--val-frames", "20000", "--rare-share", "0", *(["--resume"] if (fit / "checkpoint.pt").is_file() else []))
-    shutil.copyfile(fit / "model.pt", ASSET)
-    summary = json.loads((fit / "summary.json").read_text())
-    manifest = json.loads((data / "manifest.json").read_text())
-    record = {"name": "minipacman", "made": datetime.date.today().isoformat(),
-              "command": "python benchmarks/minipacman_model.py --make", "recipe": MAKE,
-              "data": {"policy": "a standard agent trained 600,000 frames on minipacman-regular (sampled actions)",
-                       "event_counts": {s: manifest["splits"][s].get("event_counts") for s in manifest["splits"]}},
-              "fit": {k: summary[k] for k in ("steps", "best_step", "wall_seconds", "stop_reason") if k in summary},
-              "validation": summary.get("validation"),
-              "machine": f"{os.cpu_count()} CPU cores ({cpu_name()})"}
-    ASSET.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-    print(f"shipped {ASSET}")
+    model_making.make_model(work, "minipacman", MAKE, "python benchmarks/minipacman_model.py --make")
 
 
-@torch.no_grad()
 def one_step(model, spec, policy, frames: int, seed: int) -> dict:
-    """Score one-step predictions over ``frames`` real transitions of the test split."""
-    env = spec.make_env("test", 256, seed=seed)
-    obs, _ = env.reset(seed=seed)
-    codec, names = spec.observation, spec.rewards.events
-    weights = {t: torch.tensor(spec.rewards.tasks[t]) for t in TASKS}
-    generator = torch.Generator().manual_seed(seed)
-    n = exact = 0
-    cells = 0.0
-    event_ok = torch.zeros(len(names))
-    counts = torch.zeros(len(names))
-    counts_ok = torch.zeros(len(names))
-    task_ok = {t: 0 for t in TASKS}
-    level = torch.ones(len(obs), dtype=torch.long)
-    while n < frames:
-        action = policy(obs) if policy is not None else torch.randint(5, (len(obs),), generator=generator)
-        next_obs, _, _, _, info = env.step(action)
-        true_next = next_obs.clone()
-        if len(info["final_index"]):  # the real next frame of an ended game is its final frame
-            true_next[info["final_index"]] = info["final_obs"]
-        # a new level's first frame is a fresh random layout, which no one-step model predicts: scored apart
-        keep = info["level"] == level
-        level = info["level"].clone()
-        level[info["final_index"]] = 1
-        imagined, _, _ = model.step(obs[keep], action[keep])
-        right = cells_correct(codec, codec.encode(imagined), codec.encode(true_next[keep]))
-        exact += int(right.flatten(1).all(1).sum())
-        cells += float(right.flatten(1).float().mean(1).sum())
-        events = info["events"][keep].long()
-        predicted = model.predict_events(obs[keep], action[keep]).long()
-        event_ok += (predicted == events).float().sum(0)
-        happened = events > 0
-        counts += happened.float().sum(0)
-        counts_ok += (happened & (predicted == events)).float().sum(0)
-        for task, w in weights.items():
-            task_ok[task] += int(((predicted.float() @ w - events.float() @ w).abs() < 1e-4).sum())
-        n += int(keep.sum())
-        obs = next_obs
-    return {"frames": n, "cell_accuracy": cells / n, "exact_frame_accuracy": exact / n,
-            "event_accuracy": {name: float(event_ok[i] / n) for i, name in enumerate(names)},
-            "event_recall": {name: (float(counts_ok[i] / counts[i]) if counts[i] else None, int(counts[i]))
-                             for i, name in enumerate(names)},
-            "task_reward_accuracy": {t: task_ok[t] / n for t in TASKS}}
-
-
-@torch.no_grad()
-def rollout_picture(model, spec, policy, path: Path, rows: int = 3, steps: int = 8, seed: int = 3) -> None:
-    """Real frames over imagined ones for ``rows`` rollouts of ``steps`` steps (same actions)."""
-    from PIL import Image, ImageDraw
-
-    env = spec.make_env("test", rows, seed=seed)
-    obs, _ = env.reset(seed=seed)
-    for _ in range(12):  # a few real steps in, so ghosts are on their way
-        obs = env.step(policy(obs) if policy is not None else torch.randint(5, (rows,)))[0]
-    real, imagined, state = [obs], [obs], obs
-    for _ in range(steps):
-        action = policy(real[-1]) if policy is not None else torch.randint(5, (rows,))
-        real.append(env.step(action)[0])
-        state = model.step(state, action)[0]
-        imagined.append(state)
-    tiles = [[spec.render(frames).numpy() for frames in (real[t], imagined[t])] for t in range(steps + 1)]
-    th, tw, _ = tiles[0][0][0].shape
-    gap, left, top = 4, 70, 16
-    sheet = np.full((top + rows * 2 * (th + gap) + rows * gap, left + (steps + 1) * (tw + gap), 3), 255, np.uint8)
-    image_labels = []
-    for r in range(rows):
-        for which in range(2):
-            y = top + (2 * r + which) * (th + gap) + r * gap
-            image_labels.append((y + th // 2 - 5, ("real", "imagined")[which]))
-            for t in range(steps + 1):
-                x = left + t * (tw + gap)
-                sheet[y:y + th, x:x + tw] = tiles[t][which][r]
-    image = Image.fromarray(sheet)
-    draw = ImageDraw.Draw(image)
-    for t in range(steps + 1):
-        draw.text((left + t * (tw + gap) + tw // 2 - 6, 2), str(t), fill=(0, 0, 0))
-    for y, text in image_labels:
-        draw.text((4, y), text, fill=(0, 0, 0))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    return model_making.one_step(model, spec, policy, frames, seed, TASKS)
 
 
 def markdown(result: dict) -> str:
@@ -248,7 +134,7 @@ def main() -> None:
         return
     RESULTS.write_text(json.dumps(result, indent=1, default=float) + "\n")
     plot_curves(result["curves"], IMAGES / "minipacman_model_curve.png", "MiniPacman: imagined vs real frames")
-    rollout_picture(model, spec, policy, IMAGES / "minipacman_model_rollouts.png")
+    model_making.rollout_picture(model, spec, policy, IMAGES / "minipacman_model_rollouts.png")
     write_section("minipacman-model", markdown(result), "MiniPacman's one model for five tasks (`benchmarks/minipacman_model.py`)")
 
 

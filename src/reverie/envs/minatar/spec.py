@@ -74,6 +74,14 @@ def _make(spec: EnvSpec, split: str, num_envs: int, seed: int | None, device: to
                           frame_cap=_max_steps(max_steps or spec.max_steps))
 
 
+def _plane(index: int):
+    """``obs [B, 4, 10, 10]`` -> where plane ``index`` is on, bool ``[B, 10, 10]`` (model diagnostics)."""
+    def mask(obs: torch.Tensor) -> torch.Tensor:
+        return obs[:, index] > 0
+    mask.__name__ = f"{PLANES[index]}_mask"
+    return mask
+
+
 def _perfect_model(spec: EnvSpec):
     from .model import BreakoutRules
 
@@ -86,7 +94,8 @@ def breakout_spec() -> EnvSpec:
         observation=ObsSpec("binary", (len(PLANES), SIZE, SIZE)), actions=ActionSpec(len(ACTION_NAMES), ACTION_NAMES),
         rewards=REWARDS, make=_make, splits=("train", "valid", "test"), max_steps=FRAME_CAP, success=None,
         perfect_model=_perfect_model, default_model=None, render=render, configure=_configure,
-        extra={"world": "minatar", "game": "breakout", "size": (SIZE, SIZE)},
+        extra={"world": "minatar", "game": "breakout", "size": (SIZE, SIZE),
+               "entities": {"ball": _plane(PLANES.index("ball")), "paddle": _plane(PLANES.index("paddle"))}},
     )
 
 
