@@ -19,7 +19,7 @@ for far longer, so the absolute returns are not comparable, the ordering is what
 
 from __future__ import annotations
 
-from return_protocol import ReturnProtocol, main
+from return_protocol import A2C_SETTINGS, ReturnProtocol, main
 
 TASKS = ("regular", "avoid", "hunt", "ambush", "rush")
 #: The paper's final returns (approx., read from its figure): standard / copy-model I2A / I2A.
@@ -30,16 +30,8 @@ PAPER_AGENTS = ("standard", "i2a-copy", "i2a")
 PROTOCOL = ReturnProtocol(
     name="minipacman", title="MiniPacman", tasks=TASKS, env_id=lambda task: f"minipacman-{task}",
     #: what every run shares (flags of ``reverie train``); ``env`` is set per task
-    settings={
-        "frames": 300_000,
-        "num_envs": 16,
-        "n_steps": 5,
-        "lr": 7e-4,
-        "lr_schedule": "constant",
-        "entropy_coef": 0.01,
-        "eval_episodes": 200,
-        "checkpoint_every": 50_000,  # an imagining run takes ~40 min here: a stopped one resumes near where it was
-    },
+    settings={**A2C_SETTINGS, "frames": 300_000,
+              "checkpoint_every": 50_000},  # an imagining run takes ~40 min here: a stopped one resumes near where it was
     about="the released MiniPacman A2C settings, at the frame budget a CPU affords.",
     published_label="Published: the paper's standard / copy-model / I2A returns after far longer training "
                     "(approx., read from its figure), for direction only.",

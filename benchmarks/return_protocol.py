@@ -32,6 +32,9 @@ from reverie.evaluation.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 AGENTS = ("standard", "i2a-copy", "i2a", "i2a-perfect")
+#: The released MiniPacman A2C settings (REFERENCE.md section 3), which the return protocols share.
+A2C_SETTINGS = {"num_envs": 16, "n_steps": 5, "lr": 7e-4, "lr_schedule": "constant", "entropy_coef": 0.01,
+                "eval_episodes": 200}
 
 
 @dataclass(frozen=True)
