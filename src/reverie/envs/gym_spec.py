@@ -80,6 +80,13 @@ def _extras(info: dict[str, Any], num_envs: int) -> dict[str, np.ndarray]:
             and value.shape[0] == num_envs}
 
 
+def _no_events(spec, batch: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """``events`` all zero (shape ``batch + [E]``) for a world whose steps report events, else nothing:
+    the reset's info then has the same keys as a step's."""
+    events = spec.rewards.events
+    return {"events": np.zeros(batch + (len(events),), dtype=np.int64)} if events else {}
+
+
 def _can_render(render_mode: str | None) -> bool:
     if render_mode is None:
         gym.logger.warn("render() was called without a render_mode; pass render_mode='rgb_array'")
@@ -117,7 +124,7 @@ class SpecGymEnv(gym.Env):
         episode = int(self.np_random.integers(EPISODES)) if episode is None else _episode(episode)
         self._frame = self.env.reset_to(torch.tensor([episode]))[0].clone()
         self._over = False
-        return self._frame.numpy().copy(), {"episode": episode}
+        return self._frame.numpy().copy(), {"episode": episode, **_no_events(self.spec_, ()), **self.extra_info()}
 
     def step(self, action):
         if self._frame is None:
@@ -130,7 +137,12 @@ class SpecGymEnv(gym.Env):
         self._over = ended
         extras = {key: value[0] for key, value in _extras(info, 1).items()}
         extras = {key: (value.item() if value.ndim == 0 else value) for key, value in extras.items()}
-        return self._frame.numpy().copy(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), extras
+        return (self._frame.numpy().copy(), float(reward[0]), bool(terminated[0]), bool(truncated[0]),
+                extras | self.extra_info())
+
+    def extra_info(self) -> dict[str, Any]:
+        """What a world adds to every ``info`` from its game's state (none here)."""
+        return {}
 
     def render(self):
         if not _can_render(self.render_mode):
@@ -184,6 +196,7 @@ class SpecGymVectorEnv(gym.vector.VectorEnv):
             info: dict[str, Any] = {}
         else:
             self._obs, info = self.env.reset(seed=None if seed is None else int(seed))
+        info = {**{k: torch.as_tensor(v) for k, v in _no_events(self.spec_, (self.num_envs,)).items()}, **info}
         return self._numpy(self._obs), self._every_step({}, info)
 
     def step(self, actions):
