@@ -349,3 +349,24 @@ def test_every_step_keeps_the_game_well_formed(case):
     assert now == before - events[0] or (before == 0 and now == 30)     # one brick per hit, or a new wall
     assert not after.bricks.view(10, 10)[[0, 4, 5, 6, 7, 8, 9]].any()   # bricks only in rows 1-3
     assert events[1] == (by == 9)                                       # lost exactly when it reaches row 9
+
+
+def test_shipped_model_imagines_like_the_rules():
+    from reverie.models.io import resolve
+
+    spec = get_spec("minatar-breakout", sticky=0.0)
+    model = resolve(spec.default_model, spec=spec)
+    env = spec.make_env("test", 256, seed=0)
+    obs, _ = env.reset()
+    gen = torch.Generator().manual_seed(1)
+    exact = rewards = total = 0
+    for _ in range(60):
+        action = tracking_actions(env.state, gen, 0.2)
+        imagined, reward, done = model.step(obs, action)
+        obs, real_reward, terminated, _, info = env.step(action)
+        real = obs.clone()
+        real[info["final_index"]] = info["final_obs"]
+        exact += (imagined == real).flatten(1).all(1).sum().item()
+        rewards += ((reward == real_reward) & (done == terminated)).sum().item()
+        total += 256
+    assert exact / total > 0.97 and rewards / total > 0.99

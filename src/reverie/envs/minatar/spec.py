@@ -93,7 +93,7 @@ def breakout_spec() -> EnvSpec:
         id="minatar-breakout", description="MinAtar Breakout (10x10, 4 planes, 3 actions)",
         observation=ObsSpec("binary", (len(PLANES), SIZE, SIZE)), actions=ActionSpec(len(ACTION_NAMES), ACTION_NAMES),
         rewards=REWARDS, make=_make, splits=("train", "valid", "test"), max_steps=FRAME_CAP, success=None,
-        perfect_model=_perfect_model, default_model=None, render=render, configure=_configure,
+        perfect_model=_perfect_model, default_model="minatar-breakout", render=render, configure=_configure,
         extra={"world": "minatar", "game": "breakout", "size": (SIZE, SIZE),
                "entities": {"ball": _plane(PLANES.index("ball")), "paddle": _plane(PLANES.index("paddle"))}},
     )
