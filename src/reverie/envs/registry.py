@@ -21,7 +21,8 @@ from ..core.errors import ReverieError
 __all__ = ["register_spec", "get_spec", "env_ids", "make_env", "register_envs", "WORLD_MODULES", "GYM_MODULES"]
 
 #: Modules that register the specs of reverie's own worlds when imported.
-WORLD_MODULES: list[str] = ["reverie.envs.sokoban.spec", "reverie.envs.minipacman.spec", "reverie.envs.minatar.spec"]
+WORLD_MODULES: list[str] = ["reverie.envs.sokoban.spec", "reverie.envs.minipacman.spec",
+                            "reverie.envs.minatar.spec", "reverie.envs.atari.spec"]
 #: Modules holding ``GYM_IDS``: id -> (entry point, vector entry point, default kwargs).
 GYM_MODULES: list[str] = ["reverie.envs.sokoban.gym_ids", "reverie.envs.minipacman.gym_ids",
                            "reverie.envs.minatar.gym_ids"]

@@ -1,0 +1,1 @@
+"""Atari games from pixels, through ale-py's own vectorised env (optional: pip install ale-py)."""
