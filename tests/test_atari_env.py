@@ -99,3 +99,11 @@ def test_a_missing_ale_py_says_what_to_install(monkeypatch):
     with pytest.raises(ReverieError, match=r"pip install 'ale-py==0.12.1'") as err:
         make_env("atari-breakout", "train", 1)
     assert "\n" not in str(err.value)
+
+
+def test_events_give_the_clipped_reward_and_the_learners_episode_ends():
+    env = make_env("atari-breakout", "train", 4, seed=2)
+    env.reset()
+    for _, reward, terminated, _, info in play(env, 400):
+        assert torch.equal(env.spec.rewards.event_reward(info["events"]), reward)
+        assert torch.equal(info["events"][:, 1].bool(), terminated)

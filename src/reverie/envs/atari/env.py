@@ -54,7 +54,8 @@ class AtariVecEnv:
 
     ``step(actions)`` -> ``(obs, reward, terminated, truncated, info)``: ``reward`` clipped
     (``clip_rewards``), ``terminated`` a lost life (``episodic_life``) or the game over,
-    ``truncated`` the frame cap. ``info``: ``lives``, ``raw_reward``, ``episode_return`` (the
+    ``truncated`` the frame cap. ``info``: ``events`` ``[N, 2]`` (a scoring step, a lost life or
+    game over), ``lives``, ``raw_reward``, ``episode_return`` (the
     raw score) / ``episode_length`` (agent steps; valid where a game ended), ``final_index``
     and ``final_obs``.
     """
@@ -148,6 +149,8 @@ class AtariVecEnv:
         self.episode_length[rows] = 0
         reward = np.sign(raw) if self.clip_rewards else raw
         terminated = game_over | (lost if self.episodic_life else False)
+        # events: a scoring step, and a lost life or the game's end (what a model predicts)
+        out["events"] = torch.as_tensor(np.stack((raw > 0, lost | game_over), 1).astype(np.int64))
         return (self._tensor(obs), torch.as_tensor(reward, dtype=torch.float32, device=self.device),
                 torch.as_tensor(terminated & ~truncated, device=self.device),
                 torch.as_tensor(truncated & ~game_over, device=self.device), out)

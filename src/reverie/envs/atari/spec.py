@@ -26,6 +26,10 @@ __all__ = ["atari_spec", "ENV_OPTIONS"]
 ENV_OPTIONS = ("observation", "stack", "sticky", "episodic_life", "clip_rewards", "max_steps", "threads")
 ACTIONS = {"breakout": ("noop", "fire", "right", "left")}
 MAX_STEPS = 27_000
+#: Breakout's clipped reward as events: a step that scores (+1), a lost life (the learner's
+#: episode end; the game goes on until the last one).
+REWARDS = RewardSpec(events=("point", "life"), tasks={"clipped": (1.0, 0.0)}, task="clipped", event_max=(1, 1),
+                     terminal_events=(1,))
 
 
 def _integer(options: dict[str, Any], name: str, low: int) -> int:
@@ -100,7 +104,7 @@ def atari_spec(game: str) -> EnvSpec:
     return EnvSpec(
         id=f"atari-{game}", description=f"Atari {game.title()} from pixels (ale-py; 84x84 grey, frame skip 4)",
         observation=ObsSpec("rgb", (2, 84, 84)), actions=ActionSpec(len(ACTIONS[game]), ACTIONS[game]),
-        rewards=RewardSpec(), make=_make, splits=("train", "valid", "test"), max_steps=MAX_STEPS, success=None,
+        rewards=REWARDS, make=_make, splits=("train", "valid", "test"), max_steps=MAX_STEPS, success=None,
         perfect_model=None, default_model=None, render=render, configure=_configure,
         extra={"world": "atari", "game": game},
     )
