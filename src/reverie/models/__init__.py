@@ -21,6 +21,7 @@ from .base import (
 )
 from .frame import FrameModel, FrameModelConfig
 from .grid import SIZES, GridModel, GridModelConfig, PoolAndInject
+from .pixel import PixelModel, PixelModelConfig
 from .io import load, model_from_record, pretrained, pretrained_info, resolve, save_model
 from .simple import CopyModel
 

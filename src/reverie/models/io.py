@@ -22,6 +22,7 @@ from ..core.errors import ReverieError
 from ..core.checkpoint import load_checkpoint, save_checkpoint
 from .frame import FrameModel, FrameModelConfig
 from .grid import GridModel, GridModelConfig
+from .pixel import PixelModel, PixelModelConfig
 from .simple import CopyModel
 from .vector import VectorModel, VectorModelConfig
 
@@ -30,7 +31,7 @@ MODEL_KIND = "environment-model"
 LEGACY_KINDS = ("vector-environment-model",)
 #: Model types a file may hold: type -> (model class, config class).
 TYPES: dict[str, tuple[type, type]] = {"grid": (GridModel, GridModelConfig), "vector": (VectorModel, VectorModelConfig),
-                                        "frame": (FrameModel, FrameModelConfig)}
+                                        "frame": (FrameModel, FrameModelConfig), "pixel": (PixelModel, PixelModelConfig)}
 RESERVED_TYPES = ("latent",)
 RUN_KIND = "model-fitting-run"
 #: Pretrained models shipped inside the package (``reverie/assets/models/<name>.pt``).

@@ -43,6 +43,7 @@ from ..data.transitions import manifest_spec, read_manifest
 from ..models.scoring import one_step
 from ..models.frame import SIZES as FRAME_SIZES
 from ..models.frame import FrameModel, FrameModelConfig
+from ..models.pixel import PixelModel, PixelModelConfig
 from ..models.grid import SIZES as GRID_SIZES
 from ..models.grid import GridModel, GridModelConfig
 from ..models.io import RUN_KIND, TYPES, model_record, save_model
@@ -182,8 +183,11 @@ def fit(config: FitConfig, model_config: GridModelConfig | FrameModelConfig | No
 
 
 def model_kind(spec) -> str:
-    """The model type a world's data fits: ``frame`` for binary planes with events, else ``grid``."""
-    return "frame" if spec.observation.kind == "binary" and spec.rewards.events else "grid"
+    """The model type a world's data fits: ``frame`` for binary planes with events, ``pixel`` for
+    pixel frames with events, else ``grid``."""
+    if spec.rewards.events and spec.observation.kind in ("binary", "rgb"):
+        return "frame" if spec.observation.kind == "binary" else "pixel"
+    return "grid"
 
 
 def frame_config(model_config: GridModelConfig | FrameModelConfig) -> FrameModelConfig:
@@ -209,6 +213,13 @@ def model_for_data(spec, model_config: GridModelConfig | FrameModelConfig,
     spec's classes in the spec's order (refused in one line otherwise: a model fitted to
     class indices but imagining other values would swap rewards silently). Data of a world
     with binary planes and events gets a frame model's config (see :func:`frame_config`)."""
+    if model_kind(spec) == "pixel":
+        if isinstance(model_config, PixelModelConfig):
+            return model_config.for_spec(spec)
+        channels = tuple(getattr(model_config, "channels", None) or ())
+        explicit = isinstance(model_config, GridModelConfig) and channels != GRID_SIZES.get(model_config.size)
+        return PixelModelConfig(channels=channels[0] if explicit and channels else PixelModelConfig().channels
+                                ).for_spec(spec)
     if model_kind(spec) == "frame":
         if isinstance(model_config, GridModelConfig) and model_config.reward_values:
             raise ReverieError(f"{source}: {spec.id} scores rewards by events and task weights, not reward "
@@ -248,7 +259,7 @@ def _fit(config: FitConfig, model_config: GridModelConfig, progress: bool) -> di
     valid = valid_all.subset(order[:config.val_frames]).to(device)
 
     torch.manual_seed(config.seed)
-    model_cls = FrameModel if isinstance(model_config, FrameModelConfig) else GridModel
+    model_cls = {FrameModelConfig: FrameModel, PixelModelConfig: PixelModel}.get(type(model_config), GridModel)
     model = model_cls.for_spec(spec, model_config).to(device)
     model.check_spec(spec)
     model_config = model.config

@@ -1,0 +1,93 @@
+"""The pixel environment model (Lapan's Breakout recipe): shapes, the stack shift, events, fitting, files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reverie.core.errors import ReverieError
+from reverie.envs.registry import get_spec
+from reverie.models import PixelModel, PixelModelConfig, load, save_model
+
+pytest.importorskip("ale_py")
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return get_spec("atari-breakout")
+
+
+@pytest.fixture(scope="module")
+def transitions(spec):
+    """Real transitions of random play: obs, action, next stack, events."""
+    env = spec.make_env("train", 8, seed=0)
+    obs, _ = env.reset()
+    gen = torch.Generator().manual_seed(0)
+    rows = {"obs": [], "action": [], "next_obs": [], "events": []}
+    for _ in range(24):
+        action = torch.randint(0, 4, (8,), generator=gen)
+        nxt, _, _, _, info = env.step(action)
+        real = nxt.clone()
+        real[info["final_index"]] = info["final_obs"]
+        for key, value in (("obs", obs), ("action", action), ("next_obs", real), ("events", info["events"])):
+            rows[key].append(value)
+        obs = nxt
+    return {k: torch.cat(v) for k, v in rows.items()}
+
+
+def test_step_shifts_the_stack_and_appends_the_imagined_frame(spec, transitions):
+    torch.manual_seed(0)
+    model = PixelModel.for_spec(spec)
+    obs = transitions["obs"][:5]
+    nxt, reward, done = model.step(obs, transitions["action"][:5])
+    assert nxt.shape == obs.shape and nxt.dtype == torch.uint8
+    assert torch.equal(nxt[:, 0], obs[:, 1])                        # the oldest frame dropped
+    assert reward.shape == (5,) and done.dtype == torch.bool
+    floats = model.step(obs.float(), transitions["action"][:5])[0]
+    assert floats.dtype == torch.float32 and torch.equal(floats, nxt.float())
+
+
+def test_gradients_reach_every_parameter(spec, transitions):
+    torch.manual_seed(0)
+    model = PixelModel.for_spec(spec)
+    batch = {k: v[:16] for k, v in transitions.items()}
+    model.loss(batch)["loss"].backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_fitting_lowers_the_pixel_error(spec, transitions):
+    torch.manual_seed(0)
+    model = PixelModel.for_spec(spec, PixelModelConfig(channels=16, event_hidden=32))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(40):
+        parts = model.loss(transitions)
+        optimizer.zero_grad()
+        parts["loss"].backward()
+        optimizer.step()
+        first = float(parts["pixel_error"]) if first is None else first
+    assert float(model.loss(transitions)["pixel_error"]) < 0.5 * first
+
+
+def test_a_model_file_round_trips_and_refuses_other_worlds(spec, tmp_path):
+    torch.manual_seed(0)
+    model = PixelModel.for_spec(spec)
+    save_model(model, tmp_path / "pixel.pt")
+    again = load(tmp_path / "pixel.pt", spec=spec)
+    assert isinstance(again, PixelModel) and again.task == "clipped"
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(ReverieError, match="pixel frames"):
+        PixelModel.for_spec(get_spec("minatar-breakout"))
+    with pytest.raises(ReverieError, match="imagines frames"):
+        again.check_spec(get_spec("atari-breakout", stack=4))
+    with pytest.raises(ReverieError, match="multiples of 4"):
+        PixelModelConfig(shape=(2, 83, 84))
+
+
+def test_fitting_picks_the_pixel_model_for_pixel_worlds_with_events(spec):
+    from reverie.models.grid import GridModelConfig
+    from reverie.training.model_fitting import model_for_data, model_kind
+
+    assert model_kind(spec) == "pixel" and model_kind(get_spec("minatar-breakout")) == "frame"
+    config = model_for_data(spec, GridModelConfig())
+    assert isinstance(config, PixelModelConfig) and config.shape == (2, 84, 84) and config.num_actions == 4
