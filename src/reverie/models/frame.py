@@ -38,6 +38,7 @@ from torch import nn
 
 from ..core.config import option
 from ..core.errors import ReverieError
+from .tasks import TaskBinding
 from .base import action_planes
 from .grid import FEEDS, MAX_PARAMETERS, PoolAndInject, global_max, parse_channels
 
@@ -165,7 +166,7 @@ class FrameModelConfig:
         return cls(**values)
 
 
-class FrameModel(nn.Module):
+class FrameModel(TaskBinding, nn.Module):
     """``step(obs [B, C, H, W], action [B]) -> (next_obs, reward [B], done [B])`` for one bound task.
 
     ``forward`` returns raw logits for fitting: frame logits ``[B, C, H, W]`` and event
@@ -236,15 +237,6 @@ class FrameModel(nn.Module):
                                f"{list(rewards.terminal_events)}")
         if rewards.task is not None:
             self.bind(rewards.tasks[rewards.task], rewards.task)
-
-    def bind(self, weights, task: str | None = None) -> "FrameModel":
-        """Imagine rewards of the task with event ``weights`` ``[E]`` from now on."""
-        weights = torch.as_tensor(weights, dtype=torch.float32).flatten()
-        if weights.numel() != len(self.config.events):
-            raise ReverieError(f"task weights have {weights.numel()} entries for {len(self.config.events)} events")
-        self.weights = weights.to(self.stem.weight.device)
-        self.task = task or "custom"
-        return self
 
     def extra_repr(self) -> str:
         return (f"channels={self.config.channels}, feed={self.config.feed!r}, events={list(self.config.events)}, "
@@ -340,9 +332,7 @@ class FrameModel(nn.Module):
     def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One imagined step: the next frame (see ``feed``), the bound task's reward, and
         whether a terminal event was predicted."""
-        if self.task is None:
-            raise ReverieError("this frame model has no task bound: check it against an env spec first "
-                               "(model.check_spec(spec), or load/resolve it with spec=...)")
+        self.require_task()
         distribution = self.config.feed != "onehot"
         frame, counts, probs = self.predict(obs, action, probabilities=distribution)
         next_obs = (probs if distribution else frame).to(obs.dtype)
@@ -350,10 +340,7 @@ class FrameModel(nn.Module):
         if counts is None:
             zeros = torch.zeros(b, dtype=torch.float32, device=obs.device)
             return next_obs, zeros, torch.zeros(b, dtype=torch.bool, device=obs.device)
-        reward = counts.float() @ self.weights
-        done = (counts[:, self.terminal] > 0).any(1) if self.terminal.numel() else \
-            torch.zeros(b, dtype=torch.bool, device=obs.device)
-        return next_obs, reward, done
+        return (next_obs, *self.reward_and_done(counts))
 
     # -- fitting ---------------------------------------------------------------------------------
 

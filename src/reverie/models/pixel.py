@@ -30,6 +30,7 @@ from torch import nn
 from ..core.config import option
 from ..core.errors import ReverieError
 from .base import action_planes
+from .tasks import TaskBinding
 
 __all__ = ["PixelModel", "PixelModelConfig"]
 
@@ -84,7 +85,7 @@ class PixelModelConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
-class PixelModel(nn.Module):
+class PixelModel(TaskBinding, nn.Module):
     """``step(obs, action) -> (next_obs, reward, done)`` for stacked grey frames (module docstring)."""
 
     def __init__(self, config: PixelModelConfig) -> None:
@@ -130,14 +131,6 @@ class PixelModel(nn.Module):
         if rewards.task is not None:
             self.bind(rewards.tasks[rewards.task], rewards.task)
 
-    def bind(self, weights, task: str | None = None) -> "PixelModel":
-        weights = torch.as_tensor(weights, dtype=torch.float32).flatten()
-        if weights.numel() != len(self.config.events):
-            raise ReverieError(f"task weights have {weights.numel()} entries for {len(self.config.events)} events")
-        self.weights = weights.to(self.stem.weight.device)
-        self.task = task or "custom"
-        return self
-
     # -- the network -----------------------------------------------------------------------------
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -171,14 +164,8 @@ class PixelModel(nn.Module):
 
     @torch.no_grad()
     def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if self.task is None:
-            raise ReverieError("this pixel model has no task bound: check it against an env spec first "
-                               "(model.check_spec(spec), or load it with spec=...)")
         next_obs, counts = self.predict(obs, action)
-        reward = counts.float() @ self.weights.float()
-        done = (counts[:, self.terminal] > 0).any(1) if self.terminal.numel() else \
-            torch.zeros(len(obs), dtype=torch.bool, device=obs.device)
-        return next_obs, reward, done
+        return (next_obs, *self.reward_and_done(counts))
 
     # -- fitting ---------------------------------------------------------------------------------
 
