@@ -28,6 +28,6 @@ from .simple import CopyModel
 __all__ = [
     "EnvironmentModel", "LatentModel", "RewardClasses", "action_onehot", "action_planes", "codes_to_planes",
     "planes_to_codes", "initial_state", "observe", "CopyModel", "FrameModel", "FrameModelConfig", "GridModel",
-    "GridModelConfig", "PoolAndInject",
+    "GridModelConfig", "PixelModel", "PixelModelConfig", "PoolAndInject",
     "SIZES", "load", "save_model", "model_from_record", "pretrained", "pretrained_info", "resolve",
 ]
