@@ -135,7 +135,7 @@ def test_preset_flags_show_each_presets_value_once():
     parser = build_parser()
     run_parser = next(a for a in parser._actions if isinstance(getattr(a, "choices", None), dict)).choices["run"]
     helps = {a.dest: a.help for a in run_parser._actions}
-    assert helps["agent_frames"].endswith("(by preset: default: 400,000; paper: 1,000,000,000)")
+    assert helps["agent_frames"].endswith("(by preset: default: 400,000; paper: 1,000,000,000; atari: 20,000,000)")
     assert "(default:" not in helps["agent_frames"] and helps["out"].count("(default:") == 1
 
 
@@ -146,6 +146,12 @@ def test_paper_preset_has_the_papers_sizes():
         ("sokoban-10x10-4", "paper", 5, 256)
     assert config.out == Path("runs/pipeline-paper")
     assert PipelineConfig(preset="paper", rollout_length=3).rollout_length == 3
+
+
+def test_atari_preset_has_the_books_breakout_settings():
+    config = PipelineConfig(preset="atari")
+    assert (config.env, config.rollout_length, config.encoder_hidden, config.num_envs) == ("atari-breakout", 3, 256, 16)
+    assert config.out == Path("runs/pipeline-atari")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -50,6 +50,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(env="sokoban-10x10-4", data_frames=2_000_000, model_size="paper", fit_steps=20_000,
                   fit_minutes=0.0, agent_frames=1_000_000_000, rollout_length=5, encoder_hidden=256,
                   num_envs=64, eval_episodes=1000),
+    # Atari Breakout from pixels at the book's scale (REFERENCE.md section 4: rollout length 3,
+    # LSTM 256, 16 envs; the pixel model of frame differences): a GPU job, see docs/atari.md
+    "atari": dict(env="atari-breakout", data_frames=500_000, model_size="small", fit_steps=30_000,
+                  fit_minutes=0.0, agent_frames=20_000_000, rollout_length=3, encoder_hidden=256,
+                  num_envs=16, eval_episodes=100),
 }
 STAGES = ("collect", "fit", "train", "evaluate", "report")
 #: Settings that may change between a run and its resumption.
@@ -61,7 +66,8 @@ class PipelineConfig:
     """What ``reverie run`` does; unset fields take the preset's value."""
 
     preset: str = option("default", f"built-in settings, one of {sorted(PRESETS)}: default (~10 min on 2 CPU "
-                                     "cores) or paper (10x10, 4 boxes, the paper's sizes; a GPU job)")
+                                     "cores), paper (10x10, 4 boxes, the paper's sizes; a GPU job) or atari "
+                                     "(Breakout from pixels at the I2A Breakout recipe's scale; a GPU job)")
     out: Path | None = option(None, "output folder (default: runs/pipeline; runs/pipeline-<preset> for other presets)")
     env: str | None = option(None, "env id to train and evaluate on")
     data_frames: int | None = option(None, "random-policy transitions to fit the model on (and a tenth as many for validation)")
