@@ -175,4 +175,4 @@ def test_bad_preset_from_the_real_command(tmp_path):
     done = subprocess.run([sys.executable, "-m", "reverie", "run", "--preset", "huge", "--out", str(tmp_path / "x")],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip() == "reverie: error: unknown --preset 'huge'; choose one of default, paper"
+    assert done.stderr.strip() == "reverie: error: unknown --preset 'huge'; choose one of default, paper, atari"
