@@ -147,9 +147,38 @@ def markdown(protocol: ReturnProtocol, result: dict) -> str:
             lines.append(f"| {task} | {agent} | {a['seeds']} | {a['mean_return']:.1f} ({a['ci95'][0]:.1f} to "
                          f"{a['ci95'][1]:.1f}) | {seeds} | {greedy} | "
                          f"{'-' if published is None else f'~{published:g}'} | {a['frames_per_second_mean']:,.0f} |")
+    gains = gain_lines(result)
+    if gains:
+        lines += ["", "I2A's gain (difference of pooled mean returns, 95% interval from the two intervals):", "",
+                  *gains]
     lines += ["", f"![learning curves]({report.parent.name}/{report.stem}_curves.png)", "",
               f"Every run's curves and tables: [{report.parent.name}/{report.name}]({report.parent.name}/{report.name})."]
     return "\n".join(lines)
+
+
+def gain(a: dict, b: dict) -> tuple[float, float, float]:
+    """``a``'s pooled mean return minus ``b``'s and the 95% interval of the difference (the two
+    runs' intervals are independent: half-widths add in quadrature)."""
+    half = math.hypot((a["ci95"][1] - a["ci95"][0]) / 2, (b["ci95"][1] - b["ci95"][0]) / 2)
+    diff = a["mean_return"] - b["mean_return"]
+    return diff, diff - half, diff + half
+
+
+def gain_lines(result: dict) -> list[str]:
+    """One line per task where ``i2a`` and a baseline both have runs: its gain over each."""
+    lines = []
+    for task, agents in result["table"].items():
+        if "i2a" not in agents:
+            continue
+        parts = []
+        for baseline in ("standard", "i2a-copy"):
+            if baseline in agents:
+                diff, low, high = gain(agents["i2a"], agents[baseline])
+                parts.append(f"over `{baseline}` {diff:+.1f} ({low:+.1f} to {high:+.1f})")
+        if parts:
+            seeds = agents["i2a"]["seeds"]
+            lines.append(f"- {task} (`i2a` {seeds} seed{'s' if seeds > 1 else ''}): " + "; ".join(parts))
+    return lines
 
 
 def readme_table(protocol: ReturnProtocol, result: dict) -> str:
@@ -171,6 +200,9 @@ def readme_table(protocol: ReturnProtocol, result: dict) -> str:
             cells.append("-" if a is None else f"{a['mean_return']:.1f} ({a['ci95'][0]:.1f} to {a['ci95'][1]:.1f})"
                          + (f", {a['seeds']} seeds" if a["seeds"] > 1 else ""))
         lines.append(f"| {task} | " + " | ".join(cells) + f" | {protocol.published.get(task, '-')} |")
+    gains = gain_lines(result)
+    if gains:
+        lines += ["", "`i2a`'s gain in mean return (95% interval):", "", *gains]
     return "\n".join(lines)
 
 
