@@ -42,9 +42,10 @@ def train_policy(work: Path, env: str, frames: int) -> Path:
     return policy
 
 
-def make_model(work: Path, name: str, recipe: dict, command: str) -> Path:
+def make_model(work: Path, name: str, recipe: dict, command: str, ship: bool = True) -> Path:
     """Policy, data, fit, ship: ``recipe`` holds ``policy_env``, ``policy_frames``, ``train_frames``,
-    ``valid_frames``, ``fit_steps``, ``fit_minutes``, ``size`` and ``rare_share``. Returns the shipped file."""
+    ``valid_frames``, ``fit_steps``, ``fit_minutes``, ``size`` and ``rare_share``. Returns the shipped
+    file (``ship=False``: the fitted one, left in ``work``)."""
     policy = train_policy(work, recipe["policy_env"], recipe["policy_frames"])
     data, fit = work / "data", work / "fit"
     if not (data / "manifest.json").is_file():
@@ -56,6 +57,8 @@ def make_model(work: Path, name: str, recipe: dict, command: str) -> Path:
            "--time-limit", str(recipe["fit_minutes"]), "--size", recipe["size"], "--threads", "1",
            "--val-every", "1000", "--val-frames", "20000", "--rare-share", str(recipe["rare_share"]),
            *(["--resume"] if (fit / "checkpoint.pt").is_file() else []))
+    if not ship:
+        return fit / "model.pt"
     asset = ASSETS / f"{name}.pt"
     shutil.copyfile(fit / "model.pt", asset)
     summary = json.loads((fit / "summary.json").read_text())

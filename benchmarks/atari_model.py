@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Atari Breakout's pixel model (Lapan's recipe): how it is made and how far its frames drift.
+
+    python benchmarks/atari_model.py --make      # A2C policy, its transitions, fit (hours on 2 CPU cores)
+    python benchmarks/atari_model.py             # score runs/atari-model/fit/model.pt
+    python benchmarks/atari_model.py --model M --quick   # a smoke run of the scoring on any pixel model
+
+Making it as the book does: a ``standard`` (Nature CNN) A2C agent is trained on
+``atari-breakout`` (``--policy-frames``), its transitions (sampled actions) are collected and
+a :class:`~reverie.models.PixelModel` is fitted on them (frame difference + events).
+
+Scoring, on the test split's games under the policy's actions: for k = 1..``--horizon``
+imagined steps from real frames, the mean absolute error of the imagined newest frame (grey
+levels 0-255), the share of its pixels within 8 grey levels of the real one, the share of
+exactly right frames, and (k = 1) the accuracy of each event; and a GIF of real (left) and
+imagined (right) frames over the horizon. Writes ``benchmarks/results/atari_model.json``,
+``docs/images/atari_model_rollout.gif`` and the ``atari-model`` section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import model_making
+from common import cpu_name, write_section
+from reverie.envs.registry import get_spec
+from reverie.evaluation.pictures import save_gif
+from reverie.models import load
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = "atari-breakout"
+MAKE = {"policy_env": ENV, "policy_frames": 2_000_000, "train_frames": 200_000, "valid_frames": 20_000,
+        "fit_minutes": 60, "fit_steps": 20_000, "size": "small", "rare_share": 0.02}
+
+
+@torch.no_grad()
+def drift(model, spec, policy, games: int, horizon: int, warmup: int, seed: int) -> dict:
+    """Errors of imagined frames against real ones, k = 1..horizon steps from real frames."""
+    env = spec.make_env("test", games, seed=seed)
+    obs = env.reset_to(torch.arange(games))
+    act = (lambda o: policy(o)) if policy is not None else \
+        (lambda o: torch.randint(spec.num_actions, (games,), generator=torch.Generator().manual_seed(seed)))
+    for _ in range(warmup):
+        obs = env.step(act(obs))[0]
+    imagined, alive = obs.clone(), torch.ones(games, dtype=torch.bool)
+    rows = []
+    event_ok = torch.zeros(len(spec.rewards.events))
+    frames = []
+    for k in range(1, horizon + 1):
+        action = act(obs)
+        if k == 1:
+            predicted = model.predict_events(obs, action)
+        imagined = model.step(imagined, action)[0]
+        obs, _, _, _, info = env.step(action)
+        real = obs.clone()
+        real[info["final_index"]] = info["final_obs"]
+        if k == 1:
+            event_ok = (predicted == info["events"]).float().mean(0)
+        alive &= ~torch.isin(torch.arange(games), info["final_index"])
+        error = (imagined[:, -1].float() - real[:, -1].float()).abs()[alive]
+        rows.append({"k": k, "games": int(alive.sum()), "mean_abs_error": float(error.mean()) if len(error) else None,
+                     "pixels_within_8": float((error <= 8).float().mean()) if len(error) else None,
+                     "exact_frames": float((error == 0).flatten(1).all(1).float().mean()) if len(error) else None})
+        frames.append(np.concatenate([np.asarray(spec.render(real[:1]))[0], np.asarray(spec.render(imagined[:1]))[0]], 1))
+    return {"curve": rows, "event_accuracy": dict(zip(spec.rewards.events, event_ok.tolist())), "frames": frames}
+
+
+def markdown(result: dict) -> str:
+    lines = [f"`{result['command']}` on {result['date']}; {result['machine']}. Model: `{result['model']}` "
+             f"({result['parameters']:,} parameters); {result['games']} test games under "
+             f"{result['policy']}, {result['warmup']} real steps in.", "",
+             "| imagined step k | games | mean abs error (0-255) | pixels within 8 | exact frames |",
+             "|---:|---:|---:|---:|---:|"]
+    for r in result["curve"]:
+        if r["mean_abs_error"] is not None:
+            lines.append(f"| {r['k']} | {r['games']} | {r['mean_abs_error']:.2f} | {r['pixels_within_8']:.2%} | "
+                         f"{r['exact_frames']:.1%} |")
+    lines += ["", "One-step event accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in result["event_accuracy"].items())
+              + ".", "", "Real (left) and imagined (right) frames:", "", "![rollout](images/atari_model_rollout.gif)"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--make", action="store_true", help="train the policy, collect, fit")
+    parser.add_argument("--model", type=Path, default=None, help="pixel model to score (default: the made one)")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "atari-model", help="policy, data, fit")
+    parser.add_argument("--policy-frames", type=int, default=MAKE["policy_frames"])
+    parser.add_argument("--games", type=int, default=64)
+    parser.add_argument("--horizon", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="a smoke run of the scoring (no docs)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    recipe = MAKE | {"policy_frames": args.policy_frames}
+    if args.make:
+        model_making.make_model(args.work, "atari-breakout", recipe, "python benchmarks/atari_model.py --make",
+                                ship=False)
+    spec = get_spec(ENV)
+    path = args.model or args.work / "fit" / "model.pt"
+    model = load(path, spec=spec)
+    policy_dir = args.work / "policy"
+    policy, described = None, "uniformly random actions"
+    if (policy_dir / "summary.json").is_file():
+        from reverie.training.runs import run_policy
+
+        policy, described = run_policy(policy_dir, spec, seed=1), f"the A2C policy of {policy_dir.name}"
+    games = 4 if args.quick else args.games
+    scored = drift(model, spec, policy, games, args.horizon, warmup=8 if args.quick else 60, seed=5)
+    result = {"date": datetime.date.today().isoformat(), "machine": f"{os.cpu_count()} CPU cores ({cpu_name()})",
+              "command": "python benchmarks/atari_model.py " + " ".join(sys.argv[1:]), "model": str(path),
+              "parameters": sum(p.numel() for p in model.parameters()), "games": games, "policy": described,
+              "warmup": 8 if args.quick else 60, "curve": scored["curve"], "event_accuracy": scored["event_accuracy"]}
+    print(markdown(result))
+    if args.quick:
+        return
+    (ROOT / "benchmarks" / "results" / "atari_model.json").write_text(json.dumps(result, indent=1) + "\n")
+    save_gif(scored["frames"], ROOT / "docs" / "images" / "atari_model_rollout.gif", scale=1)
+    write_section("atari-model", markdown(result), "Atari Breakout's pixel model (`benchmarks/atari_model.py`)")
+
+
+if __name__ == "__main__":
+    main()
