@@ -11,9 +11,10 @@ import pytest
 import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-SCRIPTS = ("actor_critic", "env_model", "finetune_model", "i2a_cost", "imagination_efficiency", "parking",
-           "minipacman_model", "minipacman_protocol", "minipacman_throughput", "pipeline", "protocol_runs", "scaling",
-           "sokoban_protocol", "sokoban_throughput")
+SCRIPTS = ("actor_critic", "atari_model", "atari_throughput", "env_model", "finetune_model", "i2a_cost",
+           "imagination_efficiency", "minatar_model", "minatar_protocol", "minatar_throughput", "model_making",
+           "parking", "minipacman_model", "minipacman_protocol", "minipacman_throughput", "pipeline", "protocol_runs",
+           "return_protocol", "scaling", "sokoban_protocol", "sokoban_throughput")
 
 
 @pytest.fixture(autouse=True)
@@ -61,3 +62,19 @@ def test_i2a_cost_reports_cache_hit_rate():
     assert counts == {"cache_hit": 2, "cache_miss": 0, "cache_hit_rate": 1.0}
     assert i2a_cost.hit_rate(counts | {"options": {}}) == "100% (2/2)"
     assert i2a_cost.cache_counts(build_agent("standard", env.spec)) == {}
+
+
+def test_return_protocol_pools_seeds_and_states_gains():
+    return_protocol = importlib.import_module("return_protocol")
+    # two runs of 100 episodes, means 1 and 3, each with a within-run sd of 1 (interval half-width 0.196)
+    runs = [{"episodes": 100, "mean_return": m, "return_ci95": [m - 0.196, m + 0.196]} for m in (1.0, 3.0)]
+    mean, low, high = return_protocol.pooled(runs)
+    assert mean == pytest.approx(2.0) and high - mean == pytest.approx(1.96 * (2 / 200) ** 0.5, rel=1e-3)
+    a = {"mean_return": 5.0, "ci95": [4.0, 6.0], "seeds": 3}
+    b = {"mean_return": 2.0, "ci95": [1.0, 3.0], "seeds": 1}
+    assert return_protocol.gain(a, b) == pytest.approx((3.0, 3.0 - 2 ** 0.5, 3.0 + 2 ** 0.5))
+    lines = return_protocol.gain_lines({"table": {"hunt": {"i2a": a, "standard": b}, "rush": {"standard": b}}})
+    assert lines == ["- hunt (`i2a` 3 seeds): over `standard` +3.0 (+1.6 to +4.4)"]
+    protocol = importlib.import_module("minipacman_protocol").PROTOCOL
+    assert return_protocol.order(protocol, [("hunt", "i2a", 1), ("regular", "standard", 0), ("hunt", "standard", 0)]) \
+        == [("regular", "standard", 0), ("hunt", "standard", 0), ("hunt", "i2a", 1)]
