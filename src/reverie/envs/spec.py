@@ -24,7 +24,8 @@ import torch
 from ..core.errors import ReverieError
 
 __all__ = ["ObsSpec", "ActionSpec", "RewardSpec", "RewardClasses", "EnvSpec", "BatchedEnv", "OBS_KINDS",
-           "onehot_planes", "planes_to_codes", "codes_to_planes", "distinct_episodes"]
+           "onehot_planes", "planes_to_codes", "codes_to_planes", "distinct_episodes", "checked_actions",
+           "checked_episodes", "integer_option"]
 
 #: Observation kinds and how transition data stores them (see :meth:`ObsSpec.encode`):
 #: ``onehot`` one-hot planes of ``num_codes`` cell codes [C=num_codes, H, W] (stored as codes),
@@ -248,6 +249,39 @@ class BatchedEnv(Protocol):
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                    torch.Tensor, dict[str, Any]]:
         ...
+
+
+def checked_actions(actions, num_envs: int, names: Sequence[str], device: torch.device) -> torch.Tensor:
+    """``actions`` as ``num_envs`` int64 indices into ``names`` on ``device`` (a one-line error otherwise):
+    the check every batched env's ``step`` starts with."""
+    actions = torch.as_tensor(actions, device=device)
+    n = len(names)
+    if actions.shape != (num_envs,) or actions.is_floating_point() or actions.is_complex():
+        raise ReverieError(f"actions must be {num_envs} integers in 0..{n - 1}, got shape {tuple(actions.shape)} "
+                           f"{actions.dtype}")
+    low, high = torch.aminmax(actions)
+    if low < 0 or high >= n:
+        raise ReverieError(f"actions must be in 0..{n - 1} ({', '.join(names)})")
+    return actions.long()
+
+
+def checked_episodes(episodes, num_envs: int, device: torch.device) -> torch.Tensor:
+    """``episodes`` as ``num_envs`` int64 episode ids on ``device`` (``reset_to``'s check)."""
+    episodes = torch.as_tensor(episodes, device=device)
+    if episodes.shape != (num_envs,) or episodes.is_floating_point():
+        raise ReverieError(f"episodes must be {num_envs} integer ids, got shape {tuple(episodes.shape)}")
+    return episodes.long()
+
+
+def integer_option(value: Any, name: str, low: int = 1) -> int:
+    """An env option that must be an integer >= ``low`` (bools and fractional floats refused, one line)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = low - 1
+    if isinstance(value, bool) or number < low or isinstance(value, float) and value != number:
+        raise ReverieError(f"{name} must be an integer >= {low}, got {value!r}")
+    return number
 
 
 def distinct_episodes(env) -> int | None:

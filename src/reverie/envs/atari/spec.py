@@ -18,7 +18,7 @@ import torch
 
 from ...core.errors import ReverieError
 from ..registry import register_spec
-from ..spec import ActionSpec, EnvSpec, ObsSpec, RewardSpec
+from ..spec import ActionSpec, EnvSpec, ObsSpec, RewardSpec, integer_option
 from .render import render
 
 __all__ = ["atari_spec", "ENV_OPTIONS"]
@@ -30,17 +30,6 @@ MAX_STEPS = 27_000
 #: episode end; the game goes on until the last one).
 REWARDS = RewardSpec(events=("point", "life"), tasks={"clipped": (1.0, 0.0)}, task="clipped", event_max=(1, 1),
                      terminal_events=(1,))
-
-
-def _integer(options: dict[str, Any], name: str, low: int) -> int:
-    value = options[name]
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = low - 1
-    if isinstance(value, bool) or number < low or isinstance(value, float) and value != number:
-        raise ReverieError(f"{name} must be an integer >= {low}, got {value!r}")
-    return number
 
 
 def _flag(options: dict[str, Any], name: str) -> bool:
@@ -60,7 +49,7 @@ def _checked(options: dict[str, Any]) -> dict[str, Any]:
                            f"got {options['observation']!r}")
     for name, low in (("stack", 1), ("max_steps", 1), ("threads", 0)):
         if name in options:
-            out[name] = _integer(options, name, low)
+            out[name] = integer_option(options[name], name, low)
     for name in ("episodic_life", "clip_rewards"):
         if name in options:
             out[name] = _flag(options, name)

@@ -18,6 +18,7 @@ import torch
 
 from ...core.counter_rng import hash32, uniform
 from ...core.errors import ReverieError
+from ..spec import checked_actions, checked_episodes
 from . import breakout
 from .breakout import ACTION_NAMES, PLANES, SIZE, BreakoutState
 
@@ -88,26 +89,18 @@ class BreakoutVecEnv:
 
     def reset_to(self, episodes) -> torch.Tensor:
         """Game ``i`` starts held-out episode ``episodes[i]`` of the split (the generator is untouched)."""
-        episodes = torch.as_tensor(episodes, device=self.device)
-        if episodes.shape != (self.num_envs,) or episodes.is_floating_point():
-            raise ReverieError(f"episodes must be {self.num_envs} integer ids, got shape {tuple(episodes.shape)}")
-        self._start(torch.arange(self.num_envs, device=self.device), episodes.long())
+        self._start(torch.arange(self.num_envs, device=self.device),
+                    checked_episodes(episodes, self.num_envs, self.device))
         return self.observe()
 
     def step(self, actions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
         if not self._started:
             raise ReverieError("call reset() or reset_to() before step()")
-        actions = torch.as_tensor(actions, device=self.device)
-        if actions.shape != (self.num_envs,) or actions.is_floating_point() or actions.is_complex():
-            raise ReverieError(f"actions must be {self.num_envs} integers in 0..2, got shape {tuple(actions.shape)} "
-                               f"{actions.dtype}")
-        low, high = torch.aminmax(actions)
-        if low < 0 or high >= ACTIONS:
-            raise ReverieError("actions must be in 0..2 (noop, left, right)")
+        actions = checked_actions(actions, self.num_envs, ACTION_NAMES, self.device)
         sticky = None
         if self.sticky > 0:
             sticky = uniform(self.keys, self.state.frame + 1, 1)[:, 0] < self.sticky
-        self.state, events = breakout.step(self.state, actions.long(), sticky)
+        self.state, events = breakout.step(self.state, actions, sticky)
         reward = events[:, 0].float()
         self.episode_return += reward
         lost = events[:, 1] > 0

@@ -17,7 +17,7 @@ import torch
 
 from ...core.errors import ReverieError
 from ..registry import register_spec
-from ..spec import ActionSpec, EnvSpec, ObsSpec, RewardSpec
+from ..spec import ActionSpec, EnvSpec, ObsSpec, RewardSpec, integer_option
 from .breakout import ACTION_NAMES, EVENTS, PLANES, SIZE
 from .env import FRAME_CAP, STICKY
 from .render import render
@@ -39,16 +39,6 @@ def _sticky(value: Any) -> float:
     return sticky
 
 
-def _max_steps(value: Any) -> int:
-    try:
-        steps = int(value)
-    except (TypeError, ValueError):
-        steps = 0
-    if isinstance(value, bool) or steps < 1 or isinstance(value, float) and value != steps:
-        raise ReverieError(f"max_steps must be an integer >= 1, got {value!r}")
-    return steps
-
-
 def _configure(spec: EnvSpec, **options: Any) -> EnvSpec:
     unknown = sorted(set(options) - set(ENV_OPTIONS))
     if unknown:
@@ -60,7 +50,7 @@ def _configure(spec: EnvSpec, **options: Any) -> EnvSpec:
     if "sticky" in options:
         _sticky(options["sticky"])
     if "max_steps" in options:
-        changes["max_steps"] = _max_steps(options["max_steps"])
+        changes["max_steps"] = integer_option(options["max_steps"], "max_steps")
     return dataclasses.replace(spec, **changes)
 
 
@@ -71,7 +61,7 @@ def _make(spec: EnvSpec, split: str, num_envs: int, seed: int | None, device: to
     if split not in spec.splits:
         raise ReverieError(f"env {spec.id} has splits {', '.join(spec.splits)}, got {split!r}")
     return BreakoutVecEnv(split, num_envs, seed, device, sticky=_sticky(sticky),
-                          frame_cap=_max_steps(max_steps or spec.max_steps))
+                          frame_cap=integer_option(max_steps or spec.max_steps, "max_steps"))
 
 
 def _plane(index: int):

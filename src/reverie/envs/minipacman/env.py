@@ -22,6 +22,8 @@ import torch
 from ...core.errors import ReverieError
 from . import observation as obs_mod
 from . import rules
+from ..spec import checked_actions, checked_episodes
+from .maze import ACTION_NAMES
 from .rules import TASK_WEIGHTS, PacmanState
 
 ACTIONS = 5
@@ -84,22 +86,14 @@ class MiniPacmanVecEnv:
 
     def reset_to(self, episodes) -> torch.Tensor:
         """Game ``i`` starts held-out episode ``episodes[i]`` of the split (the generator is untouched)."""
-        episodes = torch.as_tensor(episodes, device=self.device)
-        if episodes.shape != (self.num_envs,) or episodes.is_floating_point():
-            raise ReverieError(f"episodes must be {self.num_envs} integer ids, got shape {tuple(episodes.shape)}")
-        self._start(torch.arange(self.num_envs, device=self.device), episodes.long())
+        self._start(torch.arange(self.num_envs, device=self.device),
+                    checked_episodes(episodes, self.num_envs, self.device))
         return self.observe()
 
     def step(self, actions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
         if not self._started:
             raise ReverieError("call reset() or reset_to() before step()")
-        actions = torch.as_tensor(actions, device=self.device)
-        if actions.shape != (self.num_envs,) or actions.is_floating_point() or actions.is_complex():
-            raise ReverieError(f"actions must be {self.num_envs} integers in 0..4, got shape {tuple(actions.shape)} "
-                               f"{actions.dtype}")
-        low, high = torch.aminmax(actions)
-        if low < 0 or high >= ACTIONS:
-            raise ReverieError("actions must be in 0..4 (stay, right, up, left, down)")
+        actions = checked_actions(actions, self.num_envs, ACTION_NAMES, self.device)
         before = self.state
         draws = rules.draws(self.keys, before.frame, self.max_ghosts, self._slots)
         state, events, killed, cleared = rules.step(before, actions.long(), draws, self.rules)

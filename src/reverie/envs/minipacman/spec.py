@@ -16,7 +16,7 @@ import torch
 
 from ...core.errors import ReverieError
 from ..registry import register_spec
-from ..spec import ActionSpec, EnvSpec, ObsSpec, RewardSpec
+from ..spec import ActionSpec, EnvSpec, ObsSpec, RewardSpec, integer_option
 from .maze import ACTION_NAMES, HEIGHT, WIDTH
 from .observation import OBSERVATIONS, ghost_mask, player_mask, shape
 from .render import render
@@ -39,16 +39,6 @@ def _rewards(task: str, max_ghosts: int) -> RewardSpec:
                       terminal_events=(EVENTS.index("killed"),))
 
 
-def _positive(options: dict[str, Any], name: str) -> int:
-    try:
-        value = int(options[name])
-    except (TypeError, ValueError):
-        value = 0
-    if value < 1 or isinstance(options[name], float) and options[name] != value:
-        raise ReverieError(f"{name} must be an integer >= 1, got {options[name]!r}")
-    return value
-
-
 def _configure(spec: EnvSpec, **options: Any) -> EnvSpec:
     unknown = sorted(set(options) - set(ENV_OPTIONS))
     if unknown:
@@ -57,11 +47,11 @@ def _configure(spec: EnvSpec, **options: Any) -> EnvSpec:
     if "observation" in options:
         changes["observation"] = _observation(options["observation"])
     if "max_steps" in options:
-        changes["max_steps"] = _positive(options, "max_steps")
+        changes["max_steps"] = integer_option(options["max_steps"], "max_steps")
     if "timer" in options and options["timer"] not in TIMERS:
         raise ReverieError(f"timer must be one of {', '.join(TIMERS)}, got {options['timer']!r}")
     if "max_ghosts" in options:
-        changes["rewards"] = _rewards(spec.rewards.task, _positive(options, "max_ghosts"))
+        changes["rewards"] = _rewards(spec.rewards.task, integer_option(options["max_ghosts"], "max_ghosts"))
     return dataclasses.replace(spec, **changes)
 
 
