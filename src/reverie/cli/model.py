@@ -23,7 +23,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
         from ..envs.registry import get_spec
         from ..training.runs import run_policy
 
-        policy = run_policy(config.policy, get_spec(config.env or DEFAULT_ENV), config.seed)
+        policy = run_policy(config.policy, get_spec(config.env or DEFAULT_ENV).with_options(
+            observation=config.observation), config.seed)
     manifest = collect(config, policy, str(config.policy) if policy is not None else "random",
                        progress=not args.quiet)
     for split, info in manifest["splits"].items():

@@ -150,6 +150,8 @@ class TransitionDataset:
         }
         if self.events is not None:
             batch["events"] = self.events[index].long()
+        if self.spec.observation.tiles is not None:  # frames stored as tile codes: the model's target is pixels
+            batch["next_obs"] = self.spec.observation.decode(self.next_codes[index])
         return batch
 
     def batches(self, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:

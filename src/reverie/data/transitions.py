@@ -72,6 +72,8 @@ class CollectConfig:
     out: Path = option(Path("runs/transitions"), "output folder (manifest.json and .npz shards)")
     env: str | None = option(None, f"env id whose transitions to collect (default: {DEFAULT_ENV}, or the "
                                    "Sokoban id of the levels' size)")
+    observation: str | None = option(None, "observation kind, where the world offers several (Sokoban: symbolic "
+                                           "or rgb, stored as cell codes either way); default: the world's own")
     train_levels: Path | None = option(None, "Boxoban file or folder of training levels (default: generated levels)")
     valid_levels: Path | None = option(None, "Boxoban file or folder of validation levels, disjoint from the training ones")
     train_frames: int = option(2_000_000, "training transitions to collect")
@@ -268,6 +270,8 @@ def describe_spec(spec) -> dict[str, Any]:
         "reward_values": list(rewards.classes), "terminal_classes": list(rewards.terminal)}
     if obs.levels != 1:
         described["observation"]["levels"] = obs.levels
+    if spec.options:  # e.g. Sokoban's observation="rgb": the spec the data is read back with
+        described["options"] = dict(spec.options)
     if rewards.events:
         described.update(version=EVENTS_VERSION, events=list(rewards.events),
                          event_max=list(rewards.event_max or (1,) * len(rewards.events)),
@@ -286,13 +290,13 @@ def collect(config: CollectConfig, policy: Policy | None = None, policy_name: st
     out = config.out
     if (out / MANIFEST).exists():
         raise ReverieError(f"{out}: already holds a transition dataset; choose another --out")
-    spec = get_spec(config.env or DEFAULT_ENV)
+    spec = get_spec(config.env or DEFAULT_ENV).with_options(observation=config.observation)
     if policy is None and config.policy is not None:
         raise ReverieError("collect(config) with config.policy needs the run's agent as a callable: pass "
                            "policy=reverie.training.runs.run_policy(config.policy, spec) (the command line does)")
     seeds = {"train": config.seed, "valid": config.seed + 1_000_003}
     plan = collection_plan(spec, config, seeds)
-    spec = get_spec(plan["env"])
+    spec = get_spec(plan["env"]).with_options(**spec.options)
     out.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {"format": FORMAT, "version": VERSION, **describe_spec(spec)}
     manifest.update({"policy": policy_name, "config": to_dict(config),
@@ -357,7 +361,10 @@ def legacy_env(manifest: dict[str, Any]) -> str:
 def manifest_spec(manifest: dict[str, Any], source: str = "dataset"):
     """The env spec a dataset was collected from, checked against the reward classes it
     stores (the one table collection, fitting and imagination share)."""
-    spec = get_spec(manifest["env"])
+    options = manifest.get("options", {})
+    if not isinstance(options, dict):
+        raise ReverieError(f"{source}: its env options must be a mapping, got {options!r}")
+    spec = get_spec(manifest["env"]).with_options(**options)
     stored = [float(v) for v in manifest["reward_values"]]
     if stored != [float(v) for v in spec.rewards.classes]:
         raise ReverieError(f"{source}: its reward classes {stored} are not {spec.id}'s "

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 import torch
 
 from ..core.errors import ReverieError
+from .tiles import TileCodec
 
 __all__ = ["ObsSpec", "ActionSpec", "RewardSpec", "RewardClasses", "EnvSpec", "BatchedEnv", "OBS_KINDS",
            "onehot_planes", "planes_to_codes", "codes_to_planes", "distinct_episodes", "checked_actions",
@@ -57,12 +58,15 @@ class ObsSpec:
     ``onehot`` grids, how many cell codes the planes stand for (``C == num_codes``).
 
     ``levels``: ``binary`` planes hold multiples of ``1 / levels`` in [0, 1] (1: strictly
-    {0, 1}; MiniPacman's fading edible ghost: 20), stored exactly as ``round(x * levels)``."""
+    {0, 1}; MiniPacman's fading edible ghost: 20), stored exactly as ``round(x * levels)``.
+    ``tiles``: ``rgb`` frames drawn from a world's tiles (Sokoban's sprites) are stored as the
+    tiles' codes (:class:`~reverie.envs.tiles.TileCodec`), and name their palette."""
 
     kind: str
     shape: tuple[int, ...]
     num_codes: int = 0
     levels: int = 1
+    tiles: TileCodec | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in OBS_KINDS:
@@ -73,6 +77,10 @@ class ObsSpec:
                              f"with num_codes={self.num_codes}")
         if not 1 <= int(self.levels) <= 255:
             raise ValueError(f"levels must be in 1..255, got {self.levels}")
+        if self.tiles is not None and (self.kind != "rgb" or len(self.shape) != 3 or self.shape[0] != self.tiles.channels
+                                       or self.shape[1] % self.tiles.size or self.shape[2] % self.tiles.size):
+            raise ValueError(f"tiles of {self.tiles.size}x{self.tiles.size} pixels draw rgb frames "
+                             f"[{self.tiles.channels}, H, W] of whole tiles, not {self.kind} {self.shape}")
 
     @property
     def grid(self) -> bool:
@@ -87,6 +95,8 @@ class ObsSpec:
             return planes_to_codes(obs)
         if self.kind == "binary" and self.levels > 1:
             return (obs.float() * self.levels).round_().to(torch.uint8)
+        if self.tiles is not None:
+            return self.tiles.encode(obs)
         if self.kind in ("binary", "rgb"):
             return obs.to(torch.uint8)
         return obs.float()
@@ -98,11 +108,14 @@ class ObsSpec:
         if self.kind == "binary":
             return compact.to(dtype) / self.levels if self.levels > 1 else compact.to(dtype)
         if self.kind == "rgb":
-            return compact  # uint8 frames, as the env gives them
+            # uint8 frames, as the env gives them
+            return self.tiles.decode(compact) if self.tiles is not None else compact
         return compact.to(dtype)
 
     @property
     def compact_shape(self) -> tuple[int, ...]:
+        if self.tiles is not None:
+            return (self.shape[1] // self.tiles.size, self.shape[2] // self.tiles.size)
         return self.shape[1:] if self.kind == "onehot" else self.shape
 
 

@@ -2,7 +2,7 @@
 
 A model file is a reverie checkpoint (see :mod:`reverie.core.checkpoint`): plain data
 and tensors only, read with ``weights_only=True``, so a hostile file cannot run code. It
-holds the model's ``type`` (``"grid"``, ``"vector"``, ``"frame"``; ``"latent"`` is reserved for latent
+holds the model's ``type`` (``"grid"``, ``"vector"``, ``"frame"``, ``"pixel"``, ``"palette"``; ``"latent"`` is reserved for latent
 models), its config and weights, enough to rebuild it with no other input, and metadata
 (a fitted model records the env id it was fitted to). A fitting run's checkpoint holds the
 same record under ``"model"``, so :func:`load` reads both. Vector models written before
@@ -22,6 +22,7 @@ from ..core.errors import ReverieError
 from ..core.checkpoint import load_checkpoint, save_checkpoint
 from .frame import FrameModel, FrameModelConfig
 from .grid import GridModel, GridModelConfig
+from .palette import PaletteModel, PaletteModelConfig
 from .pixel import PixelModel, PixelModelConfig
 from .simple import CopyModel
 from .vector import VectorModel, VectorModelConfig
@@ -31,7 +32,8 @@ MODEL_KIND = "environment-model"
 LEGACY_KINDS = ("vector-environment-model",)
 #: Model types a file may hold: type -> (model class, config class).
 TYPES: dict[str, tuple[type, type]] = {"grid": (GridModel, GridModelConfig), "vector": (VectorModel, VectorModelConfig),
-                                        "frame": (FrameModel, FrameModelConfig), "pixel": (PixelModel, PixelModelConfig)}
+                                        "frame": (FrameModel, FrameModelConfig), "pixel": (PixelModel, PixelModelConfig),
+                                        "palette": (PaletteModel, PaletteModelConfig)}
 RESERVED_TYPES = ("latent",)
 RUN_KIND = "model-fitting-run"
 #: Pretrained models shipped inside the package (``reverie/assets/models/<name>.pt``).

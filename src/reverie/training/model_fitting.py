@@ -44,6 +44,8 @@ from ..models.scoring import one_step
 from ..models.frame import SIZES as FRAME_SIZES
 from ..models.frame import FrameModel, FrameModelConfig
 from ..models.pixel import PixelModel, PixelModelConfig
+from ..models.palette import SIZES as PALETTE_SIZES
+from ..models.palette import PaletteModelConfig
 from ..models.grid import SIZES as GRID_SIZES
 from ..models.grid import GridModel, GridModelConfig
 from ..models.io import RUN_KIND, TYPES, model_record, save_model
@@ -184,9 +186,11 @@ def fit(config: FitConfig, model_config: GridModelConfig | FrameModelConfig | No
 
 def model_kind(spec) -> str:
     """The model type a world's data fits: ``frame`` for binary planes with events, ``pixel`` for
-    pixel frames with events, else ``grid``."""
+    pixel frames with events, ``palette`` for RGB frames with reward classes, else ``grid``."""
     if spec.rewards.events and spec.observation.kind in ("binary", "rgb"):
         return "frame" if spec.observation.kind == "binary" else "pixel"
+    if spec.observation.kind == "rgb":
+        return "palette"
     return "grid"
 
 
@@ -220,6 +224,15 @@ def model_for_data(spec, model_config: GridModelConfig | FrameModelConfig,
         explicit = isinstance(model_config, GridModelConfig) and channels != GRID_SIZES.get(model_config.size)
         return PixelModelConfig(channels=channels[0] if explicit and channels else PixelModelConfig().channels
                                 ).for_spec(spec)
+    if model_kind(spec) == "palette":
+        if isinstance(model_config, PaletteModelConfig):
+            return model_config.for_spec(spec)
+        if not isinstance(model_config, GridModelConfig) or model_config.size not in PALETTE_SIZES:
+            raise ReverieError(f"{spec.id} has RGB frames: fit a palette model (sizes {sorted(PALETTE_SIZES)})")
+        explicit = tuple(model_config.channels or ()) != GRID_SIZES.get(model_config.size)
+        return PaletteModelConfig(size=model_config.size, channels=model_config.channels if explicit else None,
+                                  reward_head=model_config.reward_head, reward_hidden=model_config.reward_hidden,
+                                  ).for_spec(spec)
     if model_kind(spec) == "frame":
         if isinstance(model_config, GridModelConfig) and model_config.reward_values:
             raise ReverieError(f"{source}: {spec.id} scores rewards by events and task weights, not reward "
@@ -259,7 +272,7 @@ def _fit(config: FitConfig, model_config: GridModelConfig, progress: bool) -> di
     valid = valid_all.subset(order[:config.val_frames]).to(device)
 
     torch.manual_seed(config.seed)
-    model_cls = {FrameModelConfig: FrameModel, PixelModelConfig: PixelModel}.get(type(model_config), GridModel)
+    model_cls = next(cls for cls, config_cls in TYPES.values() if isinstance(model_config, config_cls))
     model = model_cls.for_spec(spec, model_config).to(device)
     model.check_spec(spec)
     model_config = model.config

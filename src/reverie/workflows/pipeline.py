@@ -70,6 +70,9 @@ class PipelineConfig:
                                      "(Breakout from pixels at the I2A Breakout recipe's scale; a GPU job)")
     out: Path | None = option(None, "output folder (default: runs/pipeline; runs/pipeline-<preset> for other presets)")
     env: str | None = option(None, "env id to train and evaluate on")
+    observation: str | None = option(None, "observation kind, where the world offers several (Sokoban: symbolic, "
+                                           "or rgb: the paper's 8x8 sprites per cell, imagined by a palette "
+                                           "model); default: the world's own")
     data_frames: int | None = option(None, "random-policy transitions to fit the model on (and a tenth as many for validation)")
     model_size: str | None = option(None, "GridModel size: tiny, small or paper (16,32,64 channels)")
     fit_steps: int | None = option(None, "model fitting steps at most")
@@ -96,7 +99,7 @@ class PipelineConfig:
         default_out = "runs/pipeline" if self.preset == "default" else f"runs/pipeline-{self.preset}"
         self.out = Path(self.out if self.out is not None else default_out)
         self.levels_dir = Path(self.levels_dir) if self.levels_dir is not None else None
-        spec = get_spec(self.env)
+        spec = get_spec(self.env).with_options(observation=self.observation)
         missing = [s for s in ("train", "valid", "test") if s not in spec.splits]
         if missing:
             raise ReverieError(f"--env {self.env} has no {' or '.join(missing)} split; the pipeline needs all three")
@@ -176,14 +179,16 @@ def _collect(config: PipelineConfig, progress: bool) -> None:
 
     spec = get_spec(config.env)
     if not _sokoban(spec):
-        collect(CollectConfig(out=config.out / "data", env=config.env, train_frames=config.data_frames,
+        collect(CollectConfig(out=config.out / "data", env=config.env, observation=config.observation,
+                              train_frames=config.data_frames,
                               valid_frames=max(1_000, config.data_frames // 10), seed=config.seed), progress=progress)
         return
     from ..envs.sokoban.presets import get_preset
 
     train, valid = _level_files(config)
     preset = get_preset(config.env)
-    collect(CollectConfig(out=config.out / "data", env=config.env, train_levels=train, valid_levels=valid,
+    collect(CollectConfig(out=config.out / "data", env=config.env, observation=config.observation,
+                          train_levels=train, valid_levels=valid,
                           train_frames=config.data_frames, valid_frames=max(1_000, config.data_frames // 10),
                           # Boxoban's 900,000 training levels: a model needs far fewer to learn the rules
                           level_limit=None if preset.generated else 100_000,
@@ -211,7 +216,8 @@ def _train(config: PipelineConfig, progress: bool) -> dict[str, Any]:
     model = (config.out / "model" / "model.pt").resolve()
     log_every = max(1_000, config.agent_frames // 200)
     return train(TrainConfig(
-        env=config.env, agent="i2a", frames=config.agent_frames, seed=config.seed, run_dir=folder,
+        env=config.env, observation=config.observation, agent="i2a", frames=config.agent_frames, seed=config.seed,
+        run_dir=folder,
         agent_options=f"model={model},rollout_length={config.rollout_length},encoder_hidden={config.encoder_hidden}",
         num_envs=config.num_envs, levels_dir=config.levels_dir, log_every=log_every,
         checkpoint_every=min(250_000, max(log_every, config.agent_frames // 10)), eval_episodes=0,
@@ -230,7 +236,7 @@ def _evaluate(config: PipelineConfig, progress: bool) -> None:
         result = evaluate_run(config.out / "agent", None, config.eval_episodes, greedy=greedy,
                               levels_dir=config.levels_dir, seed=config.seed)
         results[result["mode"]] = {k: result[k] for k in keep if k in result}
-    spec = get_spec(config.env, levels_dir=config.levels_dir)
+    spec = get_spec(config.env, levels_dir=config.levels_dir).with_options(observation=config.observation)
     random = evaluate_policy(_RandomPolicy(spec.num_actions), spec, "test", config.eval_episodes,
                              seed=config.seed, device=config.device)
     results["random"] = {"levels": results["sample"]["levels"]} | {k: random[k] for k in keep if k in random}
@@ -248,7 +254,7 @@ def _report(config: PipelineConfig, progress: bool) -> None:
                         preamble=results_section(_results(config)))
     run = load_run(config.out / "agent", config.device)
     env = make_env(config.env, "test", 1, seed=config.seed, device=run.device, levels_dir=config.levels_dir,
-                   max_steps=run.env_info["max_steps"])
+                   max_steps=run.env_info["max_steps"], observation=config.observation)
     episode = show_episode(run.policy, env, seed=config.seed, max_steps=GIF_STEPS)
     write_json(config.out / "imagination.json", episode.to_dict())
     save_imagination_gif(episode, config.out / "imagination.gif")

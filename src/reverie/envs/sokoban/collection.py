@@ -166,8 +166,8 @@ class LevelSource:
     """One split's levels as collection plays them: an env over the level set's bank, and
     per env the source level and the preplaced-box count of the bank row it plays."""
 
-    def __init__(self, levels: LevelSet) -> None:
-        self.levels = levels
+    def __init__(self, levels: LevelSet, observation: str = "symbolic") -> None:
+        self.levels, self.observation = levels, observation
         self.description = levels.description
         self._source = torch.from_numpy(levels.source_index)
         self._preplaced = torch.from_numpy(levels.preplaced)
@@ -175,7 +175,8 @@ class LevelSource:
     def make_env(self, num_envs: int, max_steps: int | None, seed: int, copy_obs: bool):
         from .env import SokobanVecEnv
 
-        return SokobanVecEnv(self.levels.bank, num_envs, "symbolic", max_steps or 120, seed=seed, copy_obs=copy_obs)
+        return SokobanVecEnv(self.levels.bank, num_envs, self.observation, max_steps or 120, seed=seed,
+                             copy_obs=copy_obs)
 
     def tags(self, env) -> dict[str, torch.Tensor]:
         """Read before a step: which level each env plays (``level``) and its preplaced boxes."""
@@ -218,7 +219,8 @@ def collection_sources(spec, seeds: dict[str, int], train_levels=None, valid_lev
         raise ReverieError(f"train levels are {train_bank.shape}, validation levels {valid_bank.shape}: "
                            "they must be the same size")
     valid_bank, overlap = drop_overlap(valid_bank, train_bank)
-    sources = {split: LevelSource(with_preplaced(bank, preplaced, seeds[split], desc, near_solved))
+    observation = "rgb" if spec.observation.kind == "rgb" else "symbolic"
+    sources = {split: LevelSource(with_preplaced(bank, preplaced, seeds[split], desc, near_solved), observation)
                for split, bank, desc in (("train", train_bank, train_desc), ("valid", valid_bank, valid_desc))}
     return {"env": _id_of_size(spec, *train_bank.shape), "sources": sources,
             "num_levels": {"train": len(train_bank), "valid": len(valid_bank)},

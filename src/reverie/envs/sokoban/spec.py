@@ -23,11 +23,14 @@ from ..spec import ActionSpec, EnvSpec, ObsSpec, RewardSpec
 from . import cells, collection, rules
 from .presets import PRESETS, level_bank, level_keys, overlap, resolve_levels
 from .optimal import REFERENCE as OPTIMAL_REFERENCE, optimal_moves
-from .render import SPRITE
+from ..tiles import TileCodec
+from .render import SPRITE, SPRITES
 
 __all__ = ["SOKOBAN_REWARDS", "sokoban_spec", "OBSERVATIONS", "ENV_OPTIONS"]
 
 OBSERVATIONS = ("symbolic", "rgb")
+#: RGB frames are drawn from the cells' sprites, so their data is stored as cell codes.
+TILES = TileCodec.from_array(SPRITES)
 ENV_OPTIONS = ("observation", "max_steps", "levels_dir", "train_levels", "copy_obs")
 
 
@@ -53,7 +56,7 @@ def _observation(kind: str, height: int, width: int) -> ObsSpec:
     if kind == "symbolic":
         return ObsSpec("onehot", (cells.NUM_CODES, height, width), cells.NUM_CODES)
     if kind == "rgb":
-        return ObsSpec("rgb", (3, height * SPRITE, width * SPRITE))
+        return ObsSpec("rgb", (3, height * SPRITE, width * SPRITE), tiles=TILES)
     raise ReverieError(f"observation must be one of {', '.join(OBSERVATIONS)}, got {kind!r}")
 
 
