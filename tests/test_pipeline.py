@@ -139,6 +139,19 @@ def test_preset_flags_show_each_presets_value_once():
     assert "(default:" not in helps["agent_frames"] and helps["out"].count("(default:") == 1
 
 
+def test_the_pipeline_runs_on_rgb_frames_with_a_palette_model(tmp_path):
+    """The paper's observation: 8x8 sprites per cell, stored as cell codes, imagined per pixel."""
+    out = tmp_path / "rgb"
+    summary = run(PipelineConfig(out=out, observation="rgb", **(TINY | {"agent_frames": 320})), progress=False,
+                  log=lambda line: None)
+    manifest = json.loads((out / "data" / "manifest.json").read_text())
+    assert manifest["observation"]["kind"] == "rgb" and manifest["options"] == {"observation": "rgb"}
+    assert torch.load(out / "model" / "model.pt", weights_only=True)["state"]["type"] == "palette"
+    assert summary["agent"]["completed"] and summary["evaluation"]["sample"]["episodes"] == 8
+    agent_config = json.loads((out / "agent" / "config.json").read_text())
+    assert agent_config["train"]["observation"] == "rgb"
+
+
 def test_paper_preset_has_the_papers_sizes():
     args = build_parser().parse_args(["run", "--preset", "paper"])
     config = from_arguments(PipelineConfig, args)
@@ -159,6 +172,8 @@ def test_atari_preset_has_the_books_breakout_settings():
     (["--env", "boxoban-hard"], "has no train or valid split"),
     (["--env", "boxoban-medium"], "its validation levels are its test levels"),
     (["--model-size", "giant"], "--model-size must be one of"),
+    (["--observation", "sprites"], "observation must be one of symbolic, rgb"),
+    (["--env", "minatar-breakout", "--observation", "rgb"], "has one observation"),
     (["--device", "gpu7"], "is not a torch device"),
     pytest.param(["--device", "cuda"], "sees no CUDA device",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here")),

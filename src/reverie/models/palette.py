@@ -39,8 +39,9 @@ from .grid import MAX_PARAMETERS, PoolAndInject, parse_channels
 
 __all__ = ["PaletteModel", "PaletteModelConfig", "SIZES", "pack_colours"]
 
-#: Named widths (stem, then one per pool-and-inject block), as the grid model's.
-SIZES: dict[str, tuple[int, ...]] = {"tiny": (16, 16), "small": (32, 32), "paper": (16, 32, 64)}
+#: Named widths (stem, then one per pool-and-inject block). The stem sees one tile only, so
+#: two 3x3 blocks are what let a tile see two tiles away, as a push needs (player, box, beyond).
+SIZES: dict[str, tuple[int, ...]] = {"tiny": (16, 16, 16), "small": (32, 32, 32), "paper": (16, 32, 64)}
 DEFAULT_SIZE = "small"
 #: Initial gain from a pixel's input colour to the same colour's output logit.
 COPY_GAIN = 4.0
