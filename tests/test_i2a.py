@@ -551,3 +551,25 @@ def test_weights_of_another_model_are_refused_in_one_line():
         other.load_state_dict(trained)
     message = str(caught.value)
     assert "\n" not in message and "CopyModel" in message and "model=" in message
+
+
+def test_pixel_frames_are_read_scaled_and_strided_by_every_network_of_the_agent():
+    """I2A reads RGB Sokoban as the standard agent does (the pixel trunk on [0, 1] values), and its
+    per-imagined-frame networks stride over a sprite at a time; grids keep their 3x3 readers."""
+    from reverie.envs.registry import get_spec
+
+    rgb = build_agent("i2a-copy", get_spec("sokoban-6x6-1", observation="rgb"), rollout_length=2)
+    grid = build_agent("i2a-copy", get_spec("sokoban-6x6-1"), rollout_length=2)
+    standard = build_agent("standard", get_spec("sokoban-6x6-1", observation="rgb"))
+    assert [m.kernel_size for m in rgb.model_free if isinstance(m, torch.nn.Conv2d)] == \
+        [m.kernel_size for m in standard.trunk if isinstance(m, torch.nn.Conv2d)]
+    for reader in (rgb.encoder, rgb.rollout_policy):
+        assert reader.conv.kernel_size == (8, 8) and reader.conv.stride == (4, 4) and reader.input_scale == 1 / 255
+    for reader in (grid.encoder, grid.rollout_policy):
+        assert reader.conv.kernel_size == (3, 3) and reader.input_scale == 1.0
+    frames = torch.randint(0, 256, (4, 3, 48, 48), dtype=torch.uint8)
+    policy = rgb.rollout_policy
+    by_hand = policy.logits(torch.relu(policy.conv(frames.float() / 255)).flatten(1))
+    assert torch.allclose(policy(frames), by_hand, atol=1e-6)
+    logits, value = rgb(frames)
+    assert logits.shape == (4, 5) and torch.isfinite(value).all()

@@ -44,9 +44,10 @@ from torch import nn
 from ..core.errors import ReverieError
 from ..envs.spec import EnvSpec
 from .actor_critic import register_agent
-from .imagination import (ROLLOUT_ACTIONS, ImaginationCache, ImaginationCore, RolloutPolicy, conv_side, model_digest,
+from .imagination import (ROLLOUT_ACTIONS, ImaginationCache, ImaginationCore, RolloutPolicy, model_digest,
                           orthogonal)
-from .networks import GRID_HIDDEN, GRID_LAYERS
+from .networks import GRID_HIDDEN, GRID_LAYERS, PIXEL_LAYERS
+from .readers import input_scale, is_pixels, small_reader
 
 __all__ = ["I2A", "RolloutEncoder", "LSTM", "i2a_agent", "i2a_perfect_agent", "i2a_copy_agent", "i2a_noreward_agent",
            "IMAGINE"]
@@ -89,24 +90,24 @@ class LSTM(nn.Module):
 class RolloutEncoder(nn.Module):
     """Imagined frames ``[L, N, C, H, W]`` and rewards ``[L, N]`` -> rollout codes ``[N, hidden]``.
 
-    A conv 3x3 (``channels`` maps, ``stride``) per frame, flattened, the reward appended,
-    then an LSTM (``self.lstm``) over the steps in reverse order: the code is the LSTM's
-    state after reading the first imagined step last, so the earliest (most trustworthy)
-    step weighs most. It reads ``A x L`` frames per real frame, twice (acting, then the
-    update with gradients), so it is kept small: stride 2 still lets every cell into some
-    3x3 window.
+    One strided conv per frame (``channels`` maps: :func:`~reverie.agents.readers.small_reader`),
+    flattened, the reward appended, then an LSTM (``self.lstm``) over the steps in reverse order:
+    the code is the LSTM's state after reading the first imagined step last, so the earliest
+    (most trustworthy) step weighs most. It reads ``A x L`` frames per real frame, twice
+    (acting, then the update with gradients), so it is kept small.
     """
 
-    def __init__(self, obs_shape: Sequence[int], channels: int = 8, hidden: int = 32, stride: int = 2) -> None:
+    def __init__(self, obs_shape: Sequence[int], channels: int = 8, hidden: int = 32) -> None:
         super().__init__()
-        c, h, w = obs_shape
-        self.conv = orthogonal(nn.Conv2d(c, channels, 3, stride, padding=1), math.sqrt(2))
-        self.lstm = LSTM(channels * conv_side(h, stride) * conv_side(w, stride) + 1, hidden)
+        conv, size = small_reader(obs_shape, channels)
+        self.conv = orthogonal(conv, math.sqrt(2))
+        self.lstm = LSTM(size + 1, hidden)
         self.hidden = hidden
+        self.input_scale = input_scale(obs_shape)
 
     def forward(self, frames: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
         steps, n = frames.shape[:2]
-        features = torch.relu(self.conv(frames.flatten(0, 1).float())).flatten(1).view(steps, n, -1)
+        features = torch.relu(self.conv(frames.flatten(0, 1).float() * self.input_scale)).flatten(1).view(steps, n, -1)
         inputs = torch.cat((features, rewards.unsqueeze(-1).to(features.dtype)), dim=-1)
         return self.lstm(inputs.flip(0))  # last imagined step first
 
@@ -145,11 +146,15 @@ class I2A(nn.Module):
         self.distill_weight, self.use_reward = float(distill_weight), bool(use_reward)
         layers: list[nn.Module] = []
         channels = c
-        for out, kernel, stride, padding in GRID_LAYERS:
+        # the standard agent's trunk for these observations (grid or pixel), then FC 256
+        for out, kernel, stride, padding in PIXEL_LAYERS if is_pixels(self.obs_shape) else GRID_LAYERS:
             layers += [orthogonal(nn.Conv2d(channels, out, kernel, stride, padding), math.sqrt(2)), nn.ReLU()]
             channels = out
-        self.model_free = nn.Sequential(*layers, nn.Flatten(),
-                                        orthogonal(nn.Linear(channels * h * w, GRID_HIDDEN), math.sqrt(2)), nn.ReLU())
+        trunk = nn.Sequential(*layers, nn.Flatten())
+        with torch.no_grad():
+            size = trunk(torch.zeros(1, c, h, w)).shape[1]
+        self.model_free = nn.Sequential(*trunk, orthogonal(nn.Linear(size, GRID_HIDDEN), math.sqrt(2)), nn.ReLU())
+        self.input_scale = input_scale(self.obs_shape)
         self.core = ImaginationCore(env_model, RolloutPolicy(self.obs_shape, num_actions, rollout_channels),
                                     num_actions, rollout_length, rollout_actions)
         self.encoder = RolloutEncoder(self.obs_shape, encoder_channels, encoder_hidden)
@@ -216,7 +221,7 @@ class I2A(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         obs = obs.float()
-        features = self.model_free(obs)
+        features = self.model_free(obs * self.input_scale)  # pixels in [0, 1]; the model imagines in obs units
         frames, rewards = self.imagine(obs)
         if not self.use_reward:
             rewards = torch.zeros_like(rewards)

@@ -37,8 +37,9 @@ from torch import nn
 
 from ..core.errors import ReverieError
 from ..models.base import initial_state, observe
+from .readers import input_scale, small_reader
 
-__all__ = ["RolloutPolicy", "conv_side", "ImaginationCore", "ImaginationCache", "model_digest", "ROLLOUT_ACTIONS"]
+__all__ = ["RolloutPolicy", "ImaginationCore", "ImaginationCache", "model_digest", "ROLLOUT_ACTIONS"]
 
 ROLLOUT_ACTIONS = ("sample", "greedy")
 #: The eval-mode sampler's seed is the core's seed plus this.
@@ -52,27 +53,23 @@ def orthogonal(module: nn.Module, gain: float) -> nn.Module:
     return module
 
 
-def conv_side(size: int, stride: int) -> int:
-    """Output side of a 3x3 convolution with padding 1 and ``stride`` on ``size`` cells."""
-    return (size - 1) // stride + 1
-
-
 class RolloutPolicy(nn.Module):
-    """The small model-free policy that acts inside imagination: conv 3x3 -> linear -> logits.
+    """The small model-free policy that acts inside imagination: one conv -> linear -> logits.
 
     It runs on ``B x A`` imagined frames at every imagined step, so it is kept one layer
-    deep with stride 2 (every cell still falls in some 3x3 window); it learns only from
+    deep and strided (:func:`~reverie.agents.readers.small_reader`); it learns only from
     distillation of the agent's policy.
     """
 
-    def __init__(self, obs_shape: Sequence[int], num_actions: int, channels: int = 16, stride: int = 2) -> None:
+    def __init__(self, obs_shape: Sequence[int], num_actions: int, channels: int = 16) -> None:
         super().__init__()
-        c, h, w = obs_shape
-        self.conv = orthogonal(nn.Conv2d(c, channels, 3, stride, padding=1), math.sqrt(2))
-        self.logits = orthogonal(nn.Linear(channels * conv_side(h, stride) * conv_side(w, stride), num_actions), 0.01)
+        conv, size = small_reader(obs_shape, channels)
+        self.conv = orthogonal(conv, math.sqrt(2))
+        self.logits = orthogonal(nn.Linear(size, num_actions), 0.01)
+        self.input_scale = input_scale(obs_shape)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.logits(torch.relu(self.conv(obs.float())).flatten(1))
+        return self.logits(torch.relu(self.conv(obs.float() * self.input_scale)).flatten(1))
 
 
 def model_digest(model) -> torch.Tensor:

@@ -41,6 +41,7 @@ from torch import nn
 
 from ..core.errors import ReverieError
 from ..envs.spec import EnvSpec
+from .readers import PIXEL_SIDE, is_pixels
 from .actor_critic import _AGENTS, _load_modules, count_parameters, register_agent
 
 __all__ = ["ConvActorCritic", "MLPActorCritic", "standard_agent", "large_agent", "grid_params",
@@ -52,8 +53,6 @@ GRID_HIDDEN = 256
 #: The paper's Sokoban trunk for 80x80 RGB frames.
 PIXEL_LAYERS = ((32, 8, 4, 0), (64, 4, 2, 0), (64, 3, 1, 0))
 PIXEL_HIDDEN = 512
-#: Grid sides from which the pixel trunk is used.
-PIXEL_SIDE = 36
 LARGE_CHANNELS = (32, 32)
 DEFAULT_LARGE_PARAMS = 1_000_000
 
@@ -127,10 +126,6 @@ class MLPActorCritic(nn.Module):
         return self.policy(hidden), self.value(hidden).squeeze(-1)
 
 
-def _is_pixels(obs_shape: tuple[int, ...]) -> bool:
-    return min(obs_shape[1:]) >= PIXEL_SIDE
-
-
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -148,7 +143,7 @@ def standard_agent(spec: EnvSpec, hidden: int | None = None, channels: int | Non
         return MLPActorCritic(obs_shape, num_actions, hidden or 64)
     if len(obs_shape) != 3:
         raise ReverieError(f"the standard agent needs [C, H, W] or [D] observations, got shape {obs_shape}")
-    pixels = _is_pixels(obs_shape)
+    pixels = is_pixels(obs_shape)
     layers = PIXEL_LAYERS if pixels else GRID_LAYERS
     if channels is not None:
         _check_positive(channels=channels)
@@ -188,7 +183,7 @@ def _reference_params(spec: EnvSpec) -> int:
 def large_agent(spec: EnvSpec, target_params: int | None = None) -> nn.Module:
     """The standard agent widened to about ``target_params`` parameters (module docstring)."""
     obs_shape, num_actions = spec.observation.shape, spec.num_actions
-    if len(obs_shape) != 3 or _is_pixels(obs_shape):
+    if len(obs_shape) != 3 or is_pixels(obs_shape):
         raise ReverieError(f"the large agent is defined for grid observations [C, H, W] with sides "
                            f"< {PIXEL_SIDE}, got shape {obs_shape}")
     target = _reference_params(spec) if target_params is None else target_params
