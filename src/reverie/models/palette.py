@@ -208,12 +208,9 @@ class PaletteModel(nn.Module):
         counts = torch.zeros(len(flat), self.num_colours, device=index.device)
         return counts.scatter_add_(1, flat, torch.ones_like(flat, dtype=counts.dtype)) / self.config.patch ** 2
 
-    def logits(self, frames: torch.Tensor, action: torch.Tensor,
-               colour_last: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next pixels' palette logits and the input's classes ``[B, H, W]``. Colour last
-        (``[B, H, W, K]``) for imagination, whose argmax then reads each pixel's logits
-        contiguously; colour first (``[B, K, H, W]``) for fitting, where torch's cross-entropy
-        is an order of magnitude faster on a CPU."""
+    def _head(self, frames: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The head's logits per patch ``[B, h, w, K, p, p]`` (copy gains not added yet) and the
+        input's classes ``[B, H, W]``."""
         index = self.colour_index(frames)
         b, _, height, width = frames.shape
         p = self.config.patch
@@ -224,7 +221,15 @@ class PaletteModel(nn.Module):
         x = x.relu_().permute(0, 3, 1, 2)  # [B, C, h, w] in channels-last memory: no copy
         for block in self.blocks:
             x = block(x)
-        out = self.frame_head(x.permute(0, 2, 3, 1)).float().view(b, h, w, -1, p, p)  # per patch: K, rows, cols
+        return self.frame_head(x.permute(0, 2, 3, 1)).float().view(b, h, w, -1, p, p), index
+
+    def logits(self, frames: torch.Tensor, action: torch.Tensor,
+               colour_last: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next pixels' palette logits and the input's classes ``[B, H, W]``: colour last
+        (``[B, H, W, K]``) or colour first (``[B, K, H, W]``, for fitting: torch's cross-entropy
+        is an order of magnitude faster on a CPU that way)."""
+        out, index = self._head(frames, action)
+        b, _, height, width = frames.shape
         if colour_last:
             logits = out.permute(0, 1, 4, 2, 5, 3).reshape(b, height, width, -1)
             return logits.scatter_add_(3, index.unsqueeze(3), self.copy_gain[index].unsqueeze(3)), index
