@@ -159,6 +159,8 @@ def test_paper_preset_has_the_papers_sizes():
         ("sokoban-10x10-4", "paper", 5, 256)
     assert config.out == Path("runs/pipeline-paper")
     assert PipelineConfig(preset="paper", rollout_length=3).rollout_length == 3
+    args = build_parser().parse_args(["run", "--preset", "paper", "--observation", "rgb"])
+    assert from_arguments(PipelineConfig, args).observation == "rgb"  # the paper's 80x80 frames
 
 
 def test_atari_preset_has_the_books_breakout_settings():
