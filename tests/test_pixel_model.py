@@ -91,3 +91,26 @@ def test_fitting_picks_the_pixel_model_for_pixel_worlds_with_events(spec):
     assert model_kind(spec) == "pixel" and model_kind(get_spec("minatar-breakout")) == "frame"
     config = model_for_data(spec, GridModelConfig())
     assert isinstance(config, PixelModelConfig) and config.shape == (2, 84, 84) and config.num_actions == 4
+
+
+def test_the_atari_presets_i2a_trains_a_few_updates_on_the_cpu(spec, tmp_path):
+    """`reverie run --preset atari` is a GPU job; its agent (rollout length 3, LSTM 256, 16 envs)
+    on a pixel model is the same code on a CPU, checked here for two A2C updates."""
+    from reverie.agents import build_agent
+    from reverie.training.actor_critic import A2C, A2CConfig
+    from reverie.workflows.pipeline import PipelineConfig
+
+    preset = PipelineConfig(preset="atari")
+    torch.manual_seed(0)
+    path = save_model(PixelModel.for_spec(spec, PixelModelConfig(channels=16)), tmp_path / "model.pt")
+    agent = build_agent("i2a", spec, model=str(path), rollout_length=preset.rollout_length,
+                        encoder_hidden=preset.encoder_hidden)
+    trainer = A2C(agent, spec.make_env("train", preset.num_envs, seed=0), A2CConfig(lr_schedule="constant"),
+                  total_frames=10**6, seed=0)
+    before = [p.detach().clone() for p in agent.parameters() if p.requires_grad]
+    for _ in range(2):
+        stats = trainer.train_step()
+    assert trainer.frames == 2 * 5 * preset.num_envs
+    assert all(torch.isfinite(torch.as_tensor(v)).all() for v in stats.values() if isinstance(v, (float, torch.Tensor)))
+    after = [p for p in agent.parameters() if p.requires_grad]
+    assert all(not torch.equal(a, b) for a, b in zip(before, after) if a.dim() > 1)
