@@ -153,8 +153,8 @@ class PaletteModel(nn.Module):
         self.num_actions, self.num_colours = config.num_actions, len(config.palette)
         # A convolution and a transposed convolution of kernel = stride = patch are linear maps of
         # each patch (to and from one feature vector): written as such they are one matmul each,
-        # several times faster on a CPU than torch's strided kernels, and the logits come out
-        # colour-last, where the argmax and the cross-entropy read them contiguously.
+        # several times faster on a CPU than torch's strided kernels; one reshape then lays the
+        # logits out for the argmax (colour last) or the cross-entropy (colour first).
         self.stem = nn.Linear(3 * patch * patch, channels[0])
         self.action_bias = nn.Embedding(self.num_actions, channels[0])
         self.blocks = nn.ModuleList(PoolAndInject(a, b) for a, b in zip(channels[:-1], channels[1:]))

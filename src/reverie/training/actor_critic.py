@@ -22,10 +22,17 @@ Acting runs under ``torch.inference_mode()``; the rollout is stored in prealloca
 statistics stay tensors until someone asks for numbers, so nothing waits on the device inside
 the loop. Action sampling draws from the trainer's own ``torch.Generator``, so on the CPU a
 seed fixes the whole run, and :meth:`A2C.state_dict` holds all it needs to continue exactly.
+
+Two speed options for pixel agents, off by default and kept only where measured faster
+(``benchmarks/precision.py``): ``precision`` runs the agent's forward passes (acting and the
+update's) under ``torch.autocast`` in bf16 (CPU or CUDA) or fp16 (CUDA, with a gradient scaler),
+while the losses are reduced from float32 logits and values; ``channels_last`` stores the conv
+weights and feeds observation batches in NHWC order, which some convolution kernels prefer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -43,6 +50,8 @@ __all__ = ["A2CConfig", "A2C", "BatchedEnv", "GymVectorAdapter", "EpisodeStats",
 
 OPTIMIZERS = ("rmsprop", "adam")
 SCHEDULES = ("linear", "constant")
+#: ``precision`` -> the autocast dtype of the agent's forward passes (None: plain float32)
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -64,6 +73,10 @@ class A2CConfig:
     bootstrap_truncated: bool = option(True, "a truncated episode (step cap) bootstraps from its last "
                                              "observation's value; off = the cap ends the return like a "
                                              "terminal state")
+    precision: str = option("fp32", "the agent's forward passes in fp32, bf16 (autocast, CPU or CUDA) or fp16 "
+                                    "(autocast, CUDA only); losses stay float32")
+    channels_last: bool = option(False, "conv agents: weights and observation batches in channels-last (NHWC) "
+                                        "memory order")
 
     def __post_init__(self) -> None:
         if self.n_steps < 1:
@@ -86,6 +99,8 @@ class A2CConfig:
             raise ReverieError(f"--optim-eps must be a finite number > 0, got {self.optim_eps}")
         if not 0 < self.rmsprop_alpha < 1:
             raise ReverieError(f"--rmsprop-alpha must be in (0, 1), got {self.rmsprop_alpha}")
+        if self.precision not in PRECISIONS:
+            raise ReverieError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 class BatchedEnv(Protocol):
@@ -180,6 +195,14 @@ class A2C:
         self.total_frames = total_frames
         self.device = next(policy.parameters()).device
         self.num_envs = int(env.num_envs)
+        self.autocast_dtype = PRECISIONS[self.config.precision]
+        if self.config.precision == "fp16" and self.device.type != "cuda":
+            raise ReverieError(f"--precision fp16 needs a CUDA device (autocast in fp16 is slow on {self.device.type}); "
+                               "use bf16 there")
+        # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none
+        self.scaler = torch.amp.GradScaler("cuda") if self.config.precision == "fp16" else None
+        if self.config.channels_last:
+            policy.to(memory_format=torch.channels_last)  # in place: 4-D weights only
         self.optimizer = make_optimizer(policy.parameters(), self.config)
         self.generator = torch.Generator(self.device)
         self.generator.manual_seed(seed)
@@ -209,6 +232,24 @@ class A2C:
         assert self.total_frames
         return self.config.lr * max(0.0, 1.0 - self.frames / self.total_frames)
 
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The policy on ``obs`` with this config's precision and memory format (logits and
+        values may come back in bf16/fp16: losses and sampling cast them to float32)."""
+        with self.autocast():
+            return self.policy(self.prepare(obs))
+
+    def prepare(self, obs: torch.Tensor) -> torch.Tensor:
+        """An observation batch in the memory format the policy's weights have."""
+        if self.config.channels_last and obs.dim() == 4:
+            return obs.contiguous(memory_format=torch.channels_last)
+        return obs
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """``torch.autocast`` in the config's precision (nothing for fp32)."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
     # -- rollout -------------------------------------------------------------------------
 
     @torch.inference_mode()
@@ -219,7 +260,7 @@ class A2C:
         final_rows: list[torch.Tensor] = []
         self._obs_buf[0].copy_(self.obs)
         for t in range(T):
-            logits, value = self.policy(self._obs_buf[t])
+            logits, value = self.forward(self._obs_buf[t])
             actions = self.sample(logits)
             obs, reward, terminated, truncated, info = self.env.step(actions)
             self._actions[t] = actions
@@ -239,12 +280,12 @@ class A2C:
                     final_obs.append(info["final_obs"][cut])
                     final_rows.append(ended[cut] + t * N)
             (self._obs_buf[t + 1] if t + 1 < T else self.obs).copy_(obs)
-        bootstrap = self.policy(self.obs)[1].float()
+        bootstrap = self.forward(self.obs)[1].float()
         final_values = torch.zeros((T, N), dtype=torch.float32, device=self.device)
         if final_obs and sum(len(rows) for rows in final_rows):
             # One batched forward for every truncated episode of the rollout (an I2A forward
             # imagines, so none is spent on rows whose value the returns ignore).
-            last = self.policy(torch.cat(final_obs).to(self.device))[1].float()
+            last = self.forward(torch.cat(final_obs).to(self.device))[1].float()
             final_values.view(-1)[torch.cat(final_rows)] = last
         self.frames += T * N
         rollout = {"obs": self._obs_buf, "actions": self._actions, "rewards": self._rewards,
@@ -272,14 +313,17 @@ class A2C:
         if c.normalize_advantages:
             mean, std = self.advantage_moments(advantages)
             advantages = (advantages - mean) / (std + 1e-8)
-        obs = rollout["obs"].reshape(-1, *rollout["obs"].shape[2:])
-        logits, values = self.policy(obs)
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        obs = self.prepare(rollout["obs"].reshape(-1, *rollout["obs"].shape[2:]))
+        logits, values = self.forward(obs)
+        logits, values = logits.float(), values.float()
+        log_probs = torch.log_softmax(logits, dim=-1)
         taken = log_probs.gather(1, rollout["actions"].reshape(-1, 1)).squeeze(1)
         entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
         policy_loss = -(advantages * taken).mean()
-        value_loss = (returns - values.float()).pow(2).mean()
-        extra = auxiliary_losses(self.policy, obs, logits, values, rollout)
+        value_loss = (returns - values).pow(2).mean()
+        with self.autocast():  # the hooks run networks of their own (I2A: the rollout policy)
+            extra = {name: loss.float() for name, loss in
+                     auxiliary_losses(self.policy, obs, logits, values, rollout).items()}
         loss = policy_loss + c.value_coef * value_loss - c.entropy_coef * entropy
         for value in extra.values():
             loss = loss + value
@@ -287,14 +331,20 @@ class A2C:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.reduce_gradients()
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+        self.reduce_gradients()  # before unscaling: every rank then sees the same overflow
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
         params = [p for p in self.policy.parameters() if p.grad is not None]
         if c.max_grad_norm > 0:
             grad_norm = nn.utils.clip_grad_norm_(params, c.max_grad_norm)
         else:
             grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
-        self.optimizer.step()
+        if self.scaler is None:
+            self.optimizer.step()
+        else:  # skips the step where the scaled gradients overflowed, and adapts the scale
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         self.updates += 1
         stats = {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
                  "grad_norm": grad_norm, "advantage_abs": advantages.abs().mean(),
@@ -342,6 +392,7 @@ class A2C:
             "action_rng": self.generator.get_state(),
             "stats": self.stats.state_dict(),
             "env": _clone(get_state()) if get_state is not None else None,
+            **({"grad_scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any], reseed: int | None = None) -> None:
@@ -352,6 +403,8 @@ class A2C:
         self.frames, self.updates = int(state["frames"]), int(state["updates"])
         self.generator.set_state(state["action_rng"])
         self.stats.load_state_dict(state["stats"])
+        if self.scaler is not None and "grad_scaler" in state:
+            self.scaler.load_state_dict(state["grad_scaler"])
         set_state = getattr(self.env, "set_state", None)
         if state.get("env") is not None and set_state is not None:
             set_state(state["env"])
