@@ -197,8 +197,8 @@ class A2C:
         self.num_envs = int(env.num_envs)
         self.autocast_dtype = PRECISIONS[self.config.precision]
         if self.config.precision == "fp16" and self.device.type != "cuda":
-            raise ReverieError(f"--precision fp16 needs a CUDA device (autocast in fp16 is slow on {self.device.type}); "
-                               "use bf16 there")
+            raise ReverieError(f"--precision fp16 needs a CUDA device (autocast in fp16 is slow on "
+                               f"{self.device.type}); use bf16 there")
         # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none
         self.scaler = torch.amp.GradScaler("cuda") if self.config.precision == "fp16" else None
         if self.config.channels_last:
