@@ -79,15 +79,15 @@ def picture(bins: list[dict], random_score: float, path: Path) -> None:
 
 
 def markdown(result: dict) -> str:
-    run, rnd = result["evaluation"], result["random"]
+    run, greedy, rnd = result["evaluation"], result["greedy"], result["random"]
     lines = [f"`{result['command']}` on {result['date']}; {result['machine']}. The run: `{result['train_command']}` "
              f"({result['frames']:,} agent steps = {4 * result['frames']:,} emulator frames, "
              f"{result['minutes']:.0f} minutes at {result['frames_per_second']:.0f} steps/s on a shared machine).", "",
              "| agent steps | training games in the span | mean game score |", "|---:|---:|---:|"]
-    lines += [f"| {b['frames']:,} | {b['games']:,} | {b['score']:.1f} |" for b in result["curve"]]
+    lines += [f"| {b['frames']:,} | {b['games']:,.0f} | {b['score']:.1f} |" for b in result["curve"]]
     lines += ["", f"Held-out games ({run['episodes']} each, whole games of 5 lives, raw score, 95% interval):", "",
               "| policy | mean score (95% CI) | mean length (agent steps) |", "|---|---|---:|"]
-    for name, r in (("A2C, sampled actions", run), ("uniform random policy", rnd)):
+    for name, r in (("A2C, sampled actions", run), ("A2C, greedy actions", greedy), ("uniform random policy", rnd)):
         low, high = r["return_ci95"]
         lines.append(f"| {name} | {r['mean_return']:.1f} ({low:.1f} to {high:.1f}) | {r['mean_length']:.0f} |")
     lines += ["", "![curve](images/atari_a2c_curve.png)"]
@@ -105,6 +105,7 @@ def main() -> None:
     config = json.loads((args.run / "config.json").read_text())
     evaluations = json.loads((args.run / "evaluation.json").read_text())
     evaluation = next(v for k, v in evaluations.items() if "|sample|" in k)
+    greedy = next(v for k, v in evaluations.items() if "|greedy|" in k)
     spec = get_spec(config["train"]["env"])
     random = evaluate_policy(Uniform(spec.num_actions), spec, "test", args.episodes, seed=0)
     bins = curve(args.run, args.points)
@@ -114,7 +115,7 @@ def main() -> None:
                                f"{config['train']['frames']} --num-envs 16 --lr-schedule constant --threads 1",
               "frames": summary["frames"], "minutes": summary["wall_seconds"] / 60,
               "frames_per_second": summary["frames"] / max(summary["wall_seconds"], 1e-9),
-              "curve": bins, "evaluation": evaluation,
+              "curve": bins, "evaluation": evaluation, "greedy": greedy,
               "random": {k: random[k] for k in ("episodes", "mean_return", "return_ci95", "mean_length")}}
     print(markdown(result))
     (ROOT / "benchmarks" / "results" / "atari_a2c.json").write_text(json.dumps(result, indent=1) + "\n")
