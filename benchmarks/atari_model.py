@@ -52,6 +52,7 @@ def drift(model, spec, policy, games: int, horizon: int, warmup: int, seed: int)
     for _ in range(warmup):
         obs = env.step(act(obs))[0]
     imagined, alive = obs.clone(), torch.ones(games, dtype=torch.bool)
+    start = obs[:, -1].float().clone()  # the copy model's every imagined frame
     rows = []
     event_ok = torch.zeros(len(spec.rewards.events))
     frames = []
@@ -67,7 +68,10 @@ def drift(model, spec, policy, games: int, horizon: int, warmup: int, seed: int)
             event_ok = (predicted == info["events"]).float().mean(0)
         alive &= ~torch.isin(torch.arange(games), info["final_index"])
         error = (imagined[:, -1].float() - real[:, -1].float()).abs()[alive]
+        copy = (start - real[:, -1].float()).abs()[alive]
         rows.append({"k": k, "games": int(alive.sum()), "mean_abs_error": float(error.mean()) if len(error) else None,
+                     "copy_mean_abs_error": float(copy.mean()) if len(copy) else None,
+                     "copy_pixels_within_8": float((copy <= 8).float().mean()) if len(copy) else None,
                      "pixels_within_8": float((error <= 8).float().mean()) if len(error) else None,
                      "exact_frames": float((error == 0).flatten(1).all(1).float().mean()) if len(error) else None})
         frames.append(np.concatenate([np.asarray(spec.render(real[:1]))[0], np.asarray(spec.render(imagined[:1]))[0]], 1))
@@ -78,12 +82,13 @@ def markdown(result: dict) -> str:
     lines = [f"`{result['command']}` on {result['date']}; {result['machine']}. Model: `{result['model']}` "
              f"({result['parameters']:,} parameters); {result['games']} test games under "
              f"{result['policy']}, {result['warmup']} real steps in.", "",
-             "| imagined step k | games | mean abs error (0-255) | pixels within 8 | exact frames |",
-             "|---:|---:|---:|---:|---:|"]
+             "| imagined step k | games | mean abs error (0-255) | pixels within 8 | exact frames | "
+             "copy model: mean abs error | copy model: pixels within 8 |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["curve"]:
         if r["mean_abs_error"] is not None:
             lines.append(f"| {r['k']} | {r['games']} | {r['mean_abs_error']:.2f} | {r['pixels_within_8']:.2%} | "
-                         f"{r['exact_frames']:.1%} |")
+                         f"{r['exact_frames']:.1%} | {r['copy_mean_abs_error']:.2f} | {r['copy_pixels_within_8']:.2%} |")
     lines += ["", "One-step event accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in result["event_accuracy"].items())
               + ".", "", "Real (left) and imagined (right) frames:", "", "![rollout](images/atari_model_rollout.gif)"]
     return "\n".join(lines)
