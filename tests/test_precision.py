@@ -37,6 +37,8 @@ def weights(module: torch.nn.Module) -> list[torch.Tensor]:
 def test_a_bf16_step_on_rgb_frames_is_finite_and_learns():
     trainer = rgb_trainer(A2CConfig(precision="bf16"))
     assert trainer.obs.shape[1:] == (3, 48, 48)
+    with torch.no_grad():  # the forward passes really run in bf16 (fp32 would give float32 logits)
+        assert trainer.forward(trainer.obs)[0].dtype == torch.bfloat16
     before = weights(trainer.policy)
     for _ in range(2):
         stats = trainer.train_step()

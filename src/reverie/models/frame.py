@@ -40,7 +40,7 @@ from ..core.config import option
 from ..core.errors import ReverieError
 from .tasks import TaskBinding
 from .base import action_planes
-from .grid import FEEDS, MAX_PARAMETERS, PoolAndInject, global_max, parse_channels
+from .grid import FEEDS, MAX_PARAMETERS, PoolAndInject, global_max, named_channels, parse_channels
 
 #: Named sizes (stem width, then one entry per pool-and-inject block). MiniPacman's ghosts
 #: chase or flee the player, which a cell learns from pooled features of the whole frame.
@@ -87,11 +87,7 @@ class FrameModelConfig:
                                               parse=_tuple(int), metavar="K0,K1,...")
 
     def __post_init__(self) -> None:
-        if self.channels is None:
-            if self.size not in SIZES:
-                raise ReverieError(f"unknown model size {self.size!r}; choose one of {sorted(SIZES)}")
-            self.channels = SIZES[self.size]
-        self.channels = parse_channels(self.channels)
+        self.channels = named_channels(self.size, self.channels, SIZES)
         if len(self.channels) < 2 or min(self.channels) < 1:
             raise ReverieError(f"channels needs a stem and at least one block, all >= 1; got {self.channels}")
         if self.feed not in FEEDS:

@@ -95,11 +95,7 @@ class GridModelConfig:
         parse=lambda text: tuple(int(v) for v in text.split(",") if v), metavar="K0,K1,...")
 
     def __post_init__(self) -> None:
-        if self.channels is None:
-            if self.size not in SIZES:
-                raise ReverieError(f"unknown model size {self.size!r}; choose one of {sorted(SIZES)}")
-            self.channels = SIZES[self.size]
-        self.channels = parse_channels(self.channels)
+        self.channels = named_channels(self.size, self.channels, SIZES)
         if len(self.channels) < 2 or min(self.channels) < 1:
             raise ReverieError(f"channels needs a stem and at least one block, all >= 1; got {self.channels}")
         if self.feed not in FEEDS:
@@ -154,6 +150,24 @@ class GridModelConfig:
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+
+def named_channels(size: str, channels, sizes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+    """A model's widths: ``channels`` where given, else the named ``size`` of ``sizes`` (a
+    one-line error for an unknown name). Shared by every conv model's config."""
+    if channels is None:
+        if size not in sizes:
+            raise ReverieError(f"unknown model size {size!r}; choose one of {sorted(sizes)}")
+        channels = sizes[size]
+    return parse_channels(channels)
+
+
+def check_reward_classes(name: str, values, spec) -> None:
+    """Refuse, in one line, a world whose reward classes are not the ``values`` a model classifies
+    (imagined rewards would silently mean other things)."""
+    if tuple(values) != tuple(spec.rewards.classes):
+        raise ReverieError(f"this {name}'s reward classes {list(values)} are not {spec.id}'s "
+                           f"{list(spec.rewards.classes)} (in class order)")
 
 
 def global_max(x: torch.Tensor) -> torch.Tensor:
@@ -245,9 +259,8 @@ class GridModel(nn.Module):
         if obs.kind != "onehot" or obs.num_codes != self.num_codes or spec.num_actions != self.num_actions:
             raise ReverieError(f"this grid model imagines {self.num_codes} cell codes and {self.num_actions} actions; "
                                f"{spec.id} has {obs.kind} observations {obs.shape} and {spec.num_actions} actions")
-        if self.rewards is not None and tuple(self.config.reward_values) != tuple(spec.rewards.classes):
-            raise ReverieError(f"this grid model's reward classes {list(self.config.reward_values)} are not "
-                               f"{spec.id}'s {list(spec.rewards.classes)} (in class order)")
+        if self.rewards is not None:
+            check_reward_classes("grid model", self.config.reward_values, spec)
 
     def extra_repr(self) -> str:
         return f"channels={self.config.channels}, feed={self.config.feed!r}, reward_head={self.config.reward_head}"

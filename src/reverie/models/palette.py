@@ -35,7 +35,7 @@ from torch import nn
 from ..core.config import option
 from ..core.errors import ReverieError
 from .base import RewardClasses
-from .grid import MAX_PARAMETERS, PoolAndInject, parse_channels
+from .grid import MAX_PARAMETERS, PoolAndInject, check_reward_classes, named_channels, parse_channels
 
 __all__ = ["PaletteModel", "PaletteModelConfig", "SIZES", "pack_colours"]
 
@@ -78,11 +78,7 @@ class PaletteModelConfig:
                                                parse=_ints, metavar="K0,...")
 
     def __post_init__(self) -> None:
-        if self.channels is None:
-            if self.size not in SIZES:
-                raise ReverieError(f"unknown model size {self.size!r}; choose one of {sorted(SIZES)}")
-            self.channels = SIZES[self.size]
-        self.channels = parse_channels(self.channels)
+        self.channels = named_channels(self.size, self.channels, SIZES)
         if len(self.channels) < 2 or min(self.channels) < 1 or int(self.reward_hidden) < 1:
             raise ReverieError(f"channels needs a stem and at least one block, all >= 1, and reward_hidden >= 1; "
                                f"got {self.channels}, {self.reward_hidden}")
@@ -185,9 +181,8 @@ class PaletteModel(nn.Module):
             raise ReverieError(f"this palette model imagines RGB frames {list(self.config.shape)} and "
                                f"{self.num_actions} actions; {spec.id} has {obs.kind} observations "
                                f"{list(obs.shape)} and {spec.num_actions} actions")
-        if self.rewards is not None and tuple(self.config.reward_values) != tuple(spec.rewards.classes):
-            raise ReverieError(f"this palette model's reward classes {list(self.config.reward_values)} are not "
-                               f"{spec.id}'s {list(spec.rewards.classes)} (in class order)")
+        if self.rewards is not None:
+            check_reward_classes("palette model", self.config.reward_values, spec)
 
     def extra_repr(self) -> str:
         return f"channels={self.config.channels}, patch={self.config.patch}, colours={self.num_colours}"
