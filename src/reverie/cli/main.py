@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .levels import add_levels_commands
     from .model import add_model_commands
+    from .offpolicy import add_offpolicy_command
     from .play import add_play_command
     from .run import add_run_command
     from .plan import add_plan_commands
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_play_command(commands)
     add_model_commands(commands)
     add_train_commands(commands)
+    add_offpolicy_command(commands)
     add_plan_commands(commands)
     add_search_commands(commands)
     return parser

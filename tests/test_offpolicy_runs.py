@@ -1,0 +1,101 @@
+"""Off-policy runs: exact resume, branched rollouts' horizon, bad input refused in one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from reverie.agents.offpolicy_nets import LearnerConfig
+from reverie.cli.main import main
+from reverie.core.checkpoint import load_checkpoint
+from reverie.core.errors import ReverieError
+from reverie.data.replay import ReplayBuffer
+from reverie.models.vector import VectorModel, VectorModelConfig
+from reverie.training.branched import ImaginedEnv, ModelAugmentConfig, branched_rollouts
+from reverie.training.offpolicy import OffPolicyConfig
+from reverie.training.offpolicy_runs import resume_offpolicy, train_offpolicy
+
+SMALL = dict(steps=240, learning_starts=80, log_every=50, checkpoint_every=1000, eval_every=120, eval_episodes=1,
+             tensorboard=False)
+TIMING = {"steps_per_second", "updates_per_second", "elapsed_seconds", "model_fit_seconds"}
+
+
+def _records(run_dir):
+    out = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        out.append({k: v for k, v in json.loads(line).items() if k not in TIMING})
+    return out
+
+
+@pytest.mark.parametrize("agent,model", [
+    ("sac", dict(model_every=60, model_members=2, model_hidden=16, model_layers=1, model_epochs=1, rollout_batch=20,
+                 rollout_every=40, horizon_max=2, horizon_to=200, mbve_horizon=2)),
+    ("naf", {}),
+])
+def test_resume_is_exact_on_pendulum(tmp_path, agent, model):
+    learner = LearnerConfig(agent=agent, hidden=16, batch_size=16)
+    straight = train_offpolicy(OffPolicyConfig(run_dir=tmp_path / "a", **SMALL), learner,
+                               ModelAugmentConfig(**model), progress=False)
+    half = train_offpolicy(OffPolicyConfig(run_dir=tmp_path / "b", **SMALL), learner, ModelAugmentConfig(**model),
+                           progress=False, stop_after=130)  # mid-episode, mid-log-window
+    assert half["interrupted"] and half["steps"] == 130
+    resumed = resume_offpolicy(tmp_path / "b", progress=False)
+    assert resumed["completed"] and straight["updates"] == resumed["updates"]
+    a = load_checkpoint(tmp_path / "a" / "checkpoint.pt")["trainer"]
+    b = load_checkpoint(tmp_path / "b" / "checkpoint.pt")["trainer"]
+    for key, value in a["learner"]["weights"].items():
+        assert torch.equal(value, b["learner"]["weights"][key]), key
+    for key, value in a["replay"]["data"].items():
+        assert torch.equal(value, b["replay"]["data"][key]), key
+    if model:
+        for key, value in a["model"].items():
+            assert torch.equal(value, b["model"][key]), key
+    assert straight["evaluation"] == resumed["evaluation"]
+    assert _records(tmp_path / "a") == _records(tmp_path / "b")
+
+
+def test_run_folder_holds_config_metrics_summary(tmp_path):
+    train_offpolicy(OffPolicyConfig(run_dir=tmp_path / "r", **(SMALL | {"steps": 100})),
+                    LearnerConfig(hidden=8, batch_size=8), progress=False)
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["method"] == "sac" and config["task"]["gym_id"] == "Pendulum-v1"
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["completed"] and summary["evaluation"]["episodes"] == 1
+    assert (tmp_path / "r" / "metrics.csv").is_file()
+    with pytest.raises(ReverieError, match="holds a run already"):
+        train_offpolicy(OffPolicyConfig(run_dir=tmp_path / "r", **SMALL), progress=False)
+
+
+def test_branched_rollouts_never_exceed_the_trusted_horizon():
+    torch.manual_seed(0)
+    model = VectorModel(VectorModelConfig(obs_dim=3, action_dim=1, kind="mlp", hidden=8, members=3, learn_reward=True))
+    env = ImaginedEnv(model, 3)
+    out = ReplayBuffer(10_000, 3, 1)
+    policy = lambda s: torch.tanh(s[:, :1])  # noqa: E731
+    stats = branched_rollouts(env, torch.randn(50, 3), 10, 3, policy, out, torch.Generator().manual_seed(0))
+    assert stats["rollout_depth_max"] == 3 and len(out) == 150
+    stopped = branched_rollouts(env, torch.randn(50, 3), 10, 3, policy, ReplayBuffer(100, 3, 1),
+                                torch.Generator().manual_seed(0), trust_disagreement=1e-9)
+    assert stopped["rollout_transitions"] == 0  # members disagree: no imagined step is trusted
+    config = ModelAugmentConfig(model_every=1, rollout_batch=1, horizon_min=1, horizon_max=20, horizon_from=100,
+                                horizon_to=1100, trusted_horizon=4)
+    horizons = [config.horizon(s) for s in range(0, 2000, 50)]
+    assert horizons[0] == 1 and max(horizons) == 4 and horizons == sorted(horizons)
+
+
+def test_bad_input_is_refused_in_one_line(capsys, tmp_path):
+    cases = [
+        (["--task", "CartPole-v1"], "Discrete actions"),
+        (["--task", "pendulum", "--her"], "needs a goal-conditioned task"),
+        (["--agent", "ppo"], "unknown off-policy agent"),
+        (["--mbve-horizon", "8", "--model-every", "10"], "exceeds --trusted-horizon"),
+        (["--rollout-batch", "10"], "need a model"),
+        (["--steps", "0"], "positive integer"),
+    ]
+    for args, message in cases:
+        code = main(["offpolicy", "--run-dir", str(tmp_path / "x"), "--quiet", *args])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and message in err and len(err.splitlines()) == 1, (args, err)
+    assert not (tmp_path / "x" / "checkpoint.pt").exists()
