@@ -102,7 +102,7 @@ def table(result: dict) -> str:
                              f"{roll['horizon']}).")
     if "learning" in result:
         ln = result["learning"]
-        curve = ", ".join(f"{s // 1000}k: {v}" for s, v in ln["eval_curve"])
+        curve = ", ".join(f"{s / 1000:g}k: {v}" for s, v in ln["eval_curve"])
         text += (f"\n\nSAC on Pendulum-v1, seed {ln['seed']}, {ln['steps']:,} steps in {ln['wall_seconds']:.0f} s: "
                  f"greedy mean return over 10 episodes {curve}.")
     return text + f"\n\nMeasured on {result['machine']} ({result['threads']} torch thread), {result['date']}."

@@ -99,3 +99,14 @@ def test_bad_input_is_refused_in_one_line(capsys, tmp_path):
         err = capsys.readouterr().err.strip()
         assert code == 2 and message in err and len(err.splitlines()) == 1, (args, err)
     assert not (tmp_path / "x" / "checkpoint.pt").exists()
+
+
+def test_cli_trains_and_resumes(capsys, tmp_path):
+    args = ["offpolicy", "--run-dir", str(tmp_path / "c"), "--quiet", "--steps", "60", "--learning-starts", "30",
+            "--hidden", "8", "--batch-size", "8", "--eval-episodes", "1", "--no-tensorboard", "--agent", "naf"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "naf on pendulum" in out and "greedy evaluation" in out
+    assert main(["offpolicy", "--resume", str(tmp_path / "c"), "--steps", "90"]) == 2
+    assert "drop --steps" in capsys.readouterr().err
+    assert main(["offpolicy", "--resume", str(tmp_path / "c"), "--quiet"]) == 0  # already complete: a no-op
