@@ -7,6 +7,7 @@ table between the ``off-policy`` markers of ``docs/off-policy.md``.
 
     python benchmarks/off_policy.py                 # speeds + the 15k-step learning check
     python benchmarks/off_policy.py --quick         # speeds only, short
+    python benchmarks/off_policy.py --from-json --compare 5000   # add a 5k-step comparison
 """
 
 from __future__ import annotations
@@ -92,6 +93,24 @@ def learning_check(steps: int, seed: int) -> dict:
             "wall_seconds": summary["wall_seconds"], "steps_per_second": summary["steps_per_second"]}
 
 
+def compare(steps: int, seed: int) -> list[dict]:
+    """Every Pendulum configuration for ``steps`` (1,000 random): greedy evaluations every 2,500."""
+    out = []
+    for name, (task, learner, model, her) in CONFIGS.items():
+        if task != "pendulum":
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            run_dir = Path(tmp) / "run"
+            config = OffPolicyConfig(task=task, steps=steps, seed=seed, run_dir=run_dir, eval_every=2500,
+                                     eval_episodes=10, log_every=500, checkpoint_every=steps, tensorboard=False)
+            summary = train_offpolicy(config, LearnerConfig(**learner), ModelAugmentConfig(**model), progress=False)
+            evals = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        out.append({"config": name, "steps": steps, "seed": seed, "wall_seconds": summary["wall_seconds"],
+                    "eval_curve": [(r["step"], round(r["eval_return"], 1)) for r in evals if "eval_return" in r]})
+        print(json.dumps(out[-1]), flush=True)
+    return out
+
+
 def table(result: dict) -> str:
     rows = ["| configuration | task | steps/s (real) | updates/s |", "|---|---|---:|---:|"]
     for r in result["speed"]:
@@ -105,6 +124,12 @@ def table(result: dict) -> str:
         curve = ", ".join(f"{s / 1000:g}k: {v}" for s, v in ln["eval_curve"])
         text += (f"\n\nSAC on Pendulum-v1, seed {ln['seed']}, {ln['steps']:,} steps in {ln['wall_seconds']:.0f} s: "
                  f"greedy mean return over 10 episodes {curve}.")
+    if "compare" in result:
+        text += "\n\n| configuration (Pendulum, seed 0) | " + " | ".join(
+            f"return at {s / 1000:g}k" for s, _ in result["compare"][0]["eval_curve"]) + " | wall s |\n|---|"
+        text += "---:|" * (len(result["compare"][0]["eval_curve"]) + 1)
+        for r in result["compare"]:
+            text += f"\n| {r['config']} | " + " | ".join(str(v) for _, v in r["eval_curve"]) + f" | {r['wall_seconds']:.0f} |"
     return text + f"\n\nMeasured on {result['machine']} ({result['threads']} torch thread), {result['date']}."
 
 
@@ -114,8 +139,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1500, help="steps per speed run (default 1500, 500 random)")
     parser.add_argument("--learn-steps", type=int, default=15000, help="steps of the learning check")
     parser.add_argument("--only", nargs="*", help="speed runs to do (names of CONFIGS)")
+    parser.add_argument("--compare", type=int, default=0, metavar="STEPS",
+                        help="also train every Pendulum configuration this many steps and compare returns")
+    parser.add_argument("--from-json", action="store_true",
+                        help="keep the speeds and learning check already in the results file; run only --compare")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.from_json:
+        result = json.loads(RESULTS.read_text())
+        result["compare"] = compare(args.compare, 0)
+        RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+        write_section("off-policy", table(result), "Measured", DOC)
+        print(table(result))
+        return
     result = {"machine": cpu_name(), "threads": 1, "date": time.strftime("%Y-%m-%d"), "speed": []}
     for name in args.only or CONFIGS:
         steps = 300 if "parking" in name else (600 if args.quick else args.steps)
@@ -126,6 +162,8 @@ def main() -> None:
     if not args.quick:
         result["learning"] = learning_check(args.learn_steps, 0)
         print(json.dumps(result["learning"]), flush=True)
+    if args.compare:
+        result["compare"] = compare(args.compare, 0)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
     write_section("off-policy", table(result), "Measured", DOC)
     print(table(result))

@@ -110,3 +110,22 @@ def test_cli_trains_and_resumes(capsys, tmp_path):
     assert main(["offpolicy", "--resume", str(tmp_path / "c"), "--steps", "90"]) == 2
     assert "drop --steps" in capsys.readouterr().err
     assert main(["offpolicy", "--resume", str(tmp_path / "c"), "--quiet"]) == 0  # already complete: a no-op
+
+
+def test_parking_with_hindsight_and_a_model_resumes_exactly(tmp_path):
+    pytest.importorskip("highway_env")
+    learner = LearnerConfig(hidden=16, batch_size=16)
+    model = ModelAugmentConfig(model_every=40, model_members=2, model_hidden=16, model_layers=1, model_epochs=1,
+                               rollout_batch=16, rollout_every=20, horizon_max=2, horizon_to=100, mbve_horizon=1)
+    small = SMALL | {"task": "parking", "her": True, "steps": 100, "learning_starts": 40, "eval_every": 0}
+    straight = train_offpolicy(OffPolicyConfig(run_dir=tmp_path / "a", **small), learner, model, progress=False)
+    assert straight["method"] == "sac+mbpo+mbve1+her" and "success_rate" in straight["evaluation"]
+    train_offpolicy(OffPolicyConfig(run_dir=tmp_path / "b", **small), learner, model, progress=False, stop_after=55)
+    resume_offpolicy(tmp_path / "b", progress=False)
+    a = load_checkpoint(tmp_path / "a" / "checkpoint.pt")["trainer"]
+    b = load_checkpoint(tmp_path / "b" / "checkpoint.pt")["trainer"]
+    for key, value in a["learner"]["weights"].items():
+        assert torch.equal(value, b["learner"]["weights"][key]), key
+    assert torch.equal(a["model_buffer"]["data"]["obs"], b["model_buffer"]["data"]["obs"])
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["task"]["add_walls"] is True
