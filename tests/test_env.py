@@ -14,6 +14,7 @@ from reverie.envs.sokoban.bank import LevelBank, load_boxoban
 from reverie.envs.sokoban.env import SokobanVecEnv
 from reverie.envs.sokoban.generator import generate_levels
 from reverie.envs.sokoban.levels import parse_xsb
+from reverie.envs.sokoban.observation import ObservationBuffer
 from reverie.envs.sokoban.render import SPRITES, rgb_image
 
 NOOP, UP, DOWN, LEFT, RIGHT = range(5)
@@ -176,6 +177,51 @@ def test_incremental_observations_equal_a_full_render(kind, source):
     assert truncations > 0 and pushes > 50
     if source == "generated":
         assert solves > 0, "the run never solved a level, so resets after solves went untested"
+
+
+@pytest.mark.parametrize("copy_obs", [True, False])
+def test_uint8_observations_are_the_float_ones(copy_obs):
+    """``obs_dtype=torch.uint8`` stores the same one-hot planes as bytes: through play with
+    pushes, solves, truncations and auto-resets, every observation, final observation and
+    reward equals the float32 env's, and ``.float()`` (what networks do at their input)
+    gives the float32 tensor exactly."""
+    bank = small_generated()
+    envs = [SokobanVecEnv(bank, num_envs=16, max_steps=19, seed=3, copy_obs=copy_obs, obs_dtype=dtype)
+            for dtype in (torch.float32, torch.uint8)]
+    (obs_f, _), (obs_u, _) = (env.reset() for env in envs)
+    assert obs_u.dtype == torch.uint8 and torch.equal(obs_u.float(), obs_f)
+    assert envs[1].single_observation_space.dtype == np.uint8
+    assert envs[1].single_observation_space.shape == envs[0].single_observation_space.shape
+    rng = np.random.default_rng(5)
+    ended = 0
+    for t in range(200):
+        actions = torch.from_numpy(rng.integers(0, 5, size=16))
+        (obs_f, rew_f, term_f, trunc_f, info_f), (obs_u, rew_u, term_u, trunc_u, info_u) = (
+            env.step(actions) for env in envs)
+        assert torch.equal(obs_u.float(), obs_f), f"step {t}"
+        assert torch.equal(info_u["final_obs"].float(), info_f["final_obs"])
+        assert torch.equal(rew_u, rew_f) and torch.equal(term_u, term_f) and torch.equal(trunc_u, trunc_f)
+        ended += len(info_f["final_index"])
+    assert ended > 16
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
+def test_keyed_symbolic_update_equals_the_two_scatter_one(dtype):
+    """ObservationBuffer.update redraws from the step's case key with one scatter; without a
+    key it writes old planes 0 and new planes 1; both give the same buffer."""
+    bank = small_generated()
+    env = SokobanVecEnv(bank, num_envs=10, seed=1, obs_dtype=dtype)
+    env.reset()
+    other = ObservationBuffer("symbolic", 10, env.height, env.width, env.device, dtype)
+    other.redraw(torch.arange(10), env.codes)
+    rng = np.random.default_rng(2)
+    for _ in range(60):
+        result = rules.step_(env.codes, env.player, torch.from_numpy(rng.integers(0, 5, size=10)),
+                             env.tables, env.unplaced)
+        env.obs_buffer.update(result.cells, result.before, result.after, result.key)
+        other.update(result.cells, result.before, result.after)
+        assert torch.equal(env.obs_buffer.flat, other.flat)
+        assert torch.equal(other.tensor(), env.obs_buffer.renderer.symbolic(env.codes))
 
 
 # -- episodes: truncation, termination, auto-reset ------------------------------------------------

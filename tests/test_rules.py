@@ -480,3 +480,37 @@ def test_no_bonus_for_a_target_to_target_push_in_a_solved_grid():
     after, result = step_one(before, 4)
     assert result.pushed and result.solved
     assert result.reward.item() == pytest.approx(-0.1)
+
+
+def test_outcome_tables_are_the_elementwise_rules():
+    """The step looks every outcome up by the (here, ahead, beyond) codes. For all 343 code
+    triples (and solved or not), the tables hold what the rules' elementwise formulas give,
+    the reward bit for bit in float32 (what spec.SOKOBAN_REWARDS is built from)."""
+    from reverie.envs.sokoban.spec import SOKOBAN_REWARDS
+
+    tables = rules.make_tables(10)
+    triples = torch.cartesian_prod(*[torch.arange(cells.NUM_CODES)] * 3)
+    key = (triples * tables.key_weights).sum(1)
+    assert key.tolist() == list(range(0, 2 * rules.CASES, 2))
+    is_box, is_free, is_target = (torch.as_tensor(t) for t in (cells.IS_BOX, cells.IS_FREE, cells.IS_TARGET))
+    here, ahead, beyond = triples.unbind(1)
+    push = is_box[ahead] & is_free[beyond]
+    move = is_free[ahead] | push
+    on, off = push & is_target[beyond], push & is_target[ahead]
+    assert torch.equal(tables.moved_by_key[key], move)
+    assert torch.equal(tables.pushed_by_key[key], push)
+    assert torch.equal(tables.placed_by_key[key], on.long() - off.long())
+    player = here >= cells.PLAYER  # the triples a step can meet: the player in the first cell
+    after = torch.stack((here - 4 * move.long(), ahead + move.long() * (4 - 2 * is_box[ahead].long()),
+                         beyond + 2 * push.long()), dim=1)
+    assert torch.equal(tables.after_by_key[key][player].long(), after[player])
+    for solved in (False, True):
+        finished = on & ~off & solved
+        formula = (rules.STEP_REWARD + rules.BOX_ON_REWARD * on.float() + rules.BOX_OFF_REWARD * off.float()
+                   + rules.SOLVED_REWARD * finished.float())
+        table = tables.reward_by_key[key + int(solved)]
+        assert torch.equal(table.view(torch.int32), formula.view(torch.int32))
+        # (a box pushed from one target onto another gives -0.1 + 1 - 1 in float32, a hair
+        # off the -0.1 class, as it always has)
+        assert set(table[~(on & off)].tolist()) <= set(SOKOBAN_REWARDS.classes)
+

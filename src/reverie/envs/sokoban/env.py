@@ -46,7 +46,11 @@ class SokobanVecEnv:
 
     Observations are kept between steps and only the cells a step changed are redrawn.
     With ``copy_obs=False`` ``step`` returns that buffer itself, valid until the next step
-    (faster where the caller copies it into its own storage anyway).
+    (faster where the caller copies it into its own storage anyway). ``obs_dtype`` is the
+    symbolic planes' dtype: ``torch.uint8`` stores the same 0/1 values as the float32
+    default in a quarter of the bytes (4x less to copy a step; see docs/benchmarks.md), for
+    consumers that convert at a network's input; a learned model that writes soft
+    (fractional) planes of the observation's dtype needs the float32 default.
     """
 
     def __init__(
@@ -75,8 +79,9 @@ class SokobanVecEnv:
         self.obs_buffer = ObservationBuffer(observation, num_envs, self.height, self.width,
                                             self.device, obs_dtype)
         self._bank_codes = self.bank.tensor(self.device)
-        self._bank_player = rules.player_index(self._bank_codes)
-        self._bank_unplaced = rules.unplaced_boxes(self._bank_codes)
+        # each bank level's player cell (row 0) and boxes off target (row 1): a reset copies both at once
+        self._bank_counts = torch.stack((rules.player_index(self._bank_codes),
+                                         rules.unplaced_boxes(self._bank_codes)))
         self._generator = torch.Generator(self.device)
         self._generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
         from .spec import levels_spec  # (spec.py imports this module)
@@ -87,8 +92,8 @@ class SokobanVecEnv:
         self.single_observation_space = self._observation_space(obs_dtype)
         n, hw = num_envs, self.height * self.width
         self.codes = torch.zeros(n, hw, dtype=torch.uint8, device=self.device)
-        self.player = torch.zeros(n, dtype=torch.long, device=self.device)
-        self.unplaced = torch.zeros(n, dtype=torch.long, device=self.device)
+        self._counts = torch.zeros(2, n, dtype=torch.long, device=self.device)
+        self.player, self.unplaced = self._counts  # (contiguous) views: the player's cell, boxes off target
         self.steps = torch.zeros(n, dtype=torch.long, device=self.device)
         self.level_index = torch.zeros(n, dtype=torch.long, device=self.device)
         self.episode_return = torch.zeros(n, dtype=torch.float32, device=self.device)
@@ -121,19 +126,20 @@ class SokobanVecEnv:
                 f"{tuple(actions.shape)} {actions.dtype}"
             )
         result = rules.step_(self.codes, self.player, actions.long(), self.tables, self.unplaced)
-        self.obs_buffer.update(result.cells, result.before, result.after)
+        self.obs_buffer.update(result.cells, result.before, result.after, result.key)
         self.steps += 1
         self.episode_return += result.reward
         terminated = result.solved
-        truncated = (self.steps >= self.max_steps) & ~terminated
+        done = torch.logical_or(terminated, self.steps >= self.max_steps)
+        truncated = done ^ terminated  # out of time and not solved
         # One host sync a step: which games ended (few), so only those are redrawn.
-        ended = (terminated | truncated).nonzero().squeeze(1)
+        ended = done.nonzero().squeeze(1)
         info: dict[str, Any] = {
             "episode_return": self.episode_return.clone(),
             "episode_length": self.steps.clone(),
             "level_index": self.level_index.clone(),
             "final_index": ended,
-            "final_obs": self.obs_buffer.tensor()[ended],
+            "final_obs": self.obs_buffer.tensor().index_select(0, ended),
             "success": terminated,  # an episode terminates only when its level is solved
         }
         self._restart(ended)
@@ -145,13 +151,15 @@ class SokobanVecEnv:
             return
         fresh = torch.randint(len(self.bank), (rows.numel(),), device=self.device,
                               generator=self._generator)
-        self.codes[rows] = self._bank_codes[fresh]
-        self.player[rows] = self._bank_player[fresh]
-        self.unplaced[rows] = self._bank_unplaced[fresh]
-        self.level_index[rows] = fresh
-        self.steps[rows] = 0
-        self.episode_return[rows] = 0.0
-        self.obs_buffer.redraw(rows, self.codes[rows])
+        # (index_select/index_copy_ rather than tensor[rows]: on CPU, advanced indexing of a
+        # 2-d tensor is several times slower, and on a busy machine its threads can stall it)
+        codes = self._bank_codes.index_select(0, fresh)
+        self.codes.index_copy_(0, rows, codes)
+        self._counts.index_copy_(1, rows, self._bank_counts.index_select(1, fresh))
+        self.level_index.index_copy_(0, rows, fresh)
+        self.steps.index_fill_(0, rows, 0)
+        self.episode_return.index_fill_(0, rows, 0.0)
+        self.obs_buffer.redraw(rows, codes)
 
     def reset_to(self, episodes: torch.Tensor) -> torch.Tensor:
         """Start env ``i`` on bank level ``episodes[i] % len(bank)`` from its first step (what
@@ -160,9 +168,8 @@ class SokobanVecEnv:
         if episodes.shape != (self.num_envs,):
             raise ValueError(f"episodes must have shape ({self.num_envs},), got {tuple(episodes.shape)}")
         index = episodes % len(self.bank)
-        self.codes.copy_(self._bank_codes[index])
-        self.player.copy_(self._bank_player[index])
-        self.unplaced.copy_(self._bank_unplaced[index])
+        self.codes.copy_(self._bank_codes.index_select(0, index))
+        self._counts.copy_(self._bank_counts.index_select(1, index))
         self.level_index.copy_(index)
         self.steps.zero_()
         self.episode_return.zero_()
