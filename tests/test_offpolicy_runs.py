@@ -129,3 +129,17 @@ def test_parking_with_hindsight_and_a_model_resumes_exactly(tmp_path):
     assert torch.equal(a["model_buffer"]["data"]["obs"], b["model_buffer"]["data"]["obs"])
     config = json.loads((tmp_path / "a" / "config.json").read_text())
     assert config["task"]["add_walls"] is True
+
+
+def test_imagined_goal_steps_keep_the_goal_and_score_with_the_goal_reward():
+    from reverie.data.hindsight import GoalReward
+
+    goals = GoalReward(lambda a, d: -(a - d).abs().sum(-1), lambda a, d: (a - d).abs().sum(-1) < 0.5)
+    model = VectorModel(VectorModelConfig(obs_dim=3, action_dim=1, kind="mlp", hidden=8, members=2))
+    env = ImaginedEnv(model, 3, goal_dim=2, goals=goals)
+    flat = torch.cat([torch.randn(6, 3), torch.randn(6, 2)], -1)
+    flat[0, 3:] = flat[0, :2]  # a goal the row is at already
+    nxt, reward, done, _ = env.step_members(flat, torch.zeros(6, 1), torch.Generator().manual_seed(0))
+    assert torch.equal(nxt[:, 3:], flat[:, 3:])
+    assert torch.allclose(reward, goals.reward(nxt[:, :2], flat[:, 3:]))
+    assert torch.equal(done, goals.success(nxt[:, :2], flat[:, 3:]))

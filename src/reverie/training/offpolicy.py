@@ -220,6 +220,7 @@ class OffPolicyTrainer:
     @torch.no_grad()
     def evaluate(self, episodes: int, task: ControlTask | None = None) -> dict[str, Any]:
         """Greedy episodes on a separate env (episode ``i`` reset with ``EVAL_SEED + i``)."""
+        own = task is None
         task = task or make_task(self.config.task, self.config.env_kwargs())
         returns, lengths, successes = [], [], []
         for i in range(episodes):
@@ -233,6 +234,8 @@ class OffPolicyTrainer:
             returns.append(total)
             lengths.append(length)
             successes.append(float(bool(info.get("is_success", False))))
+        if own:
+            task.close()
         out = {"episodes": episodes, "mean_return": sum(returns) / max(episodes, 1),
                "mean_length": sum(lengths) / max(episodes, 1), "returns": [round(r, 3) for r in returns]}
         if self.task.has_success:
