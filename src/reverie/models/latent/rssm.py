@@ -289,11 +289,13 @@ class RSSM(nn.Module):
 
     # -- the EnvironmentModel interface --------------------------------------------------------
 
-    def reward(self, state: LatentState) -> torch.Tensor:
-        return symexp(self.reward_head(state.features).squeeze(-1))
+    def reward(self, features: torch.Tensor) -> torch.Tensor:
+        """The predicted reward of arriving in states with these features ``[..., F]``."""
+        return symexp(self.reward_head(features).squeeze(-1))
 
-    def cont_logit(self, state: LatentState) -> torch.Tensor:
-        return self.cont_head(state.features).squeeze(-1)
+    def cont_logit(self, features: torch.Tensor) -> torch.Tensor:
+        """The logit that the episode goes on from states with these features."""
+        return self.cont_head(features).squeeze(-1)
 
     @torch.no_grad()
     def encode(self, obs: torch.Tensor, state: LatentState | None = None,
@@ -314,7 +316,8 @@ class RSSM(nn.Module):
              ) -> tuple[LatentState, torch.Tensor, torch.Tensor]:
         """One imagined step from the prior: the next state, its reward and ``done``."""
         nxt = self.img_step(state, action, sample)[0]
-        return nxt, self.reward(nxt), self.cont_logit(nxt) < 0
+        features = nxt.features
+        return nxt, self.reward(features), self.cont_logit(features) < 0
 
     @torch.no_grad()
     def decode(self, state: LatentState) -> torch.Tensor:
