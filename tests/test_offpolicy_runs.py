@@ -143,3 +143,11 @@ def test_imagined_goal_steps_keep_the_goal_and_score_with_the_goal_reward():
     assert torch.equal(nxt[:, 3:], flat[:, 3:])
     assert torch.allclose(reward, goals.reward(nxt[:, :2], flat[:, 3:]))
     assert torch.equal(done, goals.success(nxt[:, :2], flat[:, 3:]))
+
+
+def test_discrete_learner_refuses_continuous_tasks(capsys, tmp_path):
+    for env in ("pendulum", "parking-v0"):
+        assert main(["train", "--env", env, "--run-dir", str(tmp_path / "t"), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "continuous actions" in err and "reverie offpolicy" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "t").exists()

@@ -41,6 +41,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                f"drop {', '.join(extra)}")
         summary = engine.resume(args.resume, progress=not args.quiet, evaluate=final_evaluation)
     else:
+        _refuse_continuous(args.env)
         config = from_arguments(TrainConfig, args)
         summary = engine.train(config, from_arguments(A2CConfig, args), progress=not args.quiet,
                                evaluate=final_evaluation)
@@ -51,6 +52,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 130
     print(f"run folder: {summary['run_dir']} (metrics.jsonl, checkpoint.pt, evaluation.json)")
     return 0
+
+
+def _refuse_continuous(env: str) -> None:
+    """A2C here plays discrete actions: a continuous-control task is pointed to ``reverie offpolicy``."""
+    from ..envs.control_tasks import TASKS
+
+    for name, (gym_id, _) in TASKS.items():
+        if env in (name, gym_id):
+            raise ReverieError(f"{env!r} has continuous actions and `reverie train` (A2C) plays discrete ones; "
+                               f"train it with `reverie offpolicy --task {name}`")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
