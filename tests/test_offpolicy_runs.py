@@ -107,6 +107,8 @@ def test_cli_trains_and_resumes(capsys, tmp_path):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "naf on pendulum" in out and "greedy evaluation" in out
+    report = (tmp_path / "c" / "report.md").read_text()
+    assert "| method | naf |" in report and (tmp_path / "c" / "curves.png").stat().st_size > 1000
     assert main(["offpolicy", "--resume", str(tmp_path / "c"), "--steps", "90"]) == 2
     assert "drop --steps" in capsys.readouterr().err
     assert main(["offpolicy", "--resume", str(tmp_path / "c"), "--quiet"]) == 0  # already complete: a no-op

@@ -39,7 +39,11 @@ def cmd_offpolicy(args: argparse.Namespace) -> int:
     print(describe(summary))
     if summary["interrupted"]:
         return 130
-    print(f"run folder: {summary['run_dir']} (config.json, metrics.jsonl, checkpoint.pt, summary.json)")
+    if summary["completed"]:
+        from ..evaluation.offpolicy_report import write_offpolicy_report
+
+        write_offpolicy_report(summary["run_dir"])
+    print(f"run folder: {summary['run_dir']} (config.json, metrics.jsonl, checkpoint.pt, summary.json, report.md)")
     return 0
 
 
