@@ -1,0 +1,71 @@
+"""Dreamer runs: the sequence replay's windows, exact resume, and refusals of bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reverie.cli.main import main
+from reverie.core.errors import ReverieError
+from reverie.training.dreamer_runs import DreamerRunConfig, train_dreamer
+from reverie.training.sequence_replay import SequenceReplay
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = {"deter": 16, "hidden": 16, "groups": 2, "classes": 4, "depth": 4, "embed": 16, "horizon": 3}
+
+
+def row(values, k=None):
+    values = torch.as_tensor(values, dtype=torch.float32)
+    k = len(values)
+    return {"obs": values[:, None], "action": values.long(), "reward": values, "cont": torch.ones(k),
+            "is_first": torch.zeros(k, dtype=torch.bool)}
+
+
+def test_windows_are_consecutive_rows_of_one_stream_across_the_ring():
+    replay = SequenceReplay(capacity=5, num_envs=2, obs_shape=(1,), obs_dtype=torch.float32)
+    for t in range(8):                       # stream 0 holds 3..7, wrapped; stream 1 holds 103..107
+        replay.add(row([t, 100 + t]))
+    batch = replay.sample(64, 3, torch.Generator().manual_seed(0))
+    obs = batch["obs"][..., 0]
+    assert obs.shape == (64, 3)
+    assert torch.equal(obs[:, 1:] - obs[:, :-1], torch.ones(64, 2))          # consecutive, oldest first
+    assert ((obs % 100) >= 3).all() and ((obs % 100) <= 7).all()               # only rows still held
+    assert len(replay) == 10
+
+
+def test_a_stream_can_take_a_second_row_in_one_step():
+    replay = SequenceReplay(capacity=6, num_envs=2, obs_shape=(1,), obs_dtype=torch.float32)
+    replay.add(row([0, 0]))
+    replay.add(row([1]), torch.tensor([1]))    # stream 1 only: an episode's first observation
+    assert replay.written.tolist() == [1, 2]
+    restored = SequenceReplay(capacity=6, num_envs=2, obs_shape=(1,), obs_dtype=torch.float32)
+    restored.load_state_dict(replay.state_dict())
+    assert restored.written.tolist() == [1, 2] and torch.equal(restored.data["obs"], replay.data["obs"])
+    with pytest.raises(ReverieError, match="fewer than"):
+        replay.sample(2, 2)
+
+
+def small(out, frames, **extra) -> DreamerRunConfig:
+    return DreamerRunConfig(env="minatar-breakout", out=out, frames=frames, num_envs=2, prefill=48, batch=4,
+                            length=8, train_ratio=16, replay=400, log_every=16, checkpoint_every=48,
+                            eval_episodes=0, tensorboard=False, **extra)
+
+
+def test_a_resumed_run_is_the_run_that_never_stopped(tmp_path):
+    straight = train_dreamer(small(tmp_path / "a", 96), TINY, progress=False)
+    train_dreamer(small(tmp_path / "b", 48), TINY, progress=False)
+    resumed = train_dreamer(small(tmp_path / "b", 96, resume=True), progress=False)
+    assert straight["updates"] == resumed["updates"] > 0
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["state"]["run"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["state"]["run"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bad_input_is_refused_in_one_line(tmp_path, capsys):
+    with pytest.raises(ReverieError, match="unknown Dreamer options"):
+        train_dreamer(small(tmp_path / "c", 48), {"wings": 2}, progress=False)
+    with pytest.raises(ReverieError, match="prefill"):
+        small(tmp_path / "d", 48, **{}).__class__(prefill=1)
+    assert main(["dreamer", "--out", str(tmp_path / "none"), "--resume"]) != 0
+    assert "no Dreamer run" in capsys.readouterr().err
