@@ -90,8 +90,9 @@ def check_task(task: ControlTask, config: OffPolicyConfig, model: ModelAugmentCo
 class OffPolicyTrainer:
     """Real steps, replay, model augmentation and updates of one off-policy run."""
 
-    def __init__(self, config: OffPolicyConfig, learner_config: LearnerConfig, model_config: ModelAugmentConfig,
-                 task: ControlTask | None = None) -> None:
+    def __init__(self, config: OffPolicyConfig, learner_config: LearnerConfig | None = None,
+                 model_config: ModelAugmentConfig | None = None, task: ControlTask | None = None) -> None:
+        learner_config, model_config = learner_config or LearnerConfig(), model_config or ModelAugmentConfig()
         self.config, self.learner_config, self.model_config = config, learner_config, model_config
         self.device = torch.device(config.device)
         self.task = task or make_task(config.task, config.env_kwargs())
