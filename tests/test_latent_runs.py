@@ -1,4 +1,4 @@
-"""Dreamer runs: the sequence replay's windows, exact resume, and refusals of bad input."""
+"""Latent-model runs (Dreamer, PlaNet): the sequence replay's windows, exact resume, and refusals of bad input."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 from reverie.cli.main import main
 from reverie.core.errors import ReverieError
-from reverie.training.dreamer_runs import DreamerRunConfig, train_dreamer
+from reverie.training.latent_runs import LatentRunConfig, train_latent
 from reverie.training.sequence_replay import SequenceReplay
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -46,16 +46,16 @@ def test_a_stream_can_take_a_second_row_in_one_step():
         replay.sample(2, 2)
 
 
-def small(out, frames, **extra) -> DreamerRunConfig:
-    return DreamerRunConfig(env="minatar-breakout", out=out, frames=frames, num_envs=2, prefill=48, batch=4,
+def small(out, frames, **extra) -> LatentRunConfig:
+    return LatentRunConfig(env="minatar-breakout", out=out, frames=frames, num_envs=2, prefill=48, batch=4,
                             length=8, train_ratio=16, replay=400, log_every=16, checkpoint_every=48,
                             eval_episodes=0, tensorboard=False, **extra)
 
 
 def test_a_resumed_run_is_the_run_that_never_stopped(tmp_path):
-    straight = train_dreamer(small(tmp_path / "a", 96), TINY, progress=False)
-    train_dreamer(small(tmp_path / "b", 48), TINY, progress=False)
-    resumed = train_dreamer(small(tmp_path / "b", 96, resume=True), progress=False)
+    straight = train_latent(small(tmp_path / "a", 96), TINY, progress=False)
+    train_latent(small(tmp_path / "b", 48), TINY, progress=False)
+    resumed = train_latent(small(tmp_path / "b", 96, resume=True), progress=False)
     assert straight["updates"] == resumed["updates"] > 0
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["state"]["run"]
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["state"]["run"]
@@ -63,9 +63,13 @@ def test_a_resumed_run_is_the_run_that_never_stopped(tmp_path):
 
 
 def test_bad_input_is_refused_in_one_line(tmp_path, capsys):
-    with pytest.raises(ReverieError, match="unknown Dreamer options"):
-        train_dreamer(small(tmp_path / "c", 48), {"wings": 2}, progress=False)
+    with pytest.raises(ReverieError, match="unknown dreamer options"):
+        train_latent(small(tmp_path / "c", 48), {"wings": 2}, progress=False)
     with pytest.raises(ReverieError, match="prefill"):
-        small(tmp_path / "d", 48, **{}).__class__(prefill=1)
-    assert main(["dreamer", "--out", str(tmp_path / "none"), "--resume"]) != 0
-    assert "no Dreamer run" in capsys.readouterr().err
+        LatentRunConfig(prefill=1)
+    with pytest.raises(ReverieError, match="agent"):
+        LatentRunConfig(agent="muzero")
+    with pytest.raises(ReverieError, match="discrete actions"):
+        train_latent(small(tmp_path / "e", 48, agent="planet"), progress=False)
+    assert main(["latent", "--out", str(tmp_path / "none"), "--resume"]) != 0
+    assert "no latent-model run" in capsys.readouterr().err

@@ -1,0 +1,40 @@
+"""``reverie latent``: Dreamer or PlaNet (an RSSM world model, and an actor-critic trained in its
+imagination or CEM planning in its latent space) on a reverie world. Flags are
+:class:`~reverie.training.latent_runs.LatentRunConfig`'s; the model's and the agent's settings
+go in ``--options key=value,...`` (the fields of :class:`~reverie.models.latent.RSSMConfig` and
+of :class:`~reverie.agents.dreamer.DreamerConfig` or :class:`~reverie.planning.cem.CEMConfig`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..core.config import add_arguments, from_arguments
+
+
+def cmd_latent(args: argparse.Namespace) -> int:
+    from ..training.latent_runs import LatentRunConfig, train_latent
+    from ..training.runs import parse_agent_options
+
+    config = from_arguments(LatentRunConfig, args)
+    summary = train_latent(config, parse_agent_options(args.options, "--options"), progress=not args.quiet)
+    line = f"{summary['agent']} on {summary['env']}: {summary['frames']} env steps, {summary['updates']} model updates"
+    if "evaluation" in summary:
+        e = summary["evaluation"]
+        line += (f"; held-out return {e['mean_return']:.2f} (95% CI {e['return_ci95'][0]:.2f} to "
+                 f"{e['return_ci95'][1]:.2f}) over {e['episodes']} episodes")
+    print(line)
+    print(f"run folder: {config.out} (config.json, metrics.jsonl, checkpoint.pt, summary.json)")
+    return 0
+
+
+def add_latent_command(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``latent`` to the ``reverie`` command's subparsers."""
+    from ..training.latent_runs import LatentRunConfig
+
+    parser = subparsers.add_parser("latent", help="latent world models: Dreamer (actor-critic in the RSSM's "
+                                                  "imagination) or PlaNet (CEM in its latent space)")
+    add_arguments(parser, LatentRunConfig)
+    parser.add_argument("--options", default="", metavar="K=V,...",
+                        help="RSSM and agent settings, e.g. deter=128,latent=gaussian,horizon=10")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=cmd_latent)
