@@ -73,3 +73,19 @@ def test_bad_input_is_refused_in_one_line(tmp_path, capsys):
         train_latent(small(tmp_path / "e", 48, agent="planet"), progress=False)
     assert main(["latent", "--out", str(tmp_path / "none"), "--resume"]) != 0
     assert "no latent-model run" in capsys.readouterr().err
+
+
+def test_world_models_runs_its_phases_and_resumes_after_the_last_finished(tmp_path):
+    pytest.importorskip("cma")
+    from reverie.training.world_models_runs import WorldModelsConfig, train_world_models
+
+    options = {"latent": 4, "depth": 4, "embed": 16, "hidden": 16, "mixtures": 2}
+    config = WorldModelsConfig(env="minatar-breakout", out=tmp_path / "wm", frames=256, num_envs=4, vae_steps=20,
+                               vae_batch=8, rnn_steps=20, rnn_batch=4, length=8, generations=3, popsize=4,
+                               rollouts=2, horizon=10, eval_episodes=4, tensorboard=False)
+    summary = train_world_models(config, options, progress=False)
+    assert set(summary["seconds"]) == {"collect", "vae", "rnn", "controller"}
+    assert summary["evaluation"]["episodes"] == 4 and "random" in summary
+    again = train_world_models(WorldModelsConfig(out=tmp_path / "wm", resume=True), progress=False)
+    assert again["dream_return"] == summary["dream_return"]          # nothing left to do but evaluate
+    assert again["evaluation"] == summary["evaluation"]

@@ -38,3 +38,32 @@ def add_latent_command(subparsers: argparse._SubParsersAction) -> None:
                         help="RSSM and agent settings, e.g. deter=128,latent=gaussian,horizon=10")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=cmd_latent)
+
+
+def cmd_world_models(args: argparse.Namespace) -> int:
+    from ..training.runs import parse_agent_options
+    from ..training.world_models_runs import WorldModelsConfig, train_world_models
+
+    config = from_arguments(WorldModelsConfig, args)
+    summary = train_world_models(config, parse_agent_options(args.options, "--options"), progress=not args.quiet)
+    line = f"world models on {summary['env']}: best dreamed return {summary['dream_return']:.2f}"
+    if "evaluation" in summary:
+        e, r = summary["evaluation"], summary["random"]
+        line += (f"; held-out return {e['mean_return']:.2f} (95% CI {e['return_ci95'][0]:.2f} to "
+                 f"{e['return_ci95'][1]:.2f}), random policy {r['mean_return']:.2f} over {e['episodes']} episodes")
+    print(line)
+    print(f"run folder: {config.out} (config.json, metrics.jsonl, checkpoint.pt, summary.json)")
+    return 0
+
+
+def add_world_models_command(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``world-models`` to the ``reverie`` command's subparsers."""
+    from ..training.world_models_runs import WorldModelsConfig
+
+    parser = subparsers.add_parser("world-models", help="World Models: a VAE, an MDN-RNN and a linear controller "
+                                                        "evolved with CMA-ES in the model's dream")
+    add_arguments(parser, WorldModelsConfig)
+    parser.add_argument("--options", default="", metavar="K=V,...",
+                        help="V and M settings, e.g. latent=16,hidden=128,temperature=1.15")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=cmd_world_models)

@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"reverie {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from .latent import add_latent_command
+    from .latent import add_latent_command, add_world_models_command
     from .levels import add_levels_commands
     from .model import add_model_commands
     from .offpolicy import add_offpolicy_command
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_commands(commands)
     add_offpolicy_command(commands)
     add_latent_command(commands)
+    add_world_models_command(commands)
     add_plan_commands(commands)
     add_search_commands(commands)
     return parser

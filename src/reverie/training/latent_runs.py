@@ -46,7 +46,7 @@ from ..planning.cem import CEMConfig, CEMPlanner
 from ..planning.latent import FeatureModel
 from .sequence_replay import SequenceReplay
 
-__all__ = ["LatentRunConfig", "LatentRun", "Actions", "train_latent", "evaluate_latent", "AGENTS"]
+__all__ = ["LatentRunConfig", "LatentRun", "Actions", "RandomAgent", "record_start", "record_step", "train_latent", "evaluate_latent", "AGENTS"]
 
 KIND = "latent-run"
 AGENTS = ("dreamer", "planet")
@@ -177,6 +177,18 @@ class LatentRun(nn.Module):
             action = (action + noise * torch.randn_like(action)).clamp(-1, 1)
         return action
 
+    def initial_state(self, count: int, device: torch.device | str) -> LatentState:
+        """A fresh belief for ``count`` games (and a fresh plan)."""
+        if self.planner is not None:
+            self.planner.reset()
+        return self.model.initial(count, device)
+
+    def observe_and_act(self, state: LatentState, action: torch.Tensor, obs: torch.Tensor, is_first: torch.Tensor,
+                        greedy: bool = False) -> tuple[LatentState, torch.Tensor]:
+        """Filter the observation that ``action`` led to and choose the next action."""
+        state = self.filter(state, action, obs, is_first)
+        return state, self.act(state, greedy)
+
     def extra_state(self) -> dict[str, Any]:
         """What is not in ``state_dict``: the optimisers and the planner's generator and plan."""
         state = {"model_optimizer": self.model_optimizer.state_dict()}
@@ -195,6 +207,45 @@ class LatentRun(nn.Module):
         if self.planner is not None:
             self.planner.generator.set_state(state["planner_rng"])
             self.planner.plan_mean = state["plan"]
+
+
+class RandomAgent:
+    """Uniformly random actions, in the recurrent agents' interface: the baseline every latent
+    agent's held-out return is set beside."""
+
+    def __init__(self, actions: Actions) -> None:
+        self.actions = actions
+
+    def initial_state(self, count: int, device: torch.device | str) -> None:
+        return None
+
+    def observe_and_act(self, state, action, obs, is_first, greedy: bool = False):
+        return None, self.actions.random(len(obs))
+
+
+def record_start(replay: SequenceReplay, obs_spec, actions: Actions, obs: torch.Tensor,
+                 envs: torch.Tensor | None = None) -> None:
+    """Episodes' first observations: no action led to them, no reward came with them."""
+    k, device = len(obs), obs.device
+    replay.add({"obs": obs_spec.encode(obs), "action": actions.zeros(k), "reward": torch.zeros(k, device=device),
+                "cont": torch.ones(k, device=device), "is_first": torch.ones(k, dtype=torch.bool, device=device)},
+               envs)
+
+
+def record_step(replay: SequenceReplay, obs_spec, actions: Actions, action: torch.Tensor, obs: torch.Tensor,
+                reward: torch.Tensor, terminated: torch.Tensor, info: dict[str, Any]) -> torch.Tensor:
+    """One env step of every game into ``replay``: the observation each action led to (the final
+    one where a game ended), then, for the games that ended, the next episode's first. Returns
+    the indices of the games that ended."""
+    ended, n = info["final_index"], len(obs)
+    arrived = obs.clone()
+    if ended.numel():
+        arrived[ended] = info["final_obs"]
+    replay.add({"obs": obs_spec.encode(arrived), "action": action, "reward": reward.float(),
+                "cont": (~terminated).float(), "is_first": torch.zeros(n, dtype=torch.bool, device=obs.device)})
+    if ended.numel():
+        record_start(replay, obs_spec, actions, obs[ended], ended)
+    return ended
 
 
 def _configs(agent: str, options: dict[str, Any]) -> tuple[RSSMConfig, DreamerConfig, CEMConfig]:
@@ -267,8 +318,7 @@ def train_latent(config: LatentRunConfig, options: dict[str, Any] | None = None,
         write_json(out / "config.json", {"kind": KIND, "config": to_dict(config), "options": options,
                                          "rssm": run.model.config.to_dict(), "dreamer": dataclasses.asdict(dreamer_config),
                                          "cem": dataclasses.asdict(cem_config)})
-        replay.add({"obs": obs_spec.encode(obs), "action": action, "reward": torch.zeros(n, device=device),
-                    "cont": torch.ones(n, device=device), "is_first": is_first})
+        record_start(replay, obs_spec, actions, obs)
     else:
         run.load_state_dict(saved["run"])
         run.load_extra_state(saved["extra"])
@@ -293,20 +343,11 @@ def train_latent(config: LatentRunConfig, options: dict[str, Any] | None = None,
         else:
             action = run.act(state, noise=config.explore_noise)
         obs, reward, terminated, truncated, info = env.step(actions.to_env(action))
-        ended = info["final_index"]
+        ended = record_step(replay, obs_spec, actions, action, obs, reward, terminated, info)
         is_first = torch.zeros(n, dtype=torch.bool, device=device)
         is_first[ended] = True
-        arrived = obs.clone()
         if ended.numel():
-            arrived[ended] = info["final_obs"]
-        replay.add({"obs": obs_spec.encode(arrived), "action": action, "reward": reward.float(),
-                    "cont": (~terminated).float(), "is_first": torch.zeros(n, dtype=torch.bool, device=device)})
-        if ended.numel():   # the next episode's first observation: a second row for these streams
-            k = ended.numel()
-            replay.add({"obs": obs_spec.encode(obs[ended]), "action": actions.zeros(k),
-                        "reward": torch.zeros(k, device=device), "cont": torch.ones(k, device=device),
-                        "is_first": torch.ones(k, dtype=torch.bool, device=device)}, ended)
-            loop["episodes"] += k
+            loop["episodes"] += ended.numel()
             loop["returns"] = (loop["returns"] + info["episode_return"][ended].float().tolist())[-100:]
             action = action.clone()
             action[ended] = 0
@@ -356,10 +397,11 @@ def _bar(config: LatentRunConfig, done: int, progress: bool):
 
 
 @torch.no_grad()
-def evaluate_latent(run: LatentRun, spec, actions: Actions, split: str, episodes: int, greedy: bool = False,
+def evaluate_latent(agent, spec, actions: Actions, split: str, episodes: int, greedy: bool = False,
                     seed: int = 0, batch: int = 100, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Held-out episodes ``0 .. episodes - 1`` of ``split`` (each env's first episode scored),
-    acting on the filtered state; the mean return with a normal 95% interval."""
+    """Held-out episodes ``0 .. episodes - 1`` of ``split`` (each env's first episode scored) played
+    by a recurrent ``agent`` (``initial_state(count, device)`` and ``observe_and_act(state, action,
+    obs, is_first, greedy) -> (state, action)``); the mean return with a normal 95% interval."""
     returns: list[torch.Tensor] = []
     lengths: list[torch.Tensor] = []
     for first in range(0, episodes, batch):
@@ -367,16 +409,13 @@ def evaluate_latent(run: LatentRun, spec, actions: Actions, split: str, episodes
         env = spec.make_env(split, count, seed=seed + first, device=device)
         reset_to = getattr(env, "reset_to", None)
         obs = reset_to(torch.arange(first, first + count, device=device)) if reset_to else env.reset(seed=seed)[0]
-        state, action = run.model.initial(count, device), actions.zeros(count)
-        if run.planner is not None:
-            run.planner.reset()
+        state, action = agent.initial_state(count, device), actions.zeros(count)
         is_first = torch.ones(count, dtype=torch.bool, device=device)
         done = torch.zeros(count, dtype=torch.bool, device=device)
         ret = torch.zeros(count, device=device)
         length = torch.zeros(count, dtype=torch.long, device=device)
         for _ in range(env.max_steps):
-            state = run.filter(state, action, obs, is_first)
-            action = run.act(state, greedy)
+            state, action = agent.observe_and_act(state, action, obs, is_first, greedy)
             obs, _, _, _, info = env.step(actions.to_env(action))
             ended = info["final_index"]
             new = ended[~done[ended]]

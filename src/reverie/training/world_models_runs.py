@@ -1,0 +1,249 @@
+"""``reverie world-models``: World Models' four phases as one resumable run.
+
+1. **collect**: ``frames`` env steps of uniformly random actions into a sequence replay;
+2. **vae**: fit V on the replay's frames;
+3. **rnn**: fit M on replayed sequences of V's codes (sampled, as the paper does) and actions;
+4. **controller**: CMA-ES searches the linear controller inside M's dream, every generation's
+   candidates dreaming from codes of real frames;
+
+then the best controller plays held-out episodes of the real world, beside a random policy on
+the same episodes. Each phase ends with an atomic checkpoint (the replay, the weights, the
+controller and every RNG), and ``--resume`` continues after the last finished phase (a phase
+cut short starts again: each is minutes on a CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..agents.world_models import Controller, WMState, WorldModel, cma_search, dream_returns
+from ..core.atomic import write_json
+from ..core.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..core.config import option, to_dict
+from ..core.errors import ReverieError
+from ..core.limits import check_limits
+from ..core.metrics import MetricsLogger
+from ..envs.registry import get_spec
+from ..models.latent.mdn_rnn import MDNRNN, MDNRNNConfig
+from ..models.latent.vae import VAE, VAEConfig
+from .latent_runs import Actions, RandomAgent, evaluate_latent, record_start, record_step
+from .sequence_replay import SequenceReplay
+
+__all__ = ["WorldModelsConfig", "WorldModelsAgent", "train_world_models", "PHASES"]
+
+KIND = "world-models-run"
+PHASES = ("collect", "vae", "rnn", "controller")
+
+
+@dataclass
+class WorldModelsConfig:
+    """What ``reverie world-models`` runs."""
+
+    env: str = option("pendulum-pixels", "env id")
+    out: Path = option(Path("runs/world-models"), "run folder")
+    frames: int = option(20_000, "random-policy env steps collected for V and M")
+    num_envs: int = option(8, "games played at once while collecting")
+    vae_steps: int = option(3_000, "V's optimiser steps")
+    vae_batch: int = option(64, "frames per V step")
+    rnn_steps: int = option(3_000, "M's optimiser steps")
+    rnn_batch: int = option(16, "sequences per M step")
+    length: int = option(32, "steps per sequence for M")
+    lr: float = option(1e-3, "learning rate of V and M (Adam)")
+    generations: int = option(40, "CMA-ES generations")
+    popsize: int = option(16, "CMA-ES candidates per generation")
+    rollouts: int = option(16, "dreams per candidate (from codes of real frames)")
+    horizon: int = option(200, "dreamed steps per dream at most")
+    sigma: float = option(0.1, "CMA-ES initial step size")
+    eval_episodes: int = option(100, "held-out test episodes for the controller and the random policy (0: none)")
+    seed: int = option(0, "seed")
+    threads: int = option(1, "torch CPU threads")
+    device: str = option("cpu", "device")
+    resume: bool = option(False, "continue the run in --out after its last finished phase")
+    tensorboard: bool = option(True, "also write TensorBoard events")
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        for name in ("frames", "vae_steps", "vae_batch", "rnn_steps", "rnn_batch", "length", "generations",
+                     "popsize", "rollouts", "horizon"):
+            if int(getattr(self, name)) < 1:
+                raise ReverieError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.popsize < 2 or not (0 < self.lr < 1 and self.sigma > 0) or self.eval_episodes < 0:
+            raise ReverieError("--popsize must be >= 2, 0 < --lr < 1, --sigma > 0 and --eval-episodes >= 0")
+        if self.frames < 2 * self.num_envs * self.length:
+            raise ReverieError(f"--frames {self.frames} cannot give {self.num_envs} streams two {self.length}-step "
+                               f"sequences; raise it")
+        check_limits(self)
+
+
+class WorldModelsAgent:
+    """V, M and C acting in the real world: ``a_t = C([z_t, h_t])``, then M remembers the step."""
+
+    def __init__(self, world: WorldModel, controller: Controller, params: torch.Tensor) -> None:
+        self.world, self.controller, self.params = world, controller, params[None]
+
+    def initial_state(self, count: int, device: torch.device | str):
+        return self.world.rnn.initial(count, device)
+
+    @torch.no_grad()
+    def observe_and_act(self, memory, action, obs, is_first, greedy: bool = False):
+        keep = (~is_first).float()[:, None]
+        state = self.world.encode(obs, WMState(None, memory[0] * keep, memory[1] * keep))
+        action = self.controller.act(self.params, state.features[None])
+        state = self.world.remember(state, action)
+        return (state.h, state.c), action
+
+
+def _configs(options: dict[str, Any]) -> tuple[VAEConfig, MDNRNNConfig]:
+    vae_fields = {f.name for f in dataclasses.fields(VAEConfig)} - {"obs_kind", "obs_shape"}
+    rnn_fields = {f.name for f in dataclasses.fields(MDNRNNConfig)} - {"latent", "action_dim", "discrete"}
+    unknown = sorted(set(options) - vae_fields - rnn_fields)
+    if unknown:
+        raise ReverieError(f"unknown world-models options {unknown}; V: {sorted(vae_fields)}, M: {sorted(rnn_fields)}")
+    return (VAEConfig(**{k: v for k, v in options.items() if k in vae_fields}),
+            MDNRNNConfig(**{k: v for k, v in options.items() if k in rnn_fields}))
+
+
+def _fit(name: str, steps: int, loss_fn, params, lr: float, metrics: MetricsLogger, offset: int,
+         progress: bool) -> None:
+    optimizer = torch.optim.Adam(params, lr=lr)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=steps, desc=name, unit="step", dynamic_ncols=True)
+    for step in range(steps):
+        parts = loss_fn()
+        optimizer.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(params, 100.0)
+        optimizer.step()
+        if step % 100 == 0 or step == steps - 1:
+            metrics.log(offset + step, {f"{name}/{k}": float(v.detach()) for k, v in parts.items()})
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+
+
+def train_world_models(config: WorldModelsConfig, options: dict[str, Any] | None = None,
+                       progress: bool = True) -> dict[str, Any]:
+    """Run (or continue) World Models' phases and evaluate the controller; returns the summary."""
+    out, saved = config.out, None
+    if config.resume:
+        path = out / "config.json"
+        if not path.is_file() or not (out / "checkpoint.pt").is_file():
+            raise ReverieError(f"{out} holds no World Models run to resume (config.json and checkpoint.pt are needed)")
+        stored = json.loads(path.read_text())
+        if stored.get("kind") != KIND:
+            raise ReverieError(f"{out} holds a {stored.get('kind')!r} run, not a World Models run")
+        options, config = stored["options"], WorldModelsConfig(**(stored["config"] | {"resume": True}))
+        saved = load_checkpoint(out / "checkpoint.pt", KIND)
+    elif (out / "checkpoint.pt").exists():
+        raise ReverieError(f"{out} already holds a run; continue it with --resume or choose another --out")
+    options = dict(options or {})
+    spec = get_spec(config.env)
+    vae_config, rnn_config = _configs(options)
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    device = torch.device(config.device)
+    actions = Actions(spec, device)
+    obs_spec = spec.observation
+    vae = VAE(dataclasses.replace(vae_config, obs_kind=obs_spec.kind, obs_shape=tuple(obs_spec.shape))).to(device)
+    rnn = MDNRNN(dataclasses.replace(rnn_config, latent=vae.config.latent, action_dim=actions.dim,
+                                     discrete=not actions.continuous)).to(device)
+    world = WorldModel(vae, rnn)
+    controller = Controller(world.feature_size, actions.dim, not actions.continuous)
+    probe = obs_spec.encode(torch.zeros(1, *obs_spec.shape, device=device))
+    replay = SequenceReplay(config.frames // config.num_envs * 5 // 4 + 2, config.num_envs, tuple(probe.shape[1:]), probe.dtype,
+                            actions.shape, actions.dtype, device=device, decode=obs_spec.decode)
+    done_phases: list[str] = []
+    record: dict[str, Any] = {"history": [], "best": None, "seconds": {}}
+    if saved is None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", {"kind": KIND, "config": to_dict(config), "options": options,
+                                         "vae": vae.config.to_dict(), "rnn": rnn.config.to_dict()})
+    else:
+        done_phases, record = saved["phases"], saved["record"]
+        replay.load_state_dict(saved["replay"])
+        world.load_state_dict(saved["world"])
+        set_rng_state(saved["rng"])
+    metrics = MetricsLogger(out, tensorboard=config.tensorboard, resume_step=None if saved is None else 10 ** 9)
+
+    def finish(phase: str, started: float) -> None:
+        done_phases.append(phase)
+        record["seconds"][phase] = time.perf_counter() - started
+        save_checkpoint(out / "checkpoint.pt", {"phases": list(done_phases), "record": record,
+                                                "replay": replay.state_dict(), "world": world.state_dict(),
+                                                "rng": rng_state()}, KIND)
+
+    if "collect" not in done_phases:
+        started = time.perf_counter()
+        _collect(spec, actions, replay, config, device)
+        finish("collect", started)
+    if "vae" not in done_phases:
+        started = time.perf_counter()
+
+        def vae_loss():
+            batch = replay.sample(config.vae_batch, 1)
+            return vae.loss(batch["obs"][:, 0])
+        _fit("vae", config.vae_steps, vae_loss, list(vae.parameters()), config.lr, metrics, 0, progress)
+        finish("vae", started)
+    if "rnn" not in done_phases:
+        started = time.perf_counter()
+
+        def rnn_loss():
+            batch = replay.sample(config.rnn_batch, config.length)
+            with torch.no_grad():
+                z = vae.sample(batch["obs"].flatten(0, 1)).view(config.rnn_batch, config.length, -1)
+            return rnn.loss(z, batch["action"], batch["reward"], batch["cont"], batch["is_first"])
+        _fit("rnn", config.rnn_steps, rnn_loss, list(rnn.parameters()), config.lr, metrics, config.vae_steps, progress)
+        finish("rnn", started)
+    if "controller" not in done_phases:
+        started = time.perf_counter()
+        offset = config.vae_steps + config.rnn_steps
+
+        def fitness(params: torch.Tensor) -> torch.Tensor:
+            frames = replay.sample(config.rollouts, 1)["obs"][:, 0]
+            with torch.no_grad():
+                start = vae.encode(frames)[0]
+            return dream_returns(world, controller, params.to(device), start, config.horizon)
+
+        def logged(generation: int, values: dict[str, float]) -> None:
+            metrics.log(offset + generation, {f"cma/{k}": v for k, v in values.items() if k != "generation"})
+        best, history = cma_search(fitness, controller.size, config.generations, config.popsize, config.sigma,
+                                   config.seed, on_generation=logged)
+        record["history"], record["best"] = history, [float(v) for v in best]
+        finish("controller", started)
+    metrics.close()
+    summary: dict[str, Any] = {"kind": KIND, "env": config.env, "frames": config.frames,
+                               "seconds": record["seconds"], "dream_return": record["history"][-1]["best_ever"],
+                               "controller_parameters": controller.size}
+    if config.eval_episodes:
+        agent = WorldModelsAgent(world, controller, torch.tensor(record["best"], device=device))
+        summary["evaluation"] = evaluate_latent(agent, spec, actions, "test", config.eval_episodes, seed=config.seed,
+                                                device=device)
+        summary["random"] = evaluate_latent(RandomAgent(actions), spec, actions, "test", config.eval_episodes,
+                                            seed=config.seed, device=device)
+        write_json(out / "evaluation.json", {"controller": summary["evaluation"], "random": summary["random"]})
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+@torch.no_grad()
+def _collect(spec, actions: Actions, replay: SequenceReplay, config: WorldModelsConfig, device) -> None:
+    """``frames`` random-policy steps into ``replay`` (the same rows as the latent runs write)."""
+    n, obs_spec = config.num_envs, spec.observation
+    env = spec.make_env("train", n, seed=config.seed, device=device)
+    obs, _ = env.reset(seed=config.seed)
+    record_start(replay, obs_spec, actions, obs)
+    for _ in range(config.frames // n):
+        action = actions.random(n)
+        obs, reward, terminated, _, info = env.step(actions.to_env(action))
+        record_step(replay, obs_spec, actions, action, obs, reward, terminated, info)
