@@ -89,3 +89,20 @@ def test_world_models_runs_its_phases_and_resumes_after_the_last_finished(tmp_pa
     again = train_world_models(WorldModelsConfig(out=tmp_path / "wm", resume=True), progress=False)
     assert again["dream_return"] == summary["dream_return"]          # nothing left to do but evaluate
     assert again["evaluation"] == summary["evaluation"]
+
+
+def test_i2a_imagines_with_the_rssm_a_latent_run_saved(tmp_path, isolated_runs):
+    """The run's model.pt is an ordinary reverie model file: I2A trains on it (its encoder reads
+    the RSSM's decoded frames of each imagined latent state)."""
+    from reverie.models import load
+    from reverie.envs.registry import get_spec
+
+    train_latent(small(tmp_path / "latent", 48), TINY, progress=False)
+    model = load(tmp_path / "latent" / "model.pt", spec=get_spec("minatar-breakout"))
+    assert type(model).__name__ == "RSSM"
+    assert main(["train", "--env", "minatar-breakout", "--agent", "i2a", "--agent-options",
+                 f"rollout_length=2,encoder_hidden=8,model={tmp_path / 'latent' / 'model.pt'}",
+                 "--num-envs", "4", "--frames", "80", "--run-dir", str(tmp_path / "i2a"), "--eval-episodes", "0",
+                 "--no-tensorboard", "--quiet"]) == 0
+    with pytest.raises(ReverieError, match="imagines"):
+        load(tmp_path / "latent" / "model.pt", spec=get_spec("sokoban-6x6-1"))

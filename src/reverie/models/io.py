@@ -24,6 +24,7 @@ from .frame import FrameModel, FrameModelConfig
 from .grid import GridModel, GridModelConfig
 from .palette import PaletteModel, PaletteModelConfig
 from .pixel import PixelModel, PixelModelConfig
+from .latent.rssm import RSSM, RSSMConfig
 from .simple import CopyModel
 from .vector import VectorModel, VectorModelConfig
 
@@ -33,7 +34,7 @@ LEGACY_KINDS = ("vector-environment-model",)
 #: Model types a file may hold: type -> (model class, config class).
 TYPES: dict[str, tuple[type, type]] = {"grid": (GridModel, GridModelConfig), "vector": (VectorModel, VectorModelConfig),
                                         "frame": (FrameModel, FrameModelConfig), "pixel": (PixelModel, PixelModelConfig),
-                                        "palette": (PaletteModel, PaletteModelConfig)}
+                                        "palette": (PaletteModel, PaletteModelConfig), "rssm": (RSSM, RSSMConfig)}
 RESERVED_TYPES = ("latent",)
 RUN_KIND = "model-fitting-run"
 #: Pretrained models shipped inside the package (``reverie/assets/models/<name>.pt``).

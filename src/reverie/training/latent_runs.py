@@ -41,6 +41,7 @@ from ..core.limits import check_limits
 from ..core.metrics import MetricsLogger
 from ..core.stats import Z95
 from ..envs.registry import get_spec
+from ..models.io import save_model
 from ..models.latent.rssm import RSSM, LatentState, RSSMConfig
 from ..planning.cem import CEMConfig, CEMPlanner
 from ..planning.latent import FeatureModel
@@ -269,6 +270,8 @@ def _save(config: LatentRunConfig, run: LatentRun, replay: SequenceReplay, loop:
     state = {"run": run.state_dict(), "extra": run.extra_state(), "replay": replay.state_dict(), "loop": loop,
              "env": get_state() if get_state is not None else None, "rng": rng_state()}
     save_checkpoint(config.out / "checkpoint.pt", state, KIND)
+    # the world model alone, in reverie's model file format: I2A and planners imagine with it
+    save_model(run.model, config.out / "model.pt", {"env": config.env, "frames": loop["steps"], "agent": config.agent})
 
 
 def read_config(out: Path) -> dict[str, Any]:

@@ -112,9 +112,12 @@ class RSSMConfig:
         return self.groups * self.classes if self.latent == "categorical" else self.gaussian_size
 
     def for_spec(self, spec) -> "RSSMConfig":
-        """This config with a discrete world's observations and actions."""
+        """This config with a world's observations and actions (discrete, or continuous in [-1, 1])."""
+        actions = spec.actions
+        continuous = bool(getattr(actions, "continuous", False))
         return dataclasses.replace(self, obs_kind=spec.observation.kind, obs_shape=tuple(spec.observation.shape),
-                                   action_dim=spec.num_actions, discrete=True)
+                                   action_dim=len(actions.low) if continuous else spec.num_actions,
+                                   discrete=not continuous)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
@@ -159,6 +162,14 @@ class RSSM(nn.Module):
     @classmethod
     def for_spec(cls, spec, config: RSSMConfig | None = None) -> "RSSM":
         return cls((config or RSSMConfig()).for_spec(spec))
+
+    def check_spec(self, spec) -> None:
+        """Refuse, in one line, a world whose observations or actions are not this model's."""
+        c, obs, actions = self.config, spec.observation, spec.actions
+        dim = len(actions.low) if getattr(actions, "continuous", False) else spec.num_actions
+        if obs.kind != c.obs_kind or tuple(obs.shape) != c.obs_shape or dim != c.action_dim:
+            raise ReverieError(f"this RSSM imagines {c.obs_kind} observations {list(c.obs_shape)} and {c.action_dim} "
+                               f"actions; {spec.id} has {obs.kind} {list(obs.shape)} and {dim}")
 
     @property
     def feature_size(self) -> int:
