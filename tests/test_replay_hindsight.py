@@ -96,3 +96,33 @@ def test_goal_buffer_needs_goals():
     buf = ReplayBuffer(4, 3, 1, goal_dim=2)
     with pytest.raises(Exception, match="desired"):
         buf.add(torch.zeros(1, 3), torch.zeros(1, 1), torch.zeros(1), torch.zeros(1, 3), torch.zeros(1, dtype=torch.bool))
+
+
+def test_task_actions_are_rescaled_to_the_envs_bounds():
+    from reverie.envs.control_tasks import make_task
+
+    task = make_task("pendulum")
+    assert task.env_action(torch.tensor([-1.0])).tolist() == [-2.0]
+    assert task.env_action(torch.tensor([0.5])).tolist() == [1.0]
+    assert not task.goal_conditioned and task.obs_dim == 3 and task.max_steps == 200
+    task.close()
+
+
+def test_parking_goal_reward_is_the_envs_compute_reward():
+    pytest.importorskip("highway_env")
+    import numpy as np
+
+    from reverie.envs.control_tasks import make_task
+
+    task = make_task("parking")
+    assert task.goal_conditioned and task.describe()["add_walls"] is True
+    part = task.reset(0)
+    assert torch.equal(part["achieved"], part["obs"])  # what the imagined goal steps rely on
+    g = torch.Generator().manual_seed(0)
+    achieved, desired = torch.rand(32, 6, generator=g) - 0.5, torch.rand(32, 6, generator=g) - 0.5
+    want = task.env.unwrapped.compute_reward(achieved.numpy().astype(np.float64), desired.numpy().astype(np.float64), {})
+    assert torch.allclose(task.goal_reward(achieved, desired), torch.as_tensor(want, dtype=torch.float32), atol=1e-6)
+    # a real step's reward is the goal reward of the reached goal (no crash at the first step)
+    nxt, reward, *_ = task.step(torch.zeros(2))
+    assert task.goal_reward(nxt["achieved"][None], nxt["desired"][None]).item() == pytest.approx(reward, abs=1e-5)
+    task.close()
