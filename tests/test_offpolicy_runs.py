@@ -30,7 +30,7 @@ def _records(run_dir):
 
 
 @pytest.mark.parametrize("agent,model", [
-    ("sac", dict(model_every=60, model_members=2, model_hidden=16, model_layers=1, model_epochs=1, rollout_batch=20,
+    ("sac", dict(model_every=60, model_fit_rows=100, model_members=2, model_hidden=16, model_layers=1, model_epochs=1, rollout_batch=20,
                  rollout_every=40, horizon_max=2, horizon_to=200, mbve_horizon=2)),
     ("naf", {}),
 ])

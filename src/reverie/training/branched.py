@@ -38,6 +38,8 @@ class ModelAugmentConfig:
     model_hidden: int = option(200, "hidden units per layer of each member")
     model_layers: int = option(3, "hidden layers of each member")
     model_epochs: int = option(5, "passes over the replay per refit")
+    model_fit_rows: int = option(0, "refit on the newest N replayed transitions only (0 = all), so refits "
+                                    "stop growing with the buffer")
     rollout_every: int = option(250, "branched rollouts every N env steps (MBPO / imagination rollouts)")
     rollout_batch: int = option(0, "replayed start states per rollout round (0 = no branched rollouts)")
     horizon_min: int = option(1, "rollout length at the start of the schedule")
@@ -51,7 +53,7 @@ class ModelAugmentConfig:
     mbve_horizon: int = option(0, "MBVE: imagined steps in each critic target (0 = the plain target)")
 
     def __post_init__(self) -> None:
-        for name in ("model_every", "rollout_batch", "horizon_from", "horizon_to", "mbve_horizon"):
+        for name in ("model_every", "model_fit_rows", "rollout_batch", "horizon_from", "horizon_to", "mbve_horizon"):
             if getattr(self, name) < 0:
                 raise ReverieError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         for name in ("model_members", "model_hidden", "model_layers", "model_epochs", "rollout_every",
@@ -129,9 +131,11 @@ def build_model(config: ModelAugmentConfig, obs_dim: int, action_dim: int, learn
 
 
 def fit_on_replay(model: VectorModel, replay: ReplayBuffer, config: ModelAugmentConfig, seed: int) -> dict[str, float]:
-    """Refit ``model`` on every replayed real transition (warm start; a tenth held out)."""
+    """Refit ``model`` on the replayed real transitions (the newest ``model_fit_rows``, or all;
+    warm start; a tenth held out)."""
     rows = replay.rows()
-    data = Transitions(rows["obs"], rows["action"], rows["next_obs"], rows["reward"])
+    keep = slice(-config.model_fit_rows, None) if config.model_fit_rows else slice(None)
+    data = Transitions(rows["obs"][keep], rows["action"][keep], rows["next_obs"][keep], rows["reward"][keep])
     fit = VectorFitConfig(epochs=config.model_epochs, batch_size=256, lr=1e-3, val_fraction=0.1, patience=0,
                           seed=seed)
     result = fit_vector_model(model, data, fit)
