@@ -51,10 +51,17 @@ class WorldModel(nn.Module):
         return self.vae.config.latent + self.rnn.config.hidden
 
     @torch.no_grad()
-    def encode(self, obs: torch.Tensor, state: WMState | None = None) -> WMState:
-        """The code of ``obs`` (the VAE's mean) with ``state``'s memory (fresh when None)."""
+    def encode(self, obs: torch.Tensor, state: WMState | None = None, action: torch.Tensor | None = None
+               ) -> WMState:
+        """The state after ``action`` (taken in ``state``) led to ``obs``: M remembers the step, V
+        codes the frame (its mean). Without ``state``: a fresh memory."""
         z = self.vae.encode(obs)[0]
-        h, c = self.rnn.initial(len(z), z.device) if state is None else (state.h, state.c)
+        if state is None:
+            h, c = self.rnn.initial(len(z), z.device)
+        else:
+            if action is not None and state.z is not None:
+                state = self.remember(state, action)
+            h, c = state.h, state.c
         return WMState(z, h, c)
 
     @torch.no_grad()
