@@ -98,7 +98,7 @@ def test_bad_input_is_refused_in_one_line(capsys, tmp_path):
         code = main(["offpolicy", "--run-dir", str(tmp_path / "x"), "--quiet", *args])
         err = capsys.readouterr().err.strip()
         assert code == 2 and message in err and len(err.splitlines()) == 1, (args, err)
-    assert not (tmp_path / "x" / "checkpoint.pt").exists()
+    assert not (tmp_path / "x").exists()  # refused before the run folder is made
 
 
 def test_cli_trains_and_resumes(capsys, tmp_path):

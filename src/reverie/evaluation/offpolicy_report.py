@@ -29,7 +29,8 @@ def _curves(records: list[dict], path: Path) -> None:
         ax.plot(*zip(*evals), "o-", label="greedy evaluation")
     ax.set_xlabel("env steps")
     ax.set_ylabel("return")
-    ax.legend(loc="lower right", fontsize=8)
+    if train or evals:
+        ax.legend(loc="lower right", fontsize=8)
     if success:
         ax2 = fig.add_subplot(1, 2, 2)
         ax2.plot(*zip(*[(r["step"], r["eval_success_rate"]) for r in records if "eval_success_rate" in r]), "o-")

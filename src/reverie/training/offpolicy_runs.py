@@ -34,7 +34,8 @@ from ..core.lock import locked_run_folder
 from ..core.metrics import MetricsLogger
 from ..core.version import __version__
 from .branched import ModelAugmentConfig
-from .offpolicy import OffPolicyConfig, OffPolicyTrainer, mean_finite
+from ..envs.control_tasks import make_task
+from .offpolicy import OffPolicyConfig, OffPolicyTrainer, check_task, mean_finite
 from .runs import CHECKPOINT, _StopRequest, check_fresh
 
 RUN_KIND = "off-policy-run"
@@ -80,13 +81,13 @@ def _log_record(trainer: OffPolicyTrainer, sums: dict[str, float], counts: dict[
 
 
 def _run(config: OffPolicyConfig, learner: LearnerConfig, model: ModelAugmentConfig, state: dict[str, Any] | None,
-         progress: bool, stop_after: int | None = None) -> dict[str, Any]:
+         progress: bool, stop_after: int | None = None, task: Any = None) -> dict[str, Any]:
     from tqdm import tqdm
 
     run_dir = config.run_dir
     if config.threads:
         torch.set_num_threads(config.threads)
-    trainer = OffPolicyTrainer(config, learner, model)
+    trainer = OffPolicyTrainer(config, learner, model, task)
     if state is not None:
         try:
             trainer.load_state_dict(state["trainer"])
@@ -184,9 +185,19 @@ def train_offpolicy(config: OffPolicyConfig, learner: LearnerConfig | None = Non
     continue with :func:`resume_offpolicy`)."""
     learner, model = learner or LearnerConfig(), model or ModelAugmentConfig()
     check_limits(config)
+    if not config.run_dir.is_dir() or not (config.run_dir / CHECKPOINT).exists():
+        # an unknown or unfit task is refused before the run folder exists
+        task = make_task(config.task, config.env_kwargs())
+        try:
+            check_task(task, config, model)
+        except ReverieError:
+            task.close()
+            raise
+    else:
+        task = None
     with locked_run_folder(config.run_dir):
         check_fresh(config.run_dir, "reverie offpolicy --resume")
-        return _run(config, learner, model, None, progress, stop_after)
+        return _run(config, learner, model, None, progress, stop_after, task)
 
 
 def resume_offpolicy(run_dir: str | Path, progress: bool = True, stop_after: int | None = None) -> dict[str, Any]:
