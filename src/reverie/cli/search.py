@@ -61,6 +61,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     env_id, source, name = search_source(args.levels, args.env)
     spec = get_spec(env_id, levels_dir=args.levels_dir)
+    spec.num_actions  # search branches over action indices: a continuous-action id is refused in one line
     try:
         model = resolve(args.model, "cpu", spec=spec)
     except FileNotFoundError as err:

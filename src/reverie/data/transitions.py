@@ -291,6 +291,7 @@ def collect(config: CollectConfig, policy: Policy | None = None, policy_name: st
     if (out / MANIFEST).exists():
         raise ReverieError(f"{out}: already holds a transition dataset; choose another --out")
     spec = get_spec(config.env or DEFAULT_ENV).with_options(observation=config.observation)
+    spec.num_actions  # transitions store action indices: a continuous-action id is refused before anything is written
     if policy is None and config.policy is not None:
         raise ReverieError("collect(config) with config.policy needs the run's agent as a callable: pass "
                            "policy=reverie.training.runs.run_policy(config.policy, spec) (the command line does)")

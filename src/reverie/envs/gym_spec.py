@@ -73,6 +73,26 @@ def _action(action: Any, n: int) -> int:
     return value
 
 
+def _action_space(spec) -> gym.Space:
+    """Discrete(n), or a float32 Box within the bounds of a continuous-action id."""
+    actions = spec.actions
+    if actions.continuous:
+        return gym.spaces.Box(np.array(actions.low, np.float32), np.array(actions.high, np.float32), dtype=np.float32)
+    return gym.spaces.Discrete(spec.num_actions)
+
+
+def _continuous(actions: Any, batch: tuple[int, ...], dim: int) -> torch.Tensor:
+    """Continuous actions as a float32 tensor ``batch + [dim]`` (a one-line error otherwise; the env clips)."""
+    try:
+        array = np.asarray(actions.detach().cpu() if isinstance(actions, torch.Tensor) else actions)
+        ok = array.dtype.kind in "fiu" and array.shape == batch + (dim,)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ReverieError(f"actions must be float arrays of shape {batch + (dim,)}, got {actions!r}")
+    return torch.from_numpy(array.astype(np.float32)).reshape(-1, dim)
+
+
 def _extras(info: dict[str, Any], num_envs: int) -> dict[str, np.ndarray]:
     """The world's per-game info tensors (first dimension ``num_envs``) as numpy arrays."""
     return {key: value.detach().cpu().numpy().copy() for key, value in info.items()
@@ -111,7 +131,7 @@ class SpecGymEnv(gym.Env):
             raise ReverieError(f"env {env_id} has no episode ids (reset_to): it cannot be adapted here")
         self.env_id, self.render_mode = env_id, render_mode
         self.observation_space = self.env.single_observation_space
-        self.action_space = gym.spaces.Discrete(self.spec_.num_actions)
+        self.action_space = _action_space(self.spec_)
         self._frame: torch.Tensor | None = None
         self._over = False
 
@@ -131,7 +151,11 @@ class SpecGymEnv(gym.Env):
             raise ReverieError("call reset() before step()")
         if self._over:
             raise ReverieError("the episode is over: call reset() before step()")
-        obs, reward, terminated, truncated, info = self.env.step(torch.tensor([_action(action, self.action_space.n)]))
+        if self.spec_.continuous:
+            action = _continuous(action, (), self.spec_.actions.dim)
+        else:
+            action = torch.tensor([_action(action, self.action_space.n)])
+        obs, reward, terminated, truncated, info = self.env.step(action)
         ended = info["final_index"].numel() > 0
         self._frame = (info["final_obs"] if ended else obs)[0].clone()
         self._over = ended
@@ -176,7 +200,7 @@ class SpecGymVectorEnv(gym.vector.VectorEnv):
         self.env_id, self.num_envs, self.render_mode = env_id, int(num_envs), render_mode
         self.metadata = dict(self.metadata)
         self.single_observation_space = self.env.single_observation_space
-        self.single_action_space = gym.spaces.Discrete(self.spec_.num_actions)
+        self.single_action_space = _action_space(self.spec_)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._obs: torch.Tensor | None = None
@@ -200,7 +224,9 @@ class SpecGymVectorEnv(gym.vector.VectorEnv):
         return self._numpy(self._obs), self._every_step({}, info)
 
     def step(self, actions):
-        if isinstance(actions, torch.Tensor):
+        if self.spec_.continuous:
+            actions = _continuous(actions, (self.num_envs,), self.spec_.actions.dim).to(self.env.device)
+        elif isinstance(actions, torch.Tensor):
             actions = actions.to(self.env.device)
         else:
             actions = np.asarray(actions)

@@ -16,6 +16,7 @@ its split, so an evaluation names exactly which episodes it scored.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -121,16 +122,44 @@ class ObsSpec:
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """Discrete actions ``0 .. n-1`` and their names."""
+    """Discrete actions ``0 .. n-1`` and their names, or continuous ones.
+
+    Continuous actions are vectors ``[dim]`` within ``[low, high]`` per dimension
+    (``ActionSpec(n=0, low=(-2.0,), high=(2.0,))``: Pendulum's torque); their ``n`` is 0, so
+    nothing that counts discrete actions can mistake them for a one-action world."""
 
     n: int
     names: tuple[str, ...] = ()
+    low: tuple[float, ...] = ()
+    high: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "low", tuple(float(v) for v in self.low))
+        object.__setattr__(self, "high", tuple(float(v) for v in self.high))
+        if self.low or self.high:
+            if self.n != 0:
+                raise ValueError(f"continuous actions have n=0, got n={self.n}")
+            if len(self.low) != len(self.high):
+                raise ValueError(f"{len(self.low)} lower bounds for {len(self.high)} upper bounds")
+            if not all(math.isfinite(lo) and math.isfinite(hi) and hi > lo for lo, hi in zip(self.low, self.high)):
+                raise ValueError(f"continuous action bounds need finite low < high, got {self.low}, {self.high}")
+            if self.names and len(self.names) != len(self.low):
+                raise ValueError(f"{len(self.names)} action names for {len(self.low)} action dimensions")
+            return
         if self.n < 1:
             raise ValueError(f"a world needs at least one action, got {self.n}")
         if self.names and len(self.names) != self.n:
             raise ValueError(f"{len(self.names)} action names for {self.n} actions")
+
+    @property
+    def continuous(self) -> bool:
+        """Whether actions are real vectors within ``[low, high]`` (not indices)."""
+        return bool(self.low)
+
+    @property
+    def dim(self) -> int:
+        """The size of a continuous action vector (0 for discrete actions)."""
+        return len(self.low)
 
     def name(self, action: int) -> str:
         return self.names[action] if self.names else str(action)
@@ -304,6 +333,10 @@ def distinct_episodes(env) -> int | None:
     return describe().get("distinct_episodes") if describe is not None else None
 
 
+def _bounds(values: tuple[float, ...]) -> str:
+    return ", ".join(f"{v:g}" for v in values)
+
+
 #: make(spec, split, num_envs, seed, device, **options) -> BatchedEnv
 MakeEnv = Callable[..., BatchedEnv]
 
@@ -352,7 +385,18 @@ class EnvSpec:
 
     @property
     def num_actions(self) -> int:
+        """How many discrete actions; a one-line error on a continuous-action id, so every consumer
+        that needs indices (A2C, I2A, search, grid models, ``reverie play``) refuses it clearly."""
+        if self.actions.continuous:
+            raise ReverieError(f"env {self.id} has continuous actions ({self.actions.dim}-D in "
+                               f"[{_bounds(self.actions.low)}, {_bounds(self.actions.high)}]); this command "
+                               f"needs discrete actions")
         return self.actions.n
+
+    @property
+    def continuous(self) -> bool:
+        """Whether this id's actions are continuous (see :class:`ActionSpec`)."""
+        return self.actions.continuous
 
     def with_options(self, **options: Any) -> "EnvSpec":
         """This id's spec under env ``options`` (unknown options: a one-line error)."""

@@ -49,6 +49,7 @@ def evaluate_policy(policy: nn.Module, spec, split: str, episodes: int, greedy: 
     """
     if episodes < 1:
         raise ReverieError(f"--episodes must be >= 1, got {episodes}")
+    spec.num_actions  # the policy samples action indices: a continuous-action id is refused in one line
     device = torch.device(device)
     was_training = policy.training
     policy.eval()
