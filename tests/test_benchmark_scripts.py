@@ -13,7 +13,8 @@ import torch
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = ("actor_critic", "atari_a2c", "atari_model", "atari_throughput", "env_model", "finetune_model", "i2a_cost",
            "imagination_efficiency", "minatar_model", "minatar_protocol", "minatar_throughput", "model_making",
-           "parking", "minipacman_model", "minipacman_protocol", "minipacman_throughput", "pipeline", "pixel_cost",
+           "parking", "minipacman_model", "minipacman_protocol", "minipacman_throughput", "pendulum_throughput",
+           "pipeline", "pixel_cost",
            "precision", "protocol_runs", "return_protocol", "rgb_sokoban", "scaling", "sokoban_protocol",
            "sokoban_throughput")
 
