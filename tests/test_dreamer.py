@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reverie.agents.dreamer import Behavior, DreamerConfig, frozen
+from reverie.agents.dreamer import Behavior, DreamerConfig, frozen, lambda_returns
 from reverie.core.errors import ReverieError
 from reverie.models.latent import RSSM, RSSMConfig
-from reverie.training.returns import lambda_returns
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,7 +7,7 @@ import torch
 
 from reverie.cli.main import main
 from reverie.core.errors import ReverieError
-from reverie.training.latent_runs import LatentRunConfig, train_latent
+from reverie.workflows.latent_runs import LatentRunConfig, train_latent
 from reverie.training.sequence_replay import SequenceReplay
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -77,7 +77,7 @@ def test_bad_input_is_refused_in_one_line(tmp_path, capsys):
 
 def test_world_models_runs_its_phases_and_resumes_after_the_last_finished(tmp_path):
     pytest.importorskip("cma")
-    from reverie.training.world_models_runs import WorldModelsConfig, train_world_models
+    from reverie.workflows.world_models_runs import WorldModelsConfig, train_world_models
 
     options = {"latent": 4, "depth": 4, "embed": 16, "hidden": 16, "mixtures": 2}
     config = WorldModelsConfig(env="minatar-breakout", out=tmp_path / "wm", frames=256, num_envs=4, vae_steps=20,

@@ -2,7 +2,7 @@
 
 From posterior states of replayed experience the actor imagines ``horizon`` steps in the
 model's latent space (the prior). The critic learns TD(lambda) returns of those trajectories
-(:func:`~reverie.training.returns.lambda_returns`, bootstrapped from a slowly updated copy of
+(:func:`lambda_returns`, bootstrapped from a slowly updated copy of
 itself); the actor maximises them. How the actor's gradient is found depends on the actions:
 
 - **discrete** (``reinforce``): the log-probability of each imagined action times its
@@ -31,9 +31,29 @@ from ..core.config import option
 from ..core.errors import ReverieError
 from ..models.latent.networks import mlp
 from ..models.latent.rssm import RSSM, LatentState
-from ..training.returns import lambda_returns
 
-__all__ = ["DreamerConfig", "Actor", "Critic", "Behavior", "Imagined", "frozen"]
+__all__ = ["lambda_returns", "DreamerConfig", "Actor", "Critic", "Behavior", "Imagined", "frozen"]
+
+
+def lambda_returns(rewards: torch.Tensor, next_values: torch.Tensor, discounts: torch.Tensor,
+                   lam: float = 0.95) -> torch.Tensor:
+    """``[H, N]`` TD(lambda) returns of an imagined trajectory (Dreamer's value targets).
+
+    ``rewards[t]``, ``next_values[t]`` and ``discounts[t]`` belong to the state reached by step
+    ``t``: its reward, its value and ``gamma`` times the probability that the episode goes on
+    from it. ``R[t] = r[t] + d[t] ((1 - lam) v[t] + lam R[t + 1])``, and past the horizon the
+    value stands in for the return (``R[H] = v[H - 1]``). ``lam = 0`` gives one-step TD
+    targets, ``lam = 1`` the discounted return bootstrapped at the horizon.
+    """
+    if rewards.dim() != 2 or next_values.shape != rewards.shape or discounts.shape != rewards.shape:
+        raise ValueError(f"rewards, next_values and discounts must be the same [H, N], got "
+                         f"{tuple(rewards.shape)}, {tuple(next_values.shape)}, {tuple(discounts.shape)}")
+    returns = torch.empty_like(rewards)
+    following = next_values[-1]
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        following = rewards[t] + discounts[t] * ((1 - lam) * next_values[t] + lam * following)
+        returns[t] = following
+    return returns
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """``reverie latent``: Dreamer or PlaNet (an RSSM world model, and an actor-critic trained in its
 imagination or CEM planning in its latent space) on a reverie world. Flags are
-:class:`~reverie.training.latent_runs.LatentRunConfig`'s; the model's and the agent's settings
+:class:`~reverie.workflows.latent_runs.LatentRunConfig`'s; the model's and the agent's settings
 go in ``--options key=value,...`` (the fields of :class:`~reverie.models.latent.RSSMConfig` and
 of :class:`~reverie.agents.dreamer.DreamerConfig` or :class:`~reverie.planning.cem.CEMConfig`)."""
 
@@ -12,7 +12,7 @@ from ..core.config import add_arguments, from_arguments
 
 
 def cmd_latent(args: argparse.Namespace) -> int:
-    from ..training.latent_runs import LatentRunConfig, train_latent
+    from ..workflows.latent_runs import LatentRunConfig, train_latent
     from ..training.runs import parse_agent_options
 
     config = from_arguments(LatentRunConfig, args)
@@ -29,7 +29,7 @@ def cmd_latent(args: argparse.Namespace) -> int:
 
 def add_latent_command(subparsers: argparse._SubParsersAction) -> None:
     """Add ``latent`` to the ``reverie`` command's subparsers."""
-    from ..training.latent_runs import LatentRunConfig
+    from ..workflows.latent_runs import LatentRunConfig
 
     parser = subparsers.add_parser("latent", help="latent world models: Dreamer (actor-critic in the RSSM's "
                                                   "imagination) or PlaNet (CEM in its latent space)")
@@ -42,7 +42,7 @@ def add_latent_command(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_world_models(args: argparse.Namespace) -> int:
     from ..training.runs import parse_agent_options
-    from ..training.world_models_runs import WorldModelsConfig, train_world_models
+    from ..workflows.world_models_runs import WorldModelsConfig, train_world_models
 
     config = from_arguments(WorldModelsConfig, args)
     summary = train_world_models(config, parse_agent_options(args.options, "--options"), progress=not args.quiet)
@@ -58,7 +58,7 @@ def cmd_world_models(args: argparse.Namespace) -> int:
 
 def add_world_models_command(subparsers: argparse._SubParsersAction) -> None:
     """Add ``world-models`` to the ``reverie`` command's subparsers."""
-    from ..training.world_models_runs import WorldModelsConfig
+    from ..workflows.world_models_runs import WorldModelsConfig
 
     parser = subparsers.add_parser("world-models", help="World Models: a VAE, an MDN-RNN and a linear controller "
                                                         "evolved with CMA-ES in the model's dream")

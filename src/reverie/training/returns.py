@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["next_values", "n_step_returns", "gae_advantages", "returns_and_advantages", "lambda_returns"]
+__all__ = ["next_values", "n_step_returns", "gae_advantages", "returns_and_advantages"]
 
 
 def _check(rewards: torch.Tensor, values: torch.Tensor, bootstrap: torch.Tensor,
@@ -115,24 +115,3 @@ def returns_and_advantages(rewards: torch.Tensor, values: torch.Tensor, bootstra
     advantages = gae_advantages(rewards, values, bootstrap, terminated, truncated, final_values,
                                 gamma, gae_lambda)
     return advantages + values, advantages
-
-
-def lambda_returns(rewards: torch.Tensor, next_values: torch.Tensor, discounts: torch.Tensor,
-                   lam: float = 0.95) -> torch.Tensor:
-    """``[H, N]`` TD(lambda) returns of an imagined trajectory (Dreamer's value targets).
-
-    ``rewards[t]``, ``next_values[t]`` and ``discounts[t]`` belong to the state reached by step
-    ``t``: its reward, its value and ``gamma`` times the probability that the episode goes on
-    from it. ``R[t] = r[t] + d[t] ((1 - lam) v[t] + lam R[t + 1])``, and past the horizon the
-    value stands in for the return (``R[H] = v[H - 1]``). ``lam = 0`` gives one-step TD
-    targets, ``lam = 1`` the discounted return bootstrapped at the horizon.
-    """
-    if rewards.dim() != 2 or next_values.shape != rewards.shape or discounts.shape != rewards.shape:
-        raise ValueError(f"rewards, next_values and discounts must be the same [H, N], got "
-                         f"{tuple(rewards.shape)}, {tuple(next_values.shape)}, {tuple(discounts.shape)}")
-    returns = torch.empty_like(rewards)
-    following = next_values[-1]
-    for t in range(rewards.shape[0] - 1, -1, -1):
-        following = rewards[t] + discounts[t] * ((1 - lam) * next_values[t] + lam * following)
-        returns[t] = following
-    return returns

@@ -2,7 +2,7 @@
 
 The loop: ``num_envs`` games act on the RSSM's filtered state (random actions until
 ``prefill`` env steps are in the replay); every env step's rows go to a
-:class:`~.sequence_replay.SequenceReplay`; the world model trains at ``train_ratio`` replayed
+:class:`~reverie.training.sequence_replay.SequenceReplay`; the world model trains at ``train_ratio`` replayed
 steps per env step (a gradient step reads ``batch x length`` steps, DreamerV3's replay ratio).
 What acts is the agent's:
 
@@ -45,7 +45,7 @@ from ..models.io import save_model
 from ..models.latent.rssm import RSSM, LatentState, RSSMConfig
 from ..planning.cem import CEMConfig, CEMPlanner
 from ..planning.latent import FeatureModel
-from .sequence_replay import SequenceReplay
+from ..training.sequence_replay import SequenceReplay
 
 __all__ = ["LatentRunConfig", "LatentRun", "Actions", "RandomAgent", "record_start", "record_step", "train_latent", "evaluate_latent", "AGENTS"]
 

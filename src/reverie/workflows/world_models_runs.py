@@ -35,7 +35,7 @@ from ..envs.registry import get_spec
 from ..models.latent.mdn_rnn import MDNRNN, MDNRNNConfig
 from ..models.latent.vae import VAE, VAEConfig
 from .latent_runs import Actions, RandomAgent, evaluate_latent, record_start, record_step
-from .sequence_replay import SequenceReplay
+from ..training.sequence_replay import SequenceReplay
 
 __all__ = ["WorldModelsConfig", "WorldModelsAgent", "train_world_models", "PHASES"]
 
