@@ -15,14 +15,15 @@ from torch import nn
 from ..core.config import option
 from ..core.errors import ReverieError
 
-AGENTS = ("sac", "naf")
+AGENTS = ("sac", "naf", "tdm")
 
 
 @dataclass
 class LearnerConfig:
-    """The off-policy learner: SAC (twin Q, tanh Gaussian, learned temperature) or NAF."""
+    """The off-policy learner: SAC (twin Q, tanh Gaussian, learned temperature), NAF or TDM."""
 
-    agent: str = option("sac", "sac (continuous soft actor-critic) or naf (normalized advantage functions)")
+    agent: str = option("sac", "sac (continuous soft actor-critic), naf (normalized advantage functions) or "
+                               "tdm (temporal difference models; goal tasks)")
     hidden: int = option(256, "hidden units per layer of every network")
     layers: int = option(2, "hidden layers per network")
     lr: float = option(3e-4, "learning rate of every optimizer (Adam)")
@@ -32,6 +33,12 @@ class LearnerConfig:
     alpha: float = option(0.2, "SAC: initial entropy temperature")
     autotune: bool = option(True, "SAC: learn the temperature towards the target entropy -|A|")
     naf_noise: float = option(0.3, "NAF: std of the Gaussian exploration noise added to mu")
+    tdm_horizon: int = option(10, "TDM: largest horizon T_max (relabelled uniformly in 0..T_max; acting uses T_max)")
+    tdm_future: float = option(0.5, "TDM: share of a batch relabelled with goals reached later in the episode")
+    tdm_random: float = option(0.2, "TDM: share of a batch relabelled with goals reached anywhere in the replay")
+    tdm_noise: float = option(0.2, "TDM: std of the Gaussian exploration noise while collecting")
+    tdm_mpc_grid: int = option(0, "TDM: act by MPC over N grid points per action axis plus the actor's action "
+                                  "(0 = the actor alone)")
 
     def __post_init__(self) -> None:
         if self.agent not in AGENTS:
@@ -43,6 +50,10 @@ class LearnerConfig:
             raise ReverieError("--lr must be > 0, --gamma in [0, 1] and --tau in (0, 1]")
         if not self.alpha > 0 or self.naf_noise < 0:
             raise ReverieError("--alpha must be > 0 and --naf-noise >= 0")
+        if self.tdm_horizon < 0 or self.tdm_noise < 0 or self.tdm_mpc_grid == 1 or self.tdm_mpc_grid < 0:
+            raise ReverieError("--tdm-horizon and --tdm-noise must be >= 0 and --tdm-mpc-grid 0 or >= 2")
+        if not (0 <= self.tdm_future and 0 <= self.tdm_random and self.tdm_future + self.tdm_random <= 1):
+            raise ReverieError("--tdm-future and --tdm-random must be >= 0 and sum to at most 1")
 
 
 def mlp(fan_in: int, fan_out: int, hidden: int, layers: int) -> nn.Sequential:
@@ -67,6 +78,8 @@ def build_learner(config: LearnerConfig, obs_dim: int, action_dim: int, device: 
         from .sac import SAC
 
         return SAC(config, obs_dim, action_dim, device)
+    if config.agent == "tdm":
+        raise ReverieError("TDM is built by the trainer from the goal task (reverie.agents.tdm.TDM)")
     from .naf import NAF
 
     return NAF(config, obs_dim, action_dim, device)

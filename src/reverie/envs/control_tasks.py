@@ -108,6 +108,10 @@ class ControlTask:
         """Whether the goal is reached (parking: reward above ``-success_goal_reward``)."""
         return self.goal_reward(achieved, desired) > -self._success
 
+    def goal_weights(self) -> torch.Tensor:
+        """Per goal dimension, its weight in the task's distance (parking's reward weights; else 1)."""
+        return self._weights.clone() if hasattr(self, "_weights") else torch.ones(self.goal_dim)
+
     @property
     def has_success(self) -> bool:
         return hasattr(self, "_success")

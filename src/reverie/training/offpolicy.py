@@ -23,10 +23,12 @@ from typing import Any
 import torch
 
 from ..agents.offpolicy_nets import LearnerConfig, build_learner
+from ..agents.tdm import TDM
 from ..core.config import option
 from ..core.errors import ReverieError
 from ..data.hindsight import GoalReward
 from ..data.replay import ReplayBuffer
+from ..data.tdm_relabel import tdm_batch
 from ..envs.control_tasks import ControlTask, make_task
 from .branched import ImaginedEnv, ModelAugmentConfig, branched_rollouts, build_model, fit_on_replay
 from .mbve import expanded_target
@@ -80,8 +82,16 @@ def episode_seed(seed: int, episode: int) -> int:
     return (seed * 1_000_003 + episode) % (2**63)
 
 
-def check_task(task: ControlTask, config: OffPolicyConfig, model: ModelAugmentConfig) -> None:
+def check_task(task: ControlTask, config: OffPolicyConfig, model: ModelAugmentConfig,
+               learner: LearnerConfig | None = None) -> None:
     """Refuse in one line what this task cannot do."""
+    if learner is not None and learner.agent == "tdm":
+        if not task.goal_conditioned:
+            raise ReverieError(f"TDM needs a goal-conditioned task (Q(s, a, goal, T)); {task.name!r} has no goals "
+                               f"(try --task parking)")
+        if config.her or model.enabled:
+            raise ReverieError("TDM relabels goals and horizons itself (--tdm-future, --tdm-random) and has no "
+                               "model augmentation; drop --her and the model flags")
     if config.her and not task.goal_conditioned:
         raise ReverieError(f"--her (hindsight relabelling) needs a goal-conditioned task; {task.name!r} has no goals "
                            f"(its observations are not observation/achieved_goal/desired_goal dicts)")
@@ -96,13 +106,16 @@ class OffPolicyTrainer:
         self.config, self.learner_config, self.model_config = config, learner_config, model_config
         self.device = torch.device(config.device)
         self.task = task or make_task(config.task, config.env_kwargs())
-        check_task(self.task, config, model_config)
+        check_task(self.task, config, model_config, learner_config)
         t = self.task
         self.goals = (GoalReward(t.goal_reward, t.goal_success if t.has_success else None)
                       if t.goal_conditioned else None)
         self.flat_dim = t.obs_dim + t.goal_dim
         torch.manual_seed(config.seed)
-        self.learner = build_learner(learner_config, self.flat_dim, t.action_dim, self.device)
+        if learner_config.agent == "tdm":
+            self.learner = TDM(learner_config, t.obs_dim, t.goal_dim, t.action_dim, t.goal_weights(), self.device)
+        else:
+            self.learner = build_learner(learner_config, self.flat_dim, t.action_dim, self.device)
         self.replay = ReplayBuffer(config.buffer_size, t.obs_dim, t.action_dim, t.goal_dim, self.device)
         self.act_gen = torch.Generator(device=self.device).manual_seed(config.seed + 1)
         self.sample_gen = torch.Generator(device=self.device).manual_seed(config.seed + 2)
@@ -152,6 +165,11 @@ class OffPolicyTrainer:
                                step, lambda s: learner.target_policy(s, gen), lambda s: learner.target_value(s, gen))
 
     def update(self) -> dict[str, torch.Tensor]:
+        if isinstance(self.learner, TDM):  # goals and horizons relabelled; the target is the learner's own
+            lc = self.learner_config
+            batch = tdm_batch(self.replay, lc.batch_size, self.sample_gen, lc.tdm_horizon, lc.tdm_future, lc.tdm_random)
+            self.updates += 1
+            return self.learner.update(batch, self.sample_gen)
         batch = self.batch()
         stats = self.learner.update(batch, self.target(batch), self.sample_gen)
         self.updates += 1

@@ -45,6 +45,8 @@ PARTS = (("run", OffPolicyConfig), ("learner", LearnerConfig), ("model", ModelAu
 def method_name(learner: LearnerConfig, model: ModelAugmentConfig, her: bool = False) -> str:
     """What the configuration amounts to, in the literature's names (e.g. "sac+mbpo+her")."""
     name = learner.agent
+    if name == "tdm" and learner.tdm_mpc_grid:
+        name += "+mpc"
     if model.rollout_batch:
         name += "+imagination" if learner.agent == "naf" else "+mbpo"
     if model.mbve_horizon:
@@ -189,7 +191,7 @@ def train_offpolicy(config: OffPolicyConfig, learner: LearnerConfig | None = Non
         # an unknown or unfit task is refused before the run folder exists
         task = make_task(config.task, config.env_kwargs())
         try:
-            check_task(task, config, model)
+            check_task(task, config, model, learner)
         except ReverieError:
             task.close()
             raise
