@@ -89,6 +89,10 @@ def test_world_models_runs_its_phases_and_resumes_after_the_last_finished(tmp_pa
     again = train_world_models(WorldModelsConfig(out=tmp_path / "wm", resume=True), progress=False)
     assert again["dream_return"] == summary["dream_return"]          # nothing left to do but evaluate
     assert again["evaluation"] == summary["evaluation"]
+    from reverie.workflows.world_models_runs import load_world_model
+    world = load_world_model(tmp_path / "wm")
+    state = world.encode(torch.zeros(3, 4, 10, 10))
+    assert world.decode(world.step(state, torch.tensor([0, 1, 2]))[0]).shape == (3, 4, 10, 10)
 
 
 def test_i2a_imagines_with_the_rssm_a_latent_run_saved(tmp_path, isolated_runs):

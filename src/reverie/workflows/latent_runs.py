@@ -380,7 +380,7 @@ def train_latent(config: LatentRunConfig, options: dict[str, Any] | None = None,
     if bar is not None:
         bar.close()
     metrics.close()
-    summary = {"kind": KIND, "agent": config.agent, "env": config.env, "frames": loop["steps"],
+    summary = {"kind": KIND, "agent": config.agent, "env": config.env, "frames": loop["steps"], "completed": True,
                "updates": loop["updates"], "episodes": loop["episodes"],
                "wall_seconds": time.perf_counter() - start,
                "train_return_last100": sum(loop["returns"]) / len(loop["returns"]) if loop["returns"] else None}

@@ -37,7 +37,7 @@ from ..models.latent.vae import VAE, VAEConfig
 from .latent_runs import Actions, RandomAgent, evaluate_latent, record_start, record_step
 from ..training.sequence_replay import SequenceReplay
 
-__all__ = ["WorldModelsConfig", "WorldModelsAgent", "train_world_models", "PHASES"]
+__all__ = ["WorldModelsConfig", "WorldModelsAgent", "train_world_models", "load_world_model", "PHASES"]
 
 KIND = "world-models-run"
 PHASES = ("collect", "vae", "rnn", "controller")
@@ -222,7 +222,7 @@ def train_world_models(config: WorldModelsConfig, options: dict[str, Any] | None
         record["history"], record["best"] = history, [float(v) for v in best]
         finish("controller", started)
     metrics.close()
-    summary: dict[str, Any] = {"kind": KIND, "env": config.env, "frames": config.frames,
+    summary: dict[str, Any] = {"kind": KIND, "env": config.env, "frames": config.frames, "completed": True,
                                "seconds": record["seconds"], "dream_return": record["history"][-1]["best_ever"],
                                "controller_parameters": controller.size}
     if config.eval_episodes:
@@ -247,3 +247,17 @@ def _collect(spec, actions: Actions, replay: SequenceReplay, config: WorldModels
         action = actions.random(n)
         obs, reward, terminated, _, info = env.step(actions.to_env(action))
         record_step(replay, obs_spec, actions, action, obs, reward, terminated, info)
+
+
+def load_world_model(run_dir: str | Path, device: torch.device | str = "cpu") -> WorldModel:
+    """V and M of a World Models run (after its rnn phase), ready to imagine."""
+    run_dir = Path(run_dir)
+    stored = json.loads((run_dir / "config.json").read_text())
+    if stored.get("kind") != KIND:
+        raise ReverieError(f"{run_dir} holds a {stored.get('kind')!r} run, not a World Models run")
+    state = load_checkpoint(run_dir / "checkpoint.pt", KIND)
+    vae = VAE(VAEConfig(**stored["vae"]))
+    rnn = MDNRNN(MDNRNNConfig(**stored["rnn"]))
+    world = WorldModel(vae, rnn)
+    world.load_state_dict(state["world"])
+    return world.to(device).eval()
