@@ -1,5 +1,5 @@
 """``reverie offpolicy``: SAC or NAF on a continuous task, optionally model-augmented (MBPO,
-imagination rollouts, MBVE) and with hindsight goals.
+imagination rollouts, MBVE) and with hindsight goals; or TDM on a goal task (``--agent tdm``).
 
 A sibling of ``reverie train`` rather than a mode of it: ``train``'s flags are A2C's (frames
 over batched envs, agent names, level banks) and its runs are actor-critic checkpoints, so an
@@ -54,7 +54,8 @@ def add_offpolicy_command(subparsers: argparse._SubParsersAction) -> None:
     from ..training.offpolicy import OffPolicyConfig
 
     parser = subparsers.add_parser("offpolicy", help="SAC or NAF on a continuous task (Pendulum, parking, ...), "
-                                                     "optionally with a model (MBPO, imagination, MBVE) and HER")
+                                                     "optionally with a model (MBPO, imagination, MBVE) and HER; "
+                                                     "TDM on a goal task")
     add_arguments(parser, OffPolicyConfig)
     add_arguments(parser.add_argument_group("learner"), LearnerConfig)
     add_arguments(parser.add_argument_group("model augmentation"), ModelAugmentConfig)
