@@ -2,7 +2,7 @@
 
 Why this form: ``Q(s, a, g, T)`` is "minus how far from goal ``g`` the agent will be ``T``
 steps after taking ``a`` in ``s`` (and then acting well)". Its target needs no reward and no
-discount, only distances:
+discount (``--gamma`` is unused), only distances:
 
     T = 0:  y = -|achieved(s') - g|                       (per goal dimension)
     T > 0:  y = Q'(s', a', g, T - 1),  a' = pi'(s', g, T - 1)  (max over a' by the actor)
