@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -110,3 +112,32 @@ def test_i2a_imagines_with_the_rssm_a_latent_run_saved(tmp_path, isolated_runs):
                  "--no-tensorboard", "--quiet"]) == 0
     with pytest.raises(ReverieError, match="imagines"):
         load(tmp_path / "latent" / "model.pt", spec=get_spec("sokoban-6x6-1"))
+
+
+def test_the_gpu_presets_run_a_few_updates_on_the_cpu(tmp_path):
+    """DreamerV3's size S and PlaNet's settings, with only the budget shrunk by flags."""
+    from reverie.workflows.latent_runs import PRESETS
+
+    for name in ("dreamerv3", "planet"):
+        out = tmp_path / name
+        assert main(["latent", "--preset", name, "--frames", "40", "--prefill", "32", "--num-envs", "2", "--batch",
+                     "2", "--length", "8", "--replay", "64", "--train-ratio", "16", "--eval-episodes", "0",
+                     "--out", str(out), "--quiet", "--no-tensorboard"]) == 0
+        stored = json.loads((out / "config.json").read_text())
+        assert stored["config"]["agent"] == PRESETS[name]["config"]["agent"]
+        assert stored["rssm"]["deter"] == PRESETS[name]["options"]["deter"]
+    with pytest.raises(ReverieError, match="unknown --preset"):
+        from reverie.workflows.latent_runs import apply_preset
+        apply_preset(PRESETS, "dreamerv9", LatentRunConfig(), {})
+
+
+def test_world_models_can_train_its_controller_in_the_real_env(tmp_path):
+    pytest.importorskip("cma")
+    from reverie.workflows.world_models_runs import WorldModelsConfig, train_world_models
+
+    config = WorldModelsConfig(env="pendulum-pixels", out=tmp_path / "wm", frames=128, num_envs=4, vae_steps=3,
+                               vae_batch=4, rnn_steps=3, rnn_batch=2, length=8, generations=2, popsize=3, rollouts=2,
+                               horizon=6, train_in="real", eval_episodes=2, tensorboard=False)
+    summary = train_world_models(config, {"latent": 4, "depth": 4, "embed": 16, "hidden": 16, "mixtures": 2},
+                                 progress=False)
+    assert summary["evaluation"]["episodes"] == 2 and len(summary["seconds"]) == 4

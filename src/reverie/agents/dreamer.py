@@ -262,7 +262,7 @@ class Behavior(nn.Module):
             for slow, fast in zip(self.slow_critic.parameters(), self.critic.parameters()):
                 slow.lerp_(fast, config.slow_critic)
         return {"actor_loss": float(actor_loss.detach()), "critic_loss": float(critic_loss.detach()),
-                "imagined_return": float(returns.mean()), "imagined_reward": float(imagined.rewards.mean()),
+                "imagined_return": float(returns.detach().mean()), "imagined_reward": float(imagined.rewards.detach().mean()),
                 "return_scale": float(self.return_scale), "actor_grad_norm": float(actor_norm),
                 "entropy": self.entropy(imagined)}
 

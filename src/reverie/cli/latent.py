@@ -12,11 +12,12 @@ from ..core.config import add_arguments, from_arguments
 
 
 def cmd_latent(args: argparse.Namespace) -> int:
-    from ..workflows.latent_runs import LatentRunConfig, train_latent
+    from ..workflows.latent_runs import PRESETS, LatentRunConfig, apply_preset, train_latent
     from ..training.runs import parse_agent_options
 
-    config = from_arguments(LatentRunConfig, args)
-    summary = train_latent(config, parse_agent_options(args.options, "--options"), progress=not args.quiet)
+    config, options = apply_preset(PRESETS, args.preset, from_arguments(LatentRunConfig, args),
+                                   parse_agent_options(args.options, "--options"))
+    summary = train_latent(config, options, progress=not args.quiet)
     line = f"{summary['agent']} on {summary['env']}: {summary['frames']} env steps, {summary['updates']} model updates"
     if "evaluation" in summary:
         e = summary["evaluation"]
@@ -36,16 +37,20 @@ def add_latent_command(subparsers: argparse._SubParsersAction) -> None:
     add_arguments(parser, LatentRunConfig)
     parser.add_argument("--options", default="", metavar="K=V,...",
                         help="RSSM and agent settings, e.g. deter=128,latent=gaussian,horizon=10")
+    parser.add_argument("--preset", default=None, help="built-in settings: cpu, dreamerv3 (a GPU job) or planet "
+                                                       "(a GPU job); flags you give override them")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=cmd_latent)
 
 
 def cmd_world_models(args: argparse.Namespace) -> int:
     from ..training.runs import parse_agent_options
-    from ..workflows.world_models_runs import WorldModelsConfig, train_world_models
+    from ..workflows.latent_runs import apply_preset
+    from ..workflows.world_models_runs import PRESETS, WorldModelsConfig, train_world_models
 
-    config = from_arguments(WorldModelsConfig, args)
-    summary = train_world_models(config, parse_agent_options(args.options, "--options"), progress=not args.quiet)
+    config, options = apply_preset(PRESETS, args.preset, from_arguments(WorldModelsConfig, args),
+                                   parse_agent_options(args.options, "--options"))
+    summary = train_world_models(config, options, progress=not args.quiet)
     line = f"world models on {summary['env']}: best dreamed return {summary['dream_return']:.2f}"
     if "evaluation" in summary:
         e, r = summary["evaluation"], summary["random"]
@@ -65,5 +70,8 @@ def add_world_models_command(subparsers: argparse._SubParsersAction) -> None:
     add_arguments(parser, WorldModelsConfig)
     parser.add_argument("--options", default="", metavar="K=V,...",
                         help="V and M settings, e.g. latent=16,hidden=128,temperature=1.15")
+    parser.add_argument("--preset", default=None, help="built-in settings: pendulum, or carracing (the paper's "
+                                                       "CarRacing setting: a job for many cores); flags you give "
+                                                       "override them")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=cmd_world_models)

@@ -47,10 +47,28 @@ from ..planning.cem import CEMConfig, CEMPlanner
 from ..planning.latent import FeatureModel
 from ..training.sequence_replay import SequenceReplay
 
-__all__ = ["LatentRunConfig", "LatentRun", "Actions", "RandomAgent", "record_start", "record_step", "train_latent", "evaluate_latent", "AGENTS"]
+__all__ = ["LatentRunConfig", "LatentRun", "Actions", "PRESETS", "apply_preset", "RandomAgent", "record_start", "record_step", "train_latent", "evaluate_latent", "AGENTS"]
 
 KIND = "latent-run"
 AGENTS = ("dreamer", "planet")
+
+#: Built-in settings (``--preset``); flags left at their defaults take the preset's values.
+#: ``cpu``: what the CPU runs of benchmarks/latent_protocol.py use. ``dreamerv3``: DreamerV3's
+#: size S (GRU 512, 32 x 16 latents, 512-wide MLPs) at its training settings (replay ratio 512,
+#: 16 x 64 sequences, learning rates 1e-4 / 3e-5 / 3e-5, discount 0.997) for a GPU, on the
+#: pixel pendulum that stands in for DMC here. ``planet``: PlaNet's (GRU 200, a Gaussian latent of
+#: 30, CEM with 1,000 candidates, 100 elites, 10 iterations, horizon 12; 50 x 50 sequences).
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": {"config": {}, "options": dict(deter=128, hidden=128, groups=8, classes=8, depth=16, embed=128)},
+    "dreamerv3": {"config": dict(agent="dreamer", env="pendulum-pixels", frames=1_000_000, num_envs=16, prefill=5_000,
+                                 train_ratio=512.0, batch=16, length=64, model_lr=1e-4, replay=500_000),
+                  "options": dict(deter=512, hidden=512, groups=32, classes=16, depth=32, embed=512, actor_lr=3e-5,
+                                  critic_lr=3e-5, gamma=0.997, horizon=15)},
+    "planet": {"config": dict(agent="planet", env="pendulum-pixels", frames=500_000, num_envs=1, prefill=5_000,
+                              train_ratio=100.0, batch=50, length=50, model_lr=1e-3),
+               "options": dict(deter=200, hidden=200, latent="gaussian", gaussian_size=30, depth=32, embed=1024,
+                               population=1000, elites=100, iterations=10, horizon=12)},
+}
 
 
 @dataclass
@@ -96,6 +114,21 @@ class LatentRunConfig:
             raise ReverieError(f"--prefill must be at least num_envs x length ({self.num_envs * self.length}) and "
                                f"--eval-episodes >= 0")
         check_limits(self)
+
+
+def apply_preset(presets: dict[str, dict[str, Any]], name: str | None, config, options: dict[str, Any]):
+    """``config`` with the preset's values where a field is still at its default, and the
+    preset's options under the given ones (the given win)."""
+    if not name:
+        return config, options
+    if name not in presets:
+        raise ReverieError(f"unknown --preset {name!r}; choose one of {', '.join(presets)}")
+    preset = presets[name]
+    defaults = type(config)()
+    changes = {k: v for k, v in preset["config"].items() if getattr(config, k) == getattr(defaults, k)}
+    if "out" not in changes and config.out == defaults.out:
+        changes["out"] = Path(str(defaults.out) + f"-{name}")
+    return dataclasses.replace(config, **changes), {**preset["options"], **options}
 
 
 class Actions:

@@ -3,8 +3,10 @@
 1. **collect**: ``frames`` env steps of uniformly random actions into a sequence replay;
 2. **vae**: fit V on the replay's frames;
 3. **rnn**: fit M on replayed sequences of V's codes (sampled, as the paper does) and actions;
-4. **controller**: CMA-ES searches the linear controller inside M's dream, every generation's
-   candidates dreaming from codes of real frames;
+4. **controller**: CMA-ES searches the linear controller, inside M's dream (``--train-in dream``,
+   the paper's VizDoom procedure: every generation's candidates dream from codes of real frames
+   at M's temperature) or in the real world (``--train-in real``, the paper's CarRacing
+   procedure: the whole population x rollouts play real episodes as one batch of envs);
 
 then the best controller plays held-out episodes of the real world, beside a random policy on
 the same episodes. Each phase ends with an atomic checkpoint (the replay, the weights, the
@@ -37,7 +39,21 @@ from ..models.latent.vae import VAE, VAEConfig
 from .latent_runs import Actions, RandomAgent, evaluate_latent, record_start, record_step
 from ..training.sequence_replay import SequenceReplay
 
-__all__ = ["WorldModelsConfig", "WorldModelsAgent", "train_world_models", "load_world_model", "PHASES"]
+__all__ = ["WorldModelsConfig", "WorldModelsAgent", "train_world_models", "load_world_model", "real_returns",
+           "PHASES", "PRESETS"]
+
+#: Built-in settings (``--preset``); flags left at their defaults take the preset's values.
+#: ``carracing`` is the paper's CarRacing setting (Ha & Schmidhuber 2018: 10,000 random
+#: rollouts, z of 32, an MDN-RNN of 256 units and 5 mixtures, CMA-ES with 64 candidates x 16
+#: rollouts in the real env; 906 +/- 21): a job for many cores.
+PRESETS: dict[str, dict[str, Any]] = {
+    "carracing": {"config": dict(env="carracing", frames=10_000_000, num_envs=16, vae_steps=100_000,
+                                 rnn_steps=100_000, generations=1_000, popsize=64, rollouts=16, horizon=1_000,
+                                 train_in="real", sigma=0.1),
+                  "options": dict(latent=32, hidden=256, mixtures=5, temperature=1.0)},
+    "pendulum": {"config": dict(env="pendulum-pixels", frames=20_000, num_envs=8),
+                 "options": dict(latent=16, hidden=128)},
+}
 
 KIND = "world-models-run"
 PHASES = ("collect", "vae", "rnn", "controller")
@@ -60,7 +76,8 @@ class WorldModelsConfig:
     generations: int = option(40, "CMA-ES generations")
     popsize: int = option(16, "CMA-ES candidates per generation")
     rollouts: int = option(16, "dreams per candidate (from codes of real frames)")
-    horizon: int = option(200, "dreamed steps per dream at most")
+    horizon: int = option(200, "steps per dream (or per real episode with --train-in real) at most")
+    train_in: str = option("dream", "where CMA-ES scores controllers: dream (inside M) or real (the env itself)")
     sigma: float = option(0.1, "CMA-ES initial step size")
     eval_episodes: int = option(100, "held-out test episodes for the controller and the random policy (0: none)")
     seed: int = option(0, "seed")
@@ -75,6 +92,8 @@ class WorldModelsConfig:
                      "popsize", "rollouts", "horizon"):
             if int(getattr(self, name)) < 1:
                 raise ReverieError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.train_in not in ("dream", "real"):
+            raise ReverieError(f"--train-in must be dream or real, got {self.train_in!r}")
         if self.popsize < 2 or not (0 < self.lr < 1 and self.sigma > 0) or self.eval_episodes < 0:
             raise ReverieError("--popsize must be >= 2, 0 < --lr < 1, --sigma > 0 and --eval-episodes >= 0")
         if self.frames < 2 * self.num_envs * self.length:
@@ -210,6 +229,9 @@ def train_world_models(config: WorldModelsConfig, options: dict[str, Any] | None
         offset = config.vae_steps + config.rnn_steps
 
         def fitness(params: torch.Tensor) -> torch.Tensor:
+            if config.train_in == "real":
+                return real_returns(spec, actions, world, controller, params.to(device), config.rollouts,
+                                    config.horizon, seed=config.seed + 1_000_003 * (len(record["history"]) + 1))
             frames = replay.sample(config.rollouts, 1)["obs"][:, 0]
             with torch.no_grad():
                 start = vae.encode(frames)[0]
@@ -217,8 +239,12 @@ def train_world_models(config: WorldModelsConfig, options: dict[str, Any] | None
 
         def logged(generation: int, values: dict[str, float]) -> None:
             metrics.log(offset + generation, {f"cma/{k}": v for k, v in values.items() if k != "generation"})
+        def logged_and_counted(generation: int, values: dict[str, float]) -> None:
+            record["history"].append(values)
+            logged(generation, values)
+        record["history"] = []
         best, history = cma_search(fitness, controller.size, config.generations, config.popsize, config.sigma,
-                                   config.seed, on_generation=logged)
+                                   config.seed, on_generation=logged_and_counted)
         record["history"], record["best"] = history, [float(v) for v in best]
         finish("controller", started)
     metrics.close()
@@ -234,6 +260,31 @@ def train_world_models(config: WorldModelsConfig, options: dict[str, Any] | None
         write_json(out / "evaluation.json", {"controller": summary["evaluation"], "random": summary["random"]})
     write_json(out / "summary.json", summary)
     return summary
+
+
+@torch.no_grad()
+def real_returns(spec, actions: Actions, world: WorldModel, controller: Controller, params: torch.Tensor,
+                 rollouts: int, horizon: int, seed: int) -> torch.Tensor:
+    """Mean real return ``[P]`` of each controller over ``rollouts`` episodes: all ``P x rollouts``
+    games as one batch of envs, each scored until its first episode ends (or ``horizon`` steps)."""
+    p = params.shape[0]
+    n = p * rollouts
+    env = spec.make_env("train", n, seed=seed, device=params.device)
+    obs, _ = env.reset(seed=seed)
+    memory = world.rnn.initial(n, params.device)
+    total = torch.zeros(n, device=params.device)
+    alive = torch.ones(n, dtype=torch.bool, device=params.device)
+    for _ in range(horizon):
+        state = world.encode(obs, WMState(None, *memory))
+        action = controller.act(params, state.features.view(p, rollouts, -1))
+        state = world.remember(state, action)
+        memory = (state.h, state.c)
+        obs, reward, _, _, info = env.step(actions.to_env(action))
+        total += reward.float() * alive
+        alive[info["final_index"]] = False
+        if not bool(alive.any()):
+            break
+    return total.view(p, rollouts).mean(1)
 
 
 @torch.no_grad()
