@@ -22,10 +22,12 @@ __all__ = ["register_spec", "get_spec", "env_ids", "make_env", "register_envs", 
 
 #: Modules that register the specs of reverie's own worlds when imported.
 WORLD_MODULES: list[str] = ["reverie.envs.sokoban.spec", "reverie.envs.minipacman.spec",
-                            "reverie.envs.minatar.spec", "reverie.envs.atari.spec", "reverie.envs.pendulum.spec"]
+                            "reverie.envs.minatar.spec", "reverie.envs.atari.spec", "reverie.envs.pendulum.spec",
+                            "reverie.envs.carracing.spec"]
 #: Modules holding ``GYM_IDS``: id -> (entry point, vector entry point, default kwargs).
 GYM_MODULES: list[str] = ["reverie.envs.sokoban.gym_ids", "reverie.envs.minipacman.gym_ids",
-                           "reverie.envs.minatar.gym_ids", "reverie.envs.pendulum.gym_ids"]
+                           "reverie.envs.minatar.gym_ids", "reverie.envs.pendulum.gym_ids",
+                           "reverie.envs.carracing.gym_ids"]
 
 _SPECS: dict[str, Any] = {}
 _loaded = False
