@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Latent world models on this CPU: Dreamer, PlaNet and World Models on Pendulum from pixels, and
+"""Latent world models on this CPU: Dreamer on Pendulum's state, Dreamer, PlaNet and World Models on Pendulum from pixels, and
 Dreamer and I2A imagining with Dreamer's RSSM on MinAtar Breakout beside `standard` and `i2a` at
 the same frames, each beside a uniformly random policy on the same held-out episodes.
 
@@ -42,6 +42,11 @@ A2C = ["--num-envs", "16", "--n-steps", "5", "--lr", "7e-4", "--lr-schedule", "c
 #: task -> agent -> (command after ``reverie``, frame budget); ``{run}``: the run folder,
 #: ``{dreamer}``: the same task's Dreamer run folder.
 JOBS = {
+    "pendulum": {
+        "dreamer": (["latent", "--agent", "dreamer", "--env", "pendulum", "--frames", "12000", "--prefill", "1000",
+                     "--num-envs", "4", "--train-ratio", "64", "--batch", "16", "--length", "32", "--log-every", "1000",
+                     "--out", "{run}", "--options", CPU_SIZE] + LATENT, 12_000),
+    },
     "pendulum-pixels": {
         "dreamer": (["latent", "--agent", "dreamer", "--env", "pendulum-pixels", "--frames", "30000", "--prefill",
                      "2000", "--num-envs", "4", "--train-ratio", "64", "--batch", "16", "--length", "32",

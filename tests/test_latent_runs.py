@@ -62,6 +62,10 @@ def test_a_resumed_run_is_the_run_that_never_stopped(tmp_path):
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["state"]["run"]
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["state"]["run"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    from reverie.workflows.latent_runs import evaluate_latent, load_latent_run
+    run, spec, actions = load_latent_run(tmp_path / "b")
+    assert all(torch.equal(v, b[k]) for k, v in run.state_dict().items())
+    assert evaluate_latent(run, spec, actions, "test", 2)["episodes"] == 2
 
 
 def test_bad_input_is_refused_in_one_line(tmp_path, capsys):

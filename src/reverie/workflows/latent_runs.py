@@ -47,7 +47,7 @@ from ..planning.cem import CEMConfig, CEMPlanner
 from ..planning.latent import FeatureModel
 from ..training.sequence_replay import SequenceReplay
 
-__all__ = ["LatentRunConfig", "LatentRun", "Actions", "PRESETS", "apply_preset", "RandomAgent", "record_start", "record_step", "train_latent", "evaluate_latent", "AGENTS"]
+__all__ = ["LatentRunConfig", "LatentRun", "Actions", "PRESETS", "apply_preset", "RandomAgent", "record_start", "record_step", "train_latent", "load_latent_run", "evaluate_latent", "AGENTS"]
 
 KIND = "latent-run"
 AGENTS = ("dreamer", "planet")
@@ -423,6 +423,19 @@ def train_latent(config: LatentRunConfig, options: dict[str, Any] | None = None,
         write_json(out / "evaluation.json", summary["evaluation"])
     write_json(out / "summary.json", summary)
     return summary
+
+
+def load_latent_run(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[LatentRun, Any, Actions]:
+    """A run's world model and agent from its folder (config.json + checkpoint.pt), with its
+    world's spec and actions: to evaluate it again or to look at what it imagines."""
+    stored = read_config(Path(run_dir))
+    config = LatentRunConfig(**stored["config"])
+    rssm, dreamer, cem = _configs(config.agent, stored["options"])
+    spec, device = get_spec(config.env), torch.device(device)
+    actions = Actions(spec, device)
+    run = LatentRun(config.agent, spec, actions, rssm, dreamer, cem, config.model_lr, config.seed).to(device)
+    run.load_state_dict(load_checkpoint(Path(run_dir) / "checkpoint.pt", KIND, map_location=device)["run"])
+    return run.eval(), spec, actions
 
 
 def _bar(config: LatentRunConfig, done: int, progress: bool):
