@@ -142,7 +142,7 @@ def open_loop_picture(task: str, agent: str, path: Path, out: Path) -> float | N
     real = torch.stack(frames)
     imagined, error = open_loop(model, real.float() if spec.observation.kind != "rgb" else real, torch.stack(taken),
                                 context=5)
-    save_open_loop_gif(spec, real[5:, 0], imagined[:, 0], out, scale=2 if spec.observation.shape[-1] > 32 else 8)
+    save_open_loop_gif(spec, real[5:, 0], imagined[:, 0], out)
     return float(error.mean())
 
 

@@ -42,8 +42,11 @@ def open_loop(model, obs: torch.Tensor, actions: torch.Tensor, context: int = 5)
     return frames, error
 
 
-def save_open_loop_gif(spec, real: torch.Tensor, imagined: torch.Tensor, path: str | Path, scale: int = 4) -> Path:
-    """Real frames ``[T, ...]`` (one episode) beside the imagined ones, drawn by ``spec.render``."""
+def save_open_loop_gif(spec, real: torch.Tensor, imagined: torch.Tensor, path: str | Path,
+                       scale: int | None = None) -> Path:
+    """Real frames ``[T, ...]`` (one episode) beside the imagined ones, drawn by ``spec.render``
+    (scaled to about 192 pixels a side unless ``scale`` says otherwise)."""
     left, right = spec.render(real).cpu().numpy(), spec.render(imagined).cpu().numpy()
+    scale = scale or max(1, 192 // max(left.shape[1], left.shape[2]))
     gap = np.full((left.shape[1], 2, 3), 255, np.uint8)
     return save_gif([np.concatenate((a, gap, b), 1) for a, b in zip(left, right)], path, scale=scale)
