@@ -111,13 +111,20 @@ def test_same_step_auto_reset_reports_the_ended_games():
 
 
 @needs_box2d
-def test_gymnasium_id_plays_one_game():
-    env = gym.make("reverie/CarRacing-v0")
+def test_gymnasium_ids_pass_the_env_checker():
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make("reverie/CarRacing-v0", render_mode="rgb_array")
+    check_env(env.unwrapped, skip_render_check=False)
     obs, info = env.reset(seed=3)
     again, _ = env.reset(seed=3)
     assert np.array_equal(obs, again) and obs.shape == (3, 64, 64) and "episode" in info
     obs, reward, terminated, truncated, _ = env.step(np.array([0.0, 0.5, 0.0], np.float32))
     assert obs.dtype == np.uint8 and isinstance(reward, float) and not terminated and not truncated
+    assert env.render().shape == (64, 64, 3)
+    batch = gym.make_vec("reverie/CarRacing-v0", num_envs=2)
+    assert batch.reset(seed=0)[0].shape == (2, 3, 64, 64)
+    assert batch.step(np.zeros((2, 3), np.float32))[0].shape == (2, 3, 64, 64)
 
 
 @pytest.fixture
@@ -130,12 +137,13 @@ def short_episodes():
 
 
 @needs_box2d
-def test_world_models_runs_on_carracing(tmp_path, short_episodes):
+@pytest.mark.parametrize("train_in", ["dream", "real"])  # real: CMA-ES scores controllers in carracing games
+def test_world_models_runs_on_carracing(tmp_path, short_episodes, train_in):
     out = tmp_path / "wm"
     code = main(["world-models", "--env", "carracing", "--frames", "64", "--num-envs", "2", "--vae-steps", "2",
                  "--rnn-steps", "2", "--generations", "1", "--popsize", "2", "--rollouts", "1", "--horizon", "5",
                  "--eval-episodes", "1", "--length", "8", "--options", "latent=4,depth=4,embed=16,hidden=16",
-                 "--out", str(out), "--no-tensorboard"])
+                 "--train-in", train_in, "--out", str(out), "--no-tensorboard", "--quiet"])
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["completed"] and summary["evaluation"]["mean_length"] == 40.0
@@ -147,8 +155,23 @@ def test_dreamer_runs_on_carracing(tmp_path, short_episodes):
     out = tmp_path / "dreamer"
     code = main(["latent", "--agent", "dreamer", "--env", "carracing", "--options",
                  "deter=16,hidden=16,groups=2,classes=4,depth=4,embed=16", "--frames", "64", "--prefill", "32",
-                 "--batch", "2", "--length", "8", "--train-ratio", "2", "--num-envs", "2", "--eval-episodes", "1",
-                 "--out", str(out), "--no-tensorboard"])
+                 "--batch", "2", "--length", "8", "--train-ratio", "2", "--replay", "400", "--num-envs", "2",
+                 "--eval-episodes", "1", "--out", str(out), "--no-tensorboard", "--quiet"])
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["completed"] and summary["updates"] >= 2 and summary["evaluation"]["mean_length"] == 40.0
+
+
+@needs_box2d
+def test_a_resumed_dreamer_run_restarts_the_games(tmp_path, short_episodes):
+    """No ``set_state`` (Box2D cannot be exported): the resumed run calls ``env.reset`` and goes on."""
+    from reverie.workflows.latent_runs import LatentRunConfig, train_latent
+
+    def config(frames, **extra):
+        return LatentRunConfig(agent="dreamer", env="carracing", out=tmp_path / "run", frames=frames, num_envs=2,
+                               prefill=32, batch=2, length=8, train_ratio=2, replay=400, checkpoint_every=16,
+                               eval_episodes=0, tensorboard=False, **extra)
+    tiny = dict(deter=16, hidden=16, groups=2, classes=4, depth=4, embed=16)
+    first = train_latent(config(48), tiny, progress=False)
+    resumed = train_latent(config(64, resume=True), progress=False)
+    assert first["completed"] and resumed["completed"] and resumed["updates"] > first["updates"]
