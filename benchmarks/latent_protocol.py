@@ -48,10 +48,10 @@ JOBS = {
                      "--out", "{run}", "--options", CPU_SIZE] + LATENT, 12_000),
     },
     "pendulum-pixels": {
-        "dreamer": (["latent", "--agent", "dreamer", "--env", "pendulum-pixels", "--frames", "30000", "--prefill",
+        "dreamer": (["latent", "--agent", "dreamer", "--env", "pendulum-pixels", "--frames", "10000", "--prefill",
                      "2000", "--num-envs", "4", "--train-ratio", "64", "--batch", "16", "--length", "32",
-                     "--log-every", "2000", "--checkpoint-every", "2000", "--out", "{run}", "--options", CPU_SIZE]
-                    + LATENT, 30_000),
+                     "--log-every", "1000", "--checkpoint-every", "2000", "--out", "{run}", "--options", CPU_SIZE]
+                    + LATENT, 10_000),
         "planet": (["latent", "--agent", "planet", "--env", "pendulum-pixels", "--frames", "20000", "--prefill",
                     "2000", "--num-envs", "8", "--train-ratio", "64", "--batch", "16", "--length", "32",
                     "--log-every", "2000", "--checkpoint-every", "2000", "--out", "{run}", "--options",

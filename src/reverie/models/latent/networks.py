@@ -1,11 +1,14 @@
 """The observation encoder and decoder of latent models, sized from the observation's shape.
 
-One recipe for grid planes and pixels alike: a 3x3 convolution at full resolution, then
-4x4 convolutions of stride 2 (doubling the channels) until the map is at most 6 cells on a
-side, flattened into a linear embedding. The decoder mirrors it with transposed
-convolutions whose output padding restores the exact sizes on the way up, so odd sizes
-(MinAtar's 10x10 -> 5x5, Atari's 84 -> 42 -> 21 -> 10 -> 5) decode to the frame they came
-from. Vectors get a two-layer MLP each way.
+One recipe for grid planes and pixels alike: 4x4 convolutions of stride 2 (doubling the
+channels) until the map is at most 6 cells on a side, flattened into a linear embedding. Small
+grids (at most 16 cells a side, where each cell is a game object) first get a 3x3 convolution
+at full resolution; pixel frames do not, as in DreamerV1's encoder: at 64x64 a full-resolution
+layer costs more than all the strided ones together (measured: 15 s per Dreamer update on
+this CPU with it). The decoder mirrors the encoder with transposed convolutions whose output
+padding restores the exact sizes on the way up, so odd sizes (MinAtar's 10x10 -> 5x5, Atari's
+84 -> 42 -> 21 -> 10 -> 5) decode to the frame they came from. Vectors get a two-layer MLP
+each way.
 
 What the decoder's output means depends on the observation kind (:func:`recon_loss`):
 logits over cell codes for one-hot grids, a logit per plane cell for binary planes, the mean
@@ -24,6 +27,8 @@ from ...core.errors import ReverieError
 __all__ = ["ObsEncoder", "ObsDecoder", "obs_input", "recon_loss", "obs_mode", "mlp"]
 
 MIN_SIDE = 6
+#: Up to this many cells a side, an observation is a grid of objects (a full-resolution layer first).
+GRID_SIDE = 16
 
 
 def mlp(sizes: list[int], out_activation: bool = False) -> nn.Sequential:
@@ -62,11 +67,13 @@ class ObsEncoder(nn.Module):
         if len(shape) != 3:
             raise ReverieError(f"a {kind} observation must be [C, H, W], got {list(shape)}")
         sizes = _stage_sizes(shape[1], shape[2])
-        layers: list[nn.Module] = [nn.Conv2d(shape[0], depth, 3, padding=1), nn.SiLU()]
-        channels = depth
-        for _ in sizes[1:]:
-            layers += [nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1), nn.SiLU()]
-            channels *= 2
+        grid = max(shape[1], shape[2]) <= GRID_SIDE
+        layers: list[nn.Module] = [nn.Conv2d(shape[0], depth, 3, padding=1), nn.SiLU()] if grid else []
+        channels = depth if grid else shape[0]
+        for i in range(len(sizes) - 1):
+            out = depth if not grid and i == 0 else 2 * channels
+            layers += [nn.Conv2d(channels, out, 4, stride=2, padding=1), nn.SiLU()]
+            channels = out
         h, w = sizes[-1]
         layers += [nn.Flatten(), nn.Linear(channels * h * w, embed), nn.LayerNorm(embed), nn.SiLU()]
         self.net = nn.Sequential(*layers)
@@ -85,15 +92,21 @@ class ObsDecoder(nn.Module):
             self.net = nn.Sequential(mlp([features, 256, 256], out_activation=True), nn.Linear(256, shape[0]))
             return
         sizes = _stage_sizes(shape[1], shape[2])
-        channels = depth * 2 ** (len(sizes) - 1)
+        grid = max(shape[1], shape[2]) <= GRID_SIDE
+        stages = len(sizes) - 1
+        channels = depth * 2 ** (stages if grid else max(stages - 1, 0))
         h, w = sizes[-1]
         layers: list[nn.Module] = [nn.Linear(features, channels * h * w), nn.SiLU(), nn.Unflatten(1, (channels, h, w))]
-        for (h_in, w_in), (h_out, w_out) in zip(sizes[::-1][:-1], sizes[::-1][1:]):
+        for i, ((h_in, w_in), (h_out, w_out)) in enumerate(zip(sizes[::-1][:-1], sizes[::-1][1:])):
             pad = (h_out - 2 * h_in, w_out - 2 * w_in)
-            layers += [nn.ConvTranspose2d(channels, channels // 2, 4, stride=2, padding=1, output_padding=pad),
-                       nn.SiLU()]
-            channels //= 2
-        layers.append(nn.Conv2d(channels, shape[0], 3, padding=1))
+            last = not grid and i == stages - 1
+            out = shape[0] if last else channels // 2
+            layers.append(nn.ConvTranspose2d(channels, out, 4, stride=2, padding=1, output_padding=pad))
+            if not last:
+                layers.append(nn.SiLU())
+            channels = out
+        if grid or stages == 0:
+            layers.append(nn.Conv2d(channels, shape[0], 3, padding=1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
