@@ -12,7 +12,7 @@ from reverie.core.errors import ReverieError
 from reverie.envs.registry import env_ids, get_spec
 from reverie.envs.spec import ActionSpec
 
-CONTINUOUS = ("pendulum", "pendulum-pixels")
+CONTINUOUS = ("pendulum", "pendulum-pixels", "carracing")
 
 
 def test_action_spec_bounds():
