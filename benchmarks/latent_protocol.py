@@ -52,10 +52,10 @@ JOBS = {
                      "2000", "--num-envs", "4", "--train-ratio", "64", "--batch", "16", "--length", "32",
                      "--log-every", "1000", "--checkpoint-every", "2000", "--out", "{run}", "--options", CPU_SIZE]
                     + LATENT, 10_000),
-        "planet": (["latent", "--agent", "planet", "--env", "pendulum-pixels", "--frames", "20000", "--prefill",
+        "planet": (["latent", "--agent", "planet", "--env", "pendulum-pixels", "--frames", "10000", "--prefill",
                     "2000", "--num-envs", "8", "--train-ratio", "64", "--batch", "16", "--length", "32",
                     "--log-every", "2000", "--checkpoint-every", "2000", "--out", "{run}", "--options",
-                    CPU_SIZE + ",population=200,elites=20,iterations=5,horizon=12"] + LATENT, 20_000),
+                    CPU_SIZE + ",population=200,elites=20,iterations=5,horizon=12"] + LATENT, 10_000),
         "world-models": (["world-models", "--env", "pendulum-pixels", "--frames", "20000", "--num-envs", "8",
                           "--out", "{run}", "--options", "latent=16,hidden=128"] + LATENT, 20_000),
     },
