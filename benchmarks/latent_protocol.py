@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Latent world models on this CPU: Dreamer on Pendulum's state, Dreamer, PlaNet and World Models on Pendulum from pixels, and
 Dreamer and I2A imagining with Dreamer's RSSM on MinAtar Breakout beside `standard` and `i2a` at
-the same frames, each beside a uniformly random policy on the same held-out episodes.
+the same frames, each beside a uniformly random policy on the same held-out episodes. World
+Models' controller is searched twice on one V and M: in M's dream (the paper's VizDoom
+procedure) and in real games (its CarRacing procedure, ``world-models-real``).
 
     python benchmarks/latent_protocol.py                       # train what is missing, then tabulate
     python benchmarks/latent_protocol.py --tasks pendulum-pixels --agents dreamer planet
@@ -58,6 +60,10 @@ JOBS = {
                     CPU_SIZE + ",population=200,elites=20,iterations=5,horizon=12"] + LATENT, 10_000),
         "world-models": (["world-models", "--env", "pendulum-pixels", "--frames", "20000", "--num-envs", "8",
                           "--out", "{run}", "--options", "latent=16,hidden=128"] + LATENT, 20_000),
+        # the paper's CarRacing procedure on the same V and M: CMA-ES scores controllers in real games
+        "world-models-real": (["world-models", "--world-from", "{world-models}", "--train-in", "real",
+                               "--generations", "60", "--popsize", "16", "--rollouts", "8", "--sigma", "0.5",
+                               "--out", "{run}"] + LATENT, 20_000),
     },
     "minatar-breakout": {
         "dreamer": (["latent", "--agent", "dreamer", "--env", "minatar-breakout", "--frames", "60000", "--prefill",
@@ -86,7 +92,7 @@ def command(runs: Path, task: str, agent: str, seed: int) -> list[str]:
         flag = ["--out", str(path)] if args[0] in ("latent", "world-models") else []
         return base + ([args[0], "--resume", "--quiet"] + flag if flag else ["train", "--resume", str(path), "--quiet"])
     filled = [a.replace("{run}", str(path)).replace("{dreamer}", str(run_folder(runs, task, "dreamer", seed)))
-              for a in args]
+              .replace("{world-models}", str(run_folder(runs, task, "world-models", seed))) for a in args]
     return base + filled + ["--seed", str(seed)]
 
 
@@ -159,8 +165,8 @@ def main() -> None:
         agents = [a for a in JOBS[task] if args.agents is None or a in args.agents]
         jobs = {run_folder(args.runs, task, a, s): command(args.runs, task, a, s) for a in agents for s in args.seeds}
         if not args.no_train:
-            # I2A with the RSSM needs its Dreamer run first
-            first = {p: c for p, c in jobs.items() if "i2a-rssm" not in p.name}
+            # I2A with the RSSM needs its Dreamer run first, World Models in the real env its V and M
+            first = {p: c for p, c in jobs.items() if not p.name.startswith(("i2a-rssm", "world-models-real"))}
             train_all(first, args.parallel, ARCHIVE / task)
             train_all(jobs, args.parallel, ARCHIVE / task)
     tabulate()
@@ -179,7 +185,7 @@ def tabulate() -> None:
                 live = ROOT / "runs" / "latent-protocol" / task / path.name
                 evaluation = evaluation_of(path)
                 picture = None
-                if agent in ("dreamer", "planet", "world-models") and live.is_dir():
+                if agent in ("dreamer", "planet", "world-models") and live.is_dir():   # -real: the same V and M
                     gif = ROOT / "docs" / "images" / f"latent_{task}_{agent}.gif"
                     picture = {"gif": str(gif.relative_to(ROOT / "docs")),
                                "open_loop_error": open_loop_picture(task, agent, live, gif)}

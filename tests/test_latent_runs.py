@@ -145,3 +145,35 @@ def test_world_models_can_train_its_controller_in_the_real_env(tmp_path):
     summary = train_world_models(config, {"latent": 4, "depth": 4, "embed": 16, "hidden": 16, "mixtures": 2},
                                  progress=False)
     assert summary["evaluation"]["episodes"] == 2 and len(summary["seconds"]) == 4
+
+
+def test_a_world_models_run_can_search_a_new_controller_on_another_runs_world(tmp_path):
+    """--world-from: the new run takes the source's replay, V and M (and their settings) and only
+    searches its controller, here in the real env where the source searched in the dream."""
+    pytest.importorskip("cma")
+    from reverie.workflows.world_models_runs import WorldModelsConfig, load_world_model, train_world_models
+
+    options = {"latent": 4, "depth": 4, "embed": 16, "hidden": 16, "mixtures": 2}
+    source = WorldModelsConfig(env="pendulum-pixels", out=tmp_path / "dream", frames=128, num_envs=4, vae_steps=3,
+                               vae_batch=4, rnn_steps=3, rnn_batch=2, length=8, generations=2, popsize=3,
+                               rollouts=2, horizon=6, eval_episodes=0, tensorboard=False)
+    train_world_models(source, options, progress=False)
+    real = WorldModelsConfig(env="minatar-breakout", out=tmp_path / "real", world_from=tmp_path / "dream",
+                             frames=999, generations=2, popsize=3, rollouts=2, horizon=6, train_in="real",
+                             eval_episodes=2, tensorboard=False)
+    summary = train_world_models(real, progress=False)
+    assert summary["env"] == "pendulum-pixels" and summary["frames"] == 128      # the source's world settings
+    assert summary["train_in"] == "real" and summary["world_from"] == str(tmp_path / "dream")
+    stored = json.loads((tmp_path / "real" / "config.json").read_text())
+    assert stored["options"] == options and stored["config"]["env"] == "pendulum-pixels"
+    a, b = load_world_model(tmp_path / "dream").state_dict(), load_world_model(tmp_path / "real").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)                                 # V and M untouched
+    again = train_world_models(WorldModelsConfig(out=tmp_path / "real", resume=True), progress=False)
+    assert again["evaluation"] == summary["evaluation"]
+    with pytest.raises(ReverieError, match="drop --options"):
+        train_world_models(WorldModelsConfig(out=tmp_path / "x", world_from=tmp_path / "dream"), {"latent": 8})
+    with pytest.raises(ReverieError, match="another run"):
+        train_world_models(WorldModelsConfig(out=tmp_path / "dream2", world_from=tmp_path / "dream2"))
+    with pytest.raises(ReverieError, match="holds no World Models run"):
+        train_world_models(WorldModelsConfig(out=tmp_path / "y", world_from=tmp_path / "nothing"))
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

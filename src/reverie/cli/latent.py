@@ -51,7 +51,8 @@ def cmd_world_models(args: argparse.Namespace) -> int:
     config, options = apply_preset(PRESETS, args.preset, from_arguments(WorldModelsConfig, args),
                                    parse_agent_options(args.options, "--options"))
     summary = train_world_models(config, options, progress=not args.quiet)
-    line = f"world models on {summary['env']}: best dreamed return {summary['dream_return']:.2f}"
+    where = "dreamed" if summary.get("train_in", "dream") == "dream" else "real"
+    line = f"world models on {summary['env']}: best {where} return in the search {summary['dream_return']:.2f}"
     if "evaluation" in summary:
         e, r = summary["evaluation"], summary["random"]
         line += (f"; held-out return {e['mean_return']:.2f} (95% CI {e['return_ci95'][0]:.2f} to "

@@ -85,10 +85,13 @@ class WorldModelsConfig:
     threads: int = option(1, "torch CPU threads")
     device: str = option("cpu", "device")
     resume: bool = option(False, "continue the run in --out after its last finished phase")
+    world_from: Path | None = option(None, "a World Models run whose replay, V and M this new run starts from (only "
+                                           "the controller is searched again); its world and V/M settings apply")
     tensorboard: bool = option(True, "also write TensorBoard events")
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
+        self.world_from = None if self.world_from in (None, "") else Path(self.world_from)
         for name in ("frames", "vae_steps", "vae_batch", "rnn_steps", "rnn_batch", "length", "generations",
                      "popsize", "rollouts", "horizon"):
             if int(getattr(self, name)) < 1:
@@ -167,10 +170,12 @@ def train_world_models(config: WorldModelsConfig, options: dict[str, Any] | None
         saved = load_checkpoint(out / "checkpoint.pt", KIND)
     elif (out / "checkpoint.pt").exists():
         raise ReverieError(f"{out} already holds a run; continue it with --resume or choose another --out")
+    elif config.world_from is not None:
+        config, options, saved = _reused_world(config, options)
     options = dict(options or {})
     spec = get_spec(config.env)
     vae_config, rnn_config = _configs(options)
-    if saved is None:   # a world that cannot be played here (a missing simulator) fails before the folder exists
+    if not config.resume:   # a world that cannot be played here (a missing simulator) fails before the folder exists
         spec.make_env("train", 1, seed=config.seed)
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -187,11 +192,11 @@ def train_world_models(config: WorldModelsConfig, options: dict[str, Any] | None
                             actions.shape, actions.dtype, device=device, decode=obs_spec.decode)
     done_phases: list[str] = []
     record: dict[str, Any] = {"history": [], "best": None, "seconds": {}}
-    if saved is None:
+    if not config.resume:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", {"kind": KIND, "config": to_dict(config), "options": options,
                                          "vae": vae.config.to_dict(), "rnn": rnn.config.to_dict()})
-    else:
+    if saved is not None:
         done_phases, record = saved["phases"], saved["record"]
         replay.load_state_dict(saved["replay"])
         world.load_state_dict(saved["world"])
@@ -252,6 +257,7 @@ def train_world_models(config: WorldModelsConfig, options: dict[str, Any] | None
         finish("controller", started)
     metrics.close()
     summary: dict[str, Any] = {"kind": KIND, "env": config.env, "frames": config.frames, "completed": True,
+                               "train_in": config.train_in, "world_from": record.get("world_from"),
                                "seconds": record["seconds"], "dream_return": record["history"][-1]["best_ever"],
                                "controller_parameters": controller.size}
     if config.eval_episodes:
@@ -263,6 +269,37 @@ def train_world_models(config: WorldModelsConfig, options: dict[str, Any] | None
         write_json(out / "evaluation.json", {"controller": summary["evaluation"], "random": summary["random"]})
     write_json(out / "summary.json", summary)
     return summary
+
+
+#: the settings of the phases a ``--world-from`` run takes over (collect, vae, rnn)
+WORLD_FIELDS = ("env", "frames", "num_envs", "vae_steps", "vae_batch", "rnn_steps", "rnn_batch", "length", "lr")
+
+
+def _reused_world(config: WorldModelsConfig, options: dict[str, Any] | None
+                  ) -> tuple[WorldModelsConfig, dict[str, Any], dict[str, Any]]:
+    """The config, V/M options and checkpoint (phases collect, vae and rnn) of a new run that
+    starts from ``config.world_from``'s fitted world: the paper searched its controllers in the
+    dream and in the real env on one V and M, and this is how to do the same."""
+    source = Path(config.world_from)
+    if source.resolve() == config.out.resolve():
+        raise ReverieError("--world-from must name another run than --out")
+    path = source / "config.json"
+    if not path.is_file() or not (source / "checkpoint.pt").is_file():
+        raise ReverieError(f"--world-from {source} holds no World Models run (config.json and checkpoint.pt are needed)")
+    stored = json.loads(path.read_text())
+    if stored.get("kind") != KIND:
+        raise ReverieError(f"--world-from {source} holds a {stored.get('kind')!r} run, not a World Models run")
+    if options and dict(options) != stored["options"]:
+        raise ReverieError(f"V and M come from {source} (options {stored['options']}); drop --options")
+    saved = load_checkpoint(source / "checkpoint.pt", KIND)
+    if not {"collect", "vae", "rnn"} <= set(saved["phases"]):
+        raise ReverieError(f"--world-from {source} has not finished fitting M yet (phases done: {saved['phases']})")
+    world = {name: stored["config"][name] for name in WORLD_FIELDS}
+    config = dataclasses.replace(config, **world)
+    seconds = {k: v for k, v in saved["record"]["seconds"].items() if k != "controller"}
+    saved = dict(saved, phases=["collect", "vae", "rnn"],
+                 record={"history": [], "best": None, "seconds": seconds, "world_from": str(source)})
+    return config, stored["options"], saved
 
 
 @torch.no_grad()
