@@ -68,6 +68,13 @@ def test_a_resumed_run_is_the_run_that_never_stopped(tmp_path):
     assert evaluate_latent(run, spec, actions, "test", 2)["episodes"] == 2
 
 
+def test_a_resume_without_frames_keeps_the_runs_budget(tmp_path):
+    """Only an explicit --frames extends a run; the flag's default (100k) once stretched a 60k run."""
+    first = train_latent(small(tmp_path / "c", 48), TINY, progress=False)
+    again = train_latent(LatentRunConfig(out=tmp_path / "c", resume=True), progress=False)
+    assert again["frames"] == first["frames"] == 48 and again["updates"] == first["updates"]
+
+
 def test_bad_input_is_refused_in_one_line(tmp_path, capsys):
     with pytest.raises(ReverieError, match="unknown dreamer options"):
         train_latent(small(tmp_path / "c", 48), {"wings": 2}, progress=False)

@@ -78,7 +78,7 @@ class LatentRunConfig:
     agent: str = option("dreamer", "dreamer (actor-critic in imagination) or planet (CEM in latent space)")
     env: str = option("minatar-breakout", "env id (discrete or continuous actions; planet needs continuous)")
     out: Path = option(Path("runs/latent"), "run folder")
-    frames: int = option(100_000, "env steps to collect, all games together")
+    frames: int = option(100_000, "env steps to collect, all games together (with --resume: extend the run to this)")
     num_envs: int = option(4, "games played at once")
     prefill: int = option(2_000, "env steps of uniformly random actions before training starts")
     train_ratio: float = option(64.0, "replayed steps trained per env step (a gradient step replays batch x length)")
@@ -317,6 +317,10 @@ def read_config(out: Path) -> dict[str, Any]:
     return stored
 
 
+#: ``--frames``'s default, which a resume does not take as a request to extend the run
+FRAMES_DEFAULT = next(f.default for f in dataclasses.fields(LatentRunConfig) if f.name == "frames")
+
+
 def train_latent(config: LatentRunConfig, options: dict[str, Any] | None = None,
                  progress: bool = True) -> dict[str, Any]:
     """Run (or with ``config.resume`` continue) a Dreamer or PlaNet run; returns its summary."""
@@ -324,8 +328,11 @@ def train_latent(config: LatentRunConfig, options: dict[str, Any] | None = None,
     if config.resume:
         stored = read_config(out)
         options = stored["options"]
+        # --frames on a resume extends the run; the flag's default must not (it once stretched a
+        # 60k-frame run to 100k)
+        extend = config.frames if config.frames != FRAMES_DEFAULT else 0
         config = LatentRunConfig(**(stored["config"] | {"resume": True,
-                                                        "frames": max(config.frames, stored["config"]["frames"])}))
+                                                        "frames": max(extend, stored["config"]["frames"])}))
         saved = load_checkpoint(out / "checkpoint.pt", KIND)
     elif (out / "checkpoint.pt").exists():
         raise ReverieError(f"{out} already holds a run; continue it with --resume or choose another --out")
