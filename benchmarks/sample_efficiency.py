@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import sys
@@ -61,6 +60,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, cpu_name, write_section  # noqa: E402
 from off_policy import CONFIGS  # noqa: E402
+
+from reverie.core.stats import mean_interval  # noqa: E402
 
 #: The configurations of the table, in its order (their settings are off_policy.CONFIGS's).
 ORDER = ("sac", "sac+mbpo", "naf", "naf+imagination", "sac+mbve3")
@@ -86,67 +87,7 @@ SECTION = "sample-efficiency"
 CHECKPOINT_EVERY = 2500
 
 
-# ---------------------------------------------------------------------- statistics (pure)
-def t_two_sided_probability(t: float, df: int) -> float:
-    """``P(|T| < t)`` for Student's t with ``df`` degrees of freedom (``t >= 0``).
-
-    The closed form for integer ``df`` (Abramowitz & Stegun 26.7.3-4), with
-    ``theta = atan(t / sqrt(df))``: for odd ``df``
-    ``(2 / pi) (theta + sin theta (cos theta + 2/3 cos^3 theta + ... ))``, for even ``df``
-    ``sin theta (1 + 1/2 cos^2 theta + 1*3/(2*4) cos^4 theta + ...)``, each series ending at
-    ``cos^(df - 2)``."""
-    if df < 1:
-        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
-    theta = math.atan(t / math.sqrt(df))
-    c2, s, c = math.cos(theta) ** 2, math.sin(theta), math.cos(theta)
-    if df % 2:
-        if df == 1:
-            return 2 * theta / math.pi
-        term = total = c
-        for k in range(1, (df - 3) // 2 + 1):
-            term *= (2 * k) / (2 * k + 1) * c2
-            total += term
-        return 2 / math.pi * (theta + s * total)
-    term = total = 1.0
-    for k in range(1, (df - 2) // 2 + 1):
-        term *= (2 * k - 1) / (2 * k) * c2
-        total += term
-    return s * total
-
-
-def t_quantile(df: int, confidence: float = 0.95) -> float:
-    """The two-sided ``confidence`` quantile of Student's t: ``t`` with ``P(|T| < t) = confidence``
-    (df 1: 12.706, 2: 4.303, 4: 2.776), by bisection on :func:`t_two_sided_probability`."""
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    low, high = 0.0, 1.0
-    while t_two_sided_probability(high, df) < confidence:
-        high *= 2
-    for _ in range(200):
-        mid = 0.5 * (low + high)
-        if t_two_sided_probability(mid, df) < confidence:
-            low = mid
-        else:
-            high = mid
-        if high - low < 1e-12 * max(1.0, high):
-            break
-    return 0.5 * (low + high)
-
-
-def mean_interval(values: list[float], confidence: float = 0.95) -> dict:
-    """``{"n", "mean", "low", "high"}``: the mean over seeds and its t-interval
-    (``mean +- t_{df = n - 1} s / sqrt(n)``); no interval (None) with fewer than two values."""
-    n = len(values)
-    if n == 0:
-        return {"n": 0, "mean": None, "low": None, "high": None}
-    mean = sum(values) / n
-    if n < 2:
-        return {"n": 1, "mean": mean, "low": None, "high": None}
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = t_quantile(n - 1, confidence) * sd / math.sqrt(n)
-    return {"n": n, "mean": mean, "low": mean - half, "high": mean + half}
-
-
+# ---------------------------------------------------------------------- tabulation (pure)
 def steps_to_target(curve: list[list[float]], target: float) -> int | None:
     """The first evaluation step whose greedy return is at least ``target`` (None: never)."""
     for step, value in sorted(curve, key=lambda p: p[0]):
@@ -460,6 +401,8 @@ def main(argv: list[str] | None = None) -> None:
     write_json(summary_path, result)
     text = markdown(result)
     write_section(SECTION, text, "Sample efficiency", doc)
+    if default:   # every recorded figure also stands in docs/benchmarks.md
+        write_section(SECTION, text, "Sample efficiency of the off-policy learners (`benchmarks/sample_efficiency.py`)")
     print(text)
 
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..agents.world_models import Controller, WMState, WorldModel, cma_search, dream_returns
@@ -160,14 +159,8 @@ def train_world_models(config: WorldModelsConfig, options: dict[str, Any] | None
     """Run (or continue) World Models' phases and evaluate the controller; returns the summary."""
     out, saved = config.out, None
     if config.resume:
-        path = out / "config.json"
-        if not path.is_file() or not (out / "checkpoint.pt").is_file():
-            raise ReverieError(f"{out} holds no World Models run to resume (config.json and checkpoint.pt are needed)")
-        stored = json.loads(path.read_text())
-        if stored.get("kind") != KIND:
-            raise ReverieError(f"{out} holds a {stored.get('kind')!r} run, not a World Models run")
+        stored, saved = _read_run(out)
         options, config = stored["options"], WorldModelsConfig(**(stored["config"] | {"resume": True}))
-        saved = load_checkpoint(out / "checkpoint.pt", KIND)
     elif (out / "checkpoint.pt").exists():
         raise ReverieError(f"{out} already holds a run; continue it with --resume or choose another --out")
     elif config.world_from is not None:
@@ -271,6 +264,17 @@ def train_world_models(config: WorldModelsConfig, options: dict[str, Any] | None
     return summary
 
 
+def _read_run(folder: Path, flag: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
+    """A World Models run folder's ``config.json`` and checkpoint, refused in one line when the
+    folder holds no such run (``flag`` names the option that pointed at it)."""
+    if not (folder / "config.json").is_file() or not (folder / "checkpoint.pt").is_file():
+        raise ReverieError(f"{flag}{folder} holds no World Models run (config.json and checkpoint.pt are needed)")
+    stored = json.loads((folder / "config.json").read_text())
+    if stored.get("kind") != KIND:
+        raise ReverieError(f"{flag}{folder} holds a {stored.get('kind')!r} run, not a World Models run")
+    return stored, load_checkpoint(folder / "checkpoint.pt", KIND)
+
+
 #: the settings of the phases a ``--world-from`` run takes over (collect, vae, rnn)
 WORLD_FIELDS = ("env", "frames", "num_envs", "vae_steps", "vae_batch", "rnn_steps", "rnn_batch", "length", "lr")
 
@@ -283,15 +287,9 @@ def _reused_world(config: WorldModelsConfig, options: dict[str, Any] | None
     source = Path(config.world_from)
     if source.resolve() == config.out.resolve():
         raise ReverieError("--world-from must name another run than --out")
-    path = source / "config.json"
-    if not path.is_file() or not (source / "checkpoint.pt").is_file():
-        raise ReverieError(f"--world-from {source} holds no World Models run (config.json and checkpoint.pt are needed)")
-    stored = json.loads(path.read_text())
-    if stored.get("kind") != KIND:
-        raise ReverieError(f"--world-from {source} holds a {stored.get('kind')!r} run, not a World Models run")
+    stored, saved = _read_run(source, "--world-from ")
     if options and dict(options) != stored["options"]:
         raise ReverieError(f"V and M come from {source} (options {stored['options']}); drop --options")
-    saved = load_checkpoint(source / "checkpoint.pt", KIND)
     if not {"collect", "vae", "rnn"} <= set(saved["phases"]):
         raise ReverieError(f"--world-from {source} has not finished fitting M yet (phases done: {saved['phases']})")
     world = {name: stored["config"][name] for name in WORLD_FIELDS}
@@ -342,11 +340,7 @@ def _collect(spec, actions: Actions, replay: SequenceReplay, config: WorldModels
 
 def load_world_model(run_dir: str | Path, device: torch.device | str = "cpu") -> WorldModel:
     """V and M of a World Models run (after its rnn phase), ready to imagine."""
-    run_dir = Path(run_dir)
-    stored = json.loads((run_dir / "config.json").read_text())
-    if stored.get("kind") != KIND:
-        raise ReverieError(f"{run_dir} holds a {stored.get('kind')!r} run, not a World Models run")
-    state = load_checkpoint(run_dir / "checkpoint.pt", KIND)
+    stored, state = _read_run(Path(run_dir))
     vae = VAE(VAEConfig(**stored["vae"]))
     rnn = MDNRNN(MDNRNNConfig(**stored["rnn"]))
     world = WorldModel(vae, rnn)
