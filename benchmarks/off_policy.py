@@ -149,8 +149,7 @@ def main() -> None:
         result = json.loads(RESULTS.read_text())
         result["compare"] = compare(args.compare, 0)
         RESULTS.write_text(json.dumps(result, indent=1) + "\n")
-        write_section("off-policy", table(result), "Measured", DOC)
-        print(table(result))
+        publish(result)
         return
     result = {"machine": cpu_name(), "threads": 1, "date": time.strftime("%Y-%m-%d"), "speed": []}
     for name in args.only or CONFIGS:
@@ -165,7 +164,15 @@ def main() -> None:
     if args.compare:
         result["compare"] = compare(args.compare, 0)
     RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    publish(result)
+
+
+def publish(result: dict) -> None:
+    """The table into docs/off-policy.md and docs/benchmarks.md (where every figure stands)."""
     write_section("off-policy", table(result), "Measured", DOC)
+    write_section("off-policy", "`python benchmarks/off_policy.py` (then `--from-json --compare 5000`); "
+                  "details and the runs behind these rows in docs/off-policy.md.\n\n" + table(result),
+                  "Off-policy learners (`benchmarks/off_policy.py`)")
     print(table(result))
 
 
