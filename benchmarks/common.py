@@ -42,6 +42,23 @@ def write_section(name: str, body: str, heading: str, path: Path = BENCHMARKS_MD
     path.write_text(text)
 
 
+def rerun_command(script: str, argv: list[str], output_flags: tuple[str, ...] = ("--json",),
+                  switches: tuple[str, ...] = ("--no-docs",)) -> str:
+    """The command line that reproduces a run, recorded beside its figures: ``argv`` without the
+    flags that only say where the output went (``--json PATH`` or ``--json=PATH``, ``--no-docs``)."""
+    flags, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in output_flags:
+            skip = True
+        elif arg in switches or arg.startswith(tuple(f"{flag}=" for flag in output_flags)):
+            continue
+        else:
+            flags.append(arg)
+    return " ".join([f"PYTHONPATH=src python benchmarks/{script}", *flags])
+
+
 def cpu_name() -> str:
     """The CPU's model name (Linux), else what ``platform`` knows."""
     try:

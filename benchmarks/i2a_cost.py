@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from common import cpu_name, time_training, write_section
+from common import cpu_name, rerun_command, time_training, write_section
 from reverie.agents import build_agent, count_parameters
 from reverie.envs.registry import make_env
 from reverie.training.actor_critic import A2C, A2CConfig
@@ -122,6 +122,8 @@ def breakdown(seconds: float, warmup: int = 5) -> dict:
         trainer.train_step()
     clock = CpuClock()
     clock.wrap(policy.core.env_model, "step", "model")
+    if hasattr(policy.core.env_model, "step_every_action"):  # the forced first step (see models.base)
+        clock.wrap(policy.core.env_model, "step_every_action", "model")
     clock.wrap(policy.core.rollout_policy, "forward", "rollout_policy")
     clock.wrap(policy.core, "choose", "choose")
     clock.wrap(policy.encoder, "forward", "encoder")
@@ -248,8 +250,7 @@ def main() -> None:
     split = breakdown(seconds)
     print("i2a CPU time per update:", json.dumps(split, indent=1), flush=True)
     standard_mean = sum(r["frames_per_s"] for r in standard_runs) / len(standard_runs)
-    flags = [a for a in sys.argv[1:] if not a.startswith(("--json", "--no-docs"))]
-    command = " ".join(["PYTHONPATH=src python benchmarks/i2a_cost.py", *flags])
+    command = rerun_command("i2a_cost.py", sys.argv[1:])
     result = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",

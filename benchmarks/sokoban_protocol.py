@@ -21,6 +21,10 @@ is copied to ``benchmarks/results/protocol_runs/<agent>-seed<N>/`` as soon as it
 the table can grow across machines and sessions: the summary uses a run folder where there is
 one, else its record, else the run's row of the previous results JSON.
 
+``--rerun`` trains recorded runs again with today's code into ``runs/protocol-rerun`` and sets
+each beside the recorded table (``benchmarks/results/sokoban_protocol_rerun.json``, records in
+``benchmarks/results/protocol_reruns/``, its own docs section): does the code still reproduce it?
+
 ``--study`` instead trains the standard agent once (seed 0, 2M frames) under each setting of
 :data:`STUDY`, the evidence behind the protocol's A2C settings, into
 ``benchmarks/results/sokoban_protocol_study.json`` and its own docs section.
@@ -40,6 +44,7 @@ from pathlib import Path
 import protocol_runs
 from common import cpu_name, write_section
 from protocol_runs import run_dir
+from reverie.envs.registry import get_spec
 from reverie.evaluation.evaluate import find_evaluation, read_evaluations, wilson_interval
 from reverie.evaluation.report import write_report
 
@@ -49,6 +54,9 @@ STUDY_RESULTS = ROOT / "benchmarks" / "results" / "sokoban_protocol_study.json"
 REPORT = ROOT / "docs" / "protocol" / "report.md"
 #: finished runs' records (no checkpoints), kept in the repository
 ARCHIVE = ROOT / "benchmarks" / "results" / "protocol_runs"
+#: ``--rerun``'s records: recorded runs trained again with today's code, kept apart from ARCHIVE
+RERUN_ARCHIVE = ROOT / "benchmarks" / "results" / "protocol_reruns"
+RERUN_RESULTS = ROOT / "benchmarks" / "results" / "sokoban_protocol_rerun.json"
 
 #: The protocol: what every run shares (flags of ``reverie train``).
 PROTOCOL = {
@@ -181,6 +189,59 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def rerun(pairs: list[tuple[str, int]], runs: Path, parallel: int, docs: bool) -> None:
+    """Train recorded (agent, seed) runs again with today's code into ``runs``, and set each
+    beside the recorded result: does the code still reproduce the table?
+
+    The records stay as they are (the reruns' own go to RERUN_ARCHIVE). The same seed does not
+    repeat a run bit for bit once anything it computes has changed (a faster model, another
+    summation order), so a rerun is judged against the recorded spread over seeds: the pooled
+    95% interval and the range of the seeds' solve rates."""
+    recorded = json.loads(RESULTS.read_text())
+    protocol = recorded["protocol"]
+    for agent, _ in pairs:
+        if agent not in recorded["agents"]:
+            raise SystemExit(f"{agent} has no recorded result in {RESULTS} to rerun against")
+    jobs = {run_dir(runs, a, s): command(run_dir(runs, a, s), a, s, protocol) for a, s in pairs}
+    protocol_runs.train_all(jobs, parallel, RERUN_ARCHIVE)
+    rows = []
+    for agent, seed in pairs:
+        path = run_dir(runs, agent, seed)
+        if not protocol_runs.finished(path):
+            path = RERUN_ARCHIVE / path.name
+        summary = json.loads((path / "summary.json").read_text())
+        test = find_evaluation(read_evaluations(path), f"{protocol['env']}:test", "sample")
+        before = recorded["agents"][agent]
+        same_seed = next((r for r in recorded["runs"] if (r["agent"], r["seed"]) == (agent, seed)), None)
+        low, high = before["pooled_ci95"]
+        rows.append({"agent": agent, "seed": seed, "solve_rate": test["success_rate"], "ci95": test["ci95"],
+                     "frames_per_second": summary["frames_per_second"], "wall_seconds": summary["wall_seconds"],
+                     "recorded_seed_solve_rate": same_seed["solve_rate"] if same_seed else None,
+                     "recorded_mean": before["solve_rate_mean"], "recorded_pooled_ci95": [low, high],
+                     "recorded_range": [before["solve_rate_min"], before["solve_rate_max"]],
+                     "inside_pooled_ci95": low <= test["success_rate"] <= high})
+    result = {"date": datetime.date.today().isoformat(), "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
+              "command": "python benchmarks/sokoban_protocol.py " + " ".join(sys.argv[1:]),
+              "recorded": recorded["date"], "default_model": get_spec(protocol["env"]).default_model, "rows": rows}
+    RERUN_RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    lines = [f"`{result['command']}` on {result['date']}; {result['machine']}. Recorded runs trained again with "
+             f"today's code (same protocol, same seed; learned-model agents imagine with `{result['default_model']}`, the "
+             f"world's default model) and set beside the table above (recorded {result['recorded']}).",
+             "", "| agent | seed | recorded, this seed | recorded, seeds' range | recorded, pooled (95% CI) | "
+             "rerun (95% CI) | inside the pooled interval | frames/s |", "|---|---:|---:|---|---|---|---|---:|"]
+    for r in rows:
+        seed_rate = f"{100 * r['recorded_seed_solve_rate']:.1f}%" if r["recorded_seed_solve_rate"] is not None else "-"
+        (lo, hi), (rlo, rhi) = r["recorded_pooled_ci95"], r["recorded_range"]
+        lines.append(f"| {r['agent']} | {r['seed']} | {seed_rate} | {100 * rlo:.1f} - {100 * rhi:.1f}% | "
+                     f"{100 * r['recorded_mean']:.1f}% ({100 * lo:.1f} to {100 * hi:.1f}) | "
+                     f"{100 * r['solve_rate']:.1f}% ({100 * r['ci95'][0]:.1f} to {100 * r['ci95'][1]:.1f}) | "
+                     f"{'yes' if r['inside_pooled_ci95'] else '**no**'} | {r['frames_per_second']:,.0f} |")
+    table = "\n".join(lines)
+    print(table)
+    if docs:
+        write_section("sokoban-protocol-rerun", table, "Reruns of the Sokoban protocol (`--rerun`)")
+
+
 def study(runs: Path, parallel: int, docs: bool) -> None:
     """Train the standard agent under each setting of STUDY and tabulate the held-out results."""
     paths = {name: runs / name for name in STUDY}
@@ -221,6 +282,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (one thread each)")
     parser.add_argument("--study", action="store_true", help="run the settings study instead (into RUNS/../study)")
     parser.add_argument("--no-docs", action="store_true", help="train only: write no results JSON and no docs")
+    parser.add_argument("--rerun", action="store_true",
+                        help="train recorded AGENTS x SEEDS again with today's code (into RUNS/../protocol-rerun) "
+                             "and compare each with the recorded results; the records stay as they are")
     parser.add_argument("--no-train", action="store_true",
                         help="summarise the finished runs among AGENTS x SEEDS; train nothing")
     args = parser.parse_args()
@@ -229,6 +293,9 @@ def main() -> None:
         return
     protocol = PROTOCOL | {"frames": args.frames}
     pairs = [(agent, seed) for agent in args.agents for seed in args.seeds]
+    if args.rerun:
+        rerun(pairs, args.runs.parent / "protocol-rerun", args.jobs, not args.no_docs)
+        return
     started = time.time()
     if not args.no_train:
         # a run already recorded (here or in ARCHIVE, e.g. from another machine) is not trained again

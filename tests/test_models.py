@@ -265,3 +265,39 @@ def test_a_grid_model_of_other_reward_classes_is_refused():
     with pytest.raises(ReverieError, match="reward classes .* are not sokoban-10x10-4's"):
         model.check_spec(SPEC)
     grid_model(GridModelConfig(size="tiny")).check_spec(SPEC)  # its own classes pass
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_every_action_step_equals_stepping_each_action(channels_last):
+    """``step_every_action`` (the stem's observation part computed once per observation) imagines
+    what A separate steps from repeated observations imagine: same frames, rewards and ends."""
+    torch.manual_seed(0)
+    model = grid_model(GridModelConfig(channels_last=channels_last))
+    with torch.no_grad():  # a model that changes frames, not the copy model it starts as
+        model.frame_head.weight.normal_(0, 1.0)
+        model.frame_head.bias.normal_(0, 1.0)
+        model.copy_gain.zero_()
+    obs = random_obs(8)
+    actions = torch.arange(5).repeat(8)
+    frame, planes = model.frame_logits(obs.repeat_interleave(5, 0), actions)
+    shared, shared_planes = model.every_action_logits(obs)
+    assert torch.allclose(frame, shared, atol=1e-5) and torch.equal(planes, shared_planes)
+    expected, got = model.step(obs.repeat_interleave(5, 0), actions), model.step_every_action(obs)
+    assert not torch.equal(expected[0], obs.repeat_interleave(5, 0))  # some cells change
+    for want, have in zip(expected, got):
+        assert torch.equal(want, have)
+
+
+def test_step_every_action_falls_back_to_repeated_steps():
+    """Models without a shared first step get the observations repeated, rows b * A + a."""
+    from reverie.models.base import step_every_action
+
+    class Recorder:
+        def step(self, state, action):
+            self.seen = (state, action)
+            return state, action.float(), torch.zeros_like(action, dtype=torch.bool)
+
+    model, obs = Recorder(), random_obs(3)
+    _, reward, _ = step_every_action(model, obs, 5)
+    assert torch.equal(model.seen[0], obs.repeat_interleave(5, 0))
+    assert reward.tolist() == [0, 1, 2, 3, 4] * 3

@@ -15,7 +15,8 @@ mode the draws come from a second generator, restarted from its seed each time t
 eval mode: evaluating never moves the training stream (a run with evaluations in between trains
 as one without), and two evaluations of the same weights imagine the same futures.
 
-Latent models imagine too: a rollout starts from ``initial_state(model, obs)`` and what the
+Latent models imagine too: a rollout starts from ``initial_state(model, obs)`` (through
+:func:`~reverie.models.base.step_every_action`, which models may make cheaper) and what the
 rollout policy and the encoder see of each imagined state is ``observe(model, state)`` (both
 the identity for observation models; see :mod:`reverie.models.base`).
 
@@ -36,7 +37,7 @@ import torch
 from torch import nn
 
 from ..core.errors import ReverieError
-from ..models.base import initial_state, observe
+from ..models.base import observe, step_every_action
 from .readers import input_scale, small_reader
 
 __all__ = ["RolloutPolicy", "ImaginationCore", "ImaginationCache", "model_digest", "ROLLOUT_ACTIONS"]
@@ -214,13 +215,14 @@ class ImaginationCore(nn.Module):
 
     @torch.no_grad()
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, a = obs.shape[0], self.num_actions
+        a = self.num_actions
         model = self.env_model
-        state = initial_state(model, obs.repeat_interleave(a, dim=0))  # row b * A + a
-        action = torch.arange(a, device=obs.device).repeat(b)
         frames, rewards = [], []
         for t in range(self.rollout_length):
-            state, reward, _ = model.step(state, action)
+            if t == 0:  # the forced first actions: row b * A + a takes action a
+                state, reward, _ = step_every_action(model, obs, a)
+            else:
+                state, reward, _ = model.step(state, action)
             frame = observe(model, state)
             frames.append(frame)
             rewards.append(reward)

@@ -19,7 +19,7 @@ import torch
 
 from ..envs.spec import RewardClasses, codes_to_planes, planes_to_codes
 
-__all__ = ["EnvironmentModel", "LatentModel", "RewardClasses", "initial_state", "observe", "action_planes",
+__all__ = ["EnvironmentModel", "LatentModel", "RewardClasses", "initial_state", "step_every_action", "observe", "action_planes",
            "action_onehot", "codes_to_planes", "planes_to_codes", "no_episode_end"]
 
 
@@ -54,6 +54,19 @@ def initial_state(model: Any, obs: torch.Tensor) -> Any:
     for observation models)."""
     encode = getattr(model, "encode", None)
     return encode(obs) if callable(encode) and callable(getattr(model, "decode", None)) else obs
+
+
+def step_every_action(model: Any, obs: torch.Tensor, num_actions: int) -> tuple[Any, torch.Tensor, torch.Tensor]:
+    """One imagined step of every action from each real observation ``[B, ...]``: rows
+    ``b * A + a`` take action ``a`` from observation ``b`` (I2A's forced first actions, a
+    search's expansion). A model may offer ``step_every_action(obs)`` that shares the work
+    the ``A`` rows of one observation have in common; otherwise each observation is
+    repeated ``A`` times and stepped."""
+    shared = getattr(model, "step_every_action", None)
+    if callable(shared) and getattr(model, "num_actions", num_actions) == num_actions:
+        return shared(obs)
+    state = initial_state(model, obs.repeat_interleave(num_actions, dim=0))
+    return model.step(state, torch.arange(num_actions, device=obs.device).repeat(obs.shape[0]))
 
 
 def observe(model: Any, state: Any) -> torch.Tensor:

@@ -265,11 +265,14 @@ class GridModel(nn.Module):
     def extra_repr(self) -> str:
         return f"channels={self.config.channels}, feed={self.config.feed!r}, reward_head={self.config.reward_head}"
 
-    def inputs(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """The observation planes followed by the action's one-hot planes, ``[B, codes + actions, H, W]``."""
+    def _check_obs(self, obs: torch.Tensor) -> None:
         if obs.dim() != 4 or obs.shape[1] != self.num_codes:
             raise ValueError(f"GridModel needs symbolic observations [B, {self.num_codes}, H, W], "
                              f"got {tuple(obs.shape)}")
+
+    def inputs(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The observation planes followed by the action's one-hot planes, ``[B, codes + actions, H, W]``."""
+        self._check_obs(obs)
         b, c, h, w = obs.shape
         dtype = self.stem.weight.dtype  # the model's own (autocast converts inside the convs)
         if not self.config.channels_last:
@@ -282,12 +285,41 @@ class GridModel(nn.Module):
     def frame_logits(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits of the next cells ``[B, C, H, W]``, and the observation planes as the net saw them."""
         x0 = self.inputs(obs, action)
-        x = self.stem(x0).relu_()
+        obs_planes = x0[:, :self.num_codes]
+        return self._frame_after_stem(self.stem(x0).relu_(), obs_planes), obs_planes
+
+    def _frame_after_stem(self, x: torch.Tensor, obs_planes: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
             x = block(x)
-        obs_planes = x0[:, :self.num_codes]
-        frame = torch.addcmul(self.frame_head(x), obs_planes, self.copy_gain[None, :, None, None])
-        return frame, obs_planes
+        return torch.addcmul(self.frame_head(x), obs_planes, self.copy_gain[None, :, None, None])
+
+    def every_action_logits(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`frame_logits` of every action from each observation, rows ``b * A + a``.
+
+        The stem is linear in its input, so its output for ``[obs; action planes]`` is the
+        stem of the observation alone plus a map that depends only on the action (the action
+        planes through the same kernel, zero padding included). I2A's first imagined step
+        starts all ``A`` rollouts of an observation from the same frame, so the observation's
+        part is computed once, not ``A`` times: 5x fewer rows through the stem on that step.
+        Equal to ``frame_logits(obs.repeat_interleave(A), arange(A).repeat(B))`` up to float
+        rounding. (Doing the same on every step, with a gather of the action's map, was
+        measured slower than the fused stem on a CPU: the gather costs what it saves.)
+        """
+        self._check_obs(obs)
+        b, c, h, w = obs.shape
+        a = self.num_actions
+        weight = self.stem.weight
+        planes = obs.to(weight.dtype).contiguous(memory_format=torch.channels_last)
+        own = F.conv2d(planes, weight[:, :c], self.stem.bias, padding=1)  # [B, C0, H, W]
+        eye = torch.eye(a, dtype=weight.dtype, device=weight.device)[:, :, None, None].expand(a, a, h, w)
+        per_action = F.conv2d(eye, weight[:, c:], padding=1)  # [A, C0, H, W]
+        x = own.permute(0, 2, 3, 1)[:, None] + per_action.permute(0, 2, 3, 1)[None]  # [B, A, H, W, C0]
+        x = x.view(b * a, h, w, -1).permute(0, 3, 1, 2).relu_()  # channels-last rows b * A + a
+        obs_planes = planes.permute(0, 2, 3, 1)[:, None].expand(b, a, h, w, c).reshape(b * a, h, w, c)
+        obs_planes = obs_planes.permute(0, 3, 1, 2)
+        if not self.config.channels_last:
+            x, obs_planes = x.contiguous(), obs_planes.contiguous()
+        return self._frame_after_stem(x, obs_planes), obs_planes
 
     def reward_logits(self, obs_planes: torch.Tensor, next_planes: torch.Tensor) -> torch.Tensor | None:
         """Reward-class logits ``[B, K]`` read from a transition's change (None without a reward head).
@@ -300,8 +332,9 @@ class GridModel(nn.Module):
         """
         if self.reward_net is None:
             return None
-        change = next_planes.sum(dim=(2, 3)) - obs_planes.sum(dim=(2, 3))
-        present = global_max(next_planes)
+        counts = next_planes.sum(dim=(2, 3))
+        change = counts - obs_planes.sum(dim=(2, 3))
+        present = (counts > 0).to(counts.dtype)  # = the planes' max: they are one-hot (a max pool cost more)
         return self.reward_net(torch.cat((change, present), dim=1).to(self.reward_net[0].weight.dtype))
 
     def most_likely(self, frame: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -326,16 +359,26 @@ class GridModel(nn.Module):
     def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One imagined step: the next observation as configured by ``feed``, the reward, and
         whether the episode ended (the predicted reward class is a terminal one)."""
-        frame, obs_planes = self.frame_logits(obs, action)
+        return self._imagined(*self.frame_logits(obs, action), obs.dtype)
+
+    @torch.no_grad()
+    def step_every_action(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`step` of every action from each observation ``[B, ...]``: rows ``b * A + a``
+        (see :meth:`every_action_logits`, which makes it cheaper than ``A`` copies of ``obs``)."""
+        return self._imagined(*self.every_action_logits(obs), obs.dtype)
+
+    def _imagined(self, frame: torch.Tensor, obs_planes: torch.Tensor,
+                  dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         best = self.most_likely(frame, obs_planes.dtype)
         logits = self.reward_logits(obs_planes, best)
         if self.config.feed == "onehot":
-            next_obs = best.to(obs.dtype)
+            next_obs = best.to(dtype)
         else:
-            next_obs = frame.float().softmax(1).to(obs.dtype)
+            next_obs = frame.float().softmax(1).to(dtype)
+        rows = frame.shape[0]
         if logits is None:
-            reward = torch.zeros(obs.shape[0], dtype=torch.float32, device=obs.device)
-            return next_obs, reward, torch.zeros(obs.shape[0], dtype=torch.bool, device=obs.device)
+            reward = torch.zeros(rows, dtype=torch.float32, device=frame.device)
+            return next_obs, reward, torch.zeros(rows, dtype=torch.bool, device=frame.device)
         classes = logits.argmax(1)
         done = (classes[:, None] == self.terminal).any(1)
         return next_obs, self.rewards.to_values(classes), done
