@@ -1,4 +1,4 @@
-"""SAC's and NAF's losses against hand computations, NAF's greedy action, MBVE's expansion."""
+"""SAC's and NAF's losses against hand computations, NAF's greedy action and mu penalty, MBVE's expansion."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from reverie.agents.naf import NAF, naf_loss, naf_q
+from reverie.agents.naf import NAF, mu_penalty, naf_loss, naf_q
 from reverie.agents.offpolicy_nets import LearnerConfig, build_learner, soft_update
 from reverie.agents.sac import actor_loss, alpha_loss, critic_loss, soft_value, squashed_log_prob
 from reverie.core.errors import ReverieError
@@ -74,6 +74,58 @@ def test_naf_target_value_is_target_v():
     naf = NAF(LearnerConfig(agent="naf", hidden=8), 3, 1)
     obs = torch.randn(4, 3)
     assert torch.equal(naf.target_value(obs, None), naf.net_target(obs)[0])
+
+
+def test_naf_mu_penalty_is_zero_inside_the_bound():
+    u = T([[1.9, -2.0], [0.0, 0.5]], requires_grad=True)
+    penalty = mu_penalty(u, 2.0)
+    penalty.backward()
+    assert penalty.item() == 0.0 and torch.equal(u.grad, torch.zeros_like(u))
+
+
+def test_naf_mu_penalty_by_hand_and_its_gradient_pulls_mu_back():
+    # row 0: (2.5 - 2)^2 + (3 - 2)^2 = 1.25; row 1: inside -> 0; mean over rows 0.625
+    u = T([[2.5, -3.0], [0.5, 1.0]], requires_grad=True)
+    penalty = mu_penalty(u, 2.0)
+    assert penalty.item() == pytest.approx(0.625)
+    penalty.backward()
+    # d/du = 2 (|u| - 2) sign(u) / N: positive above +2, negative below -2, zero inside
+    assert torch.allclose(u.grad, T([[0.5, -1.0], [0.0, 0.0]]))
+    with torch.no_grad():
+        stepped = u - 0.1 * u.grad
+    assert stepped[0].abs().tolist() == pytest.approx([2.45, 2.9])  # both moved toward the bound
+
+
+def test_naf_update_adds_the_weighted_penalty_and_pulls_a_runaway_mu_back():
+    torch.manual_seed(0)
+    batch = {"obs": torch.randn(16, 3), "action": torch.rand(16, 1) * 2 - 1}
+    target = torch.randn(16)
+    grads = {}
+    for weight in (0.0, 2.0):
+        torch.manual_seed(1)
+        naf = NAF(LearnerConfig(agent="naf", hidden=8, naf_mu_penalty=weight, naf_mu_bound=2.0), 3, 1)
+        with torch.no_grad():
+            naf.net.mu.bias.fill_(4.0)  # a runaway mu: tanh(4) = 0.9993
+        value, pre_mu, lower = naf.net.heads(batch["obs"])
+        want = naf_loss(naf_q(value, torch.tanh(pre_mu), lower, batch["action"]), target) + weight * mu_penalty(pre_mu, 2.0)
+        grads[weight] = torch.autograd.grad(want, naf.net.mu.bias)[0]
+        stats = naf.update(batch, target, None)
+        assert ("mu_penalty" in stats) == (weight > 0) and stats["mu_outside"].item() == 1.0
+    assert grads[2.0].item() > grads[0.0].item() + 1.0  # the penalty's gradient pushes the bias down
+    naf = NAF(LearnerConfig(agent="naf", hidden=8, lr=1e-2, naf_mu_penalty=10.0), 3, 1)
+    with torch.no_grad():
+        naf.net.mu.bias.fill_(4.0)
+    before = naf.net.heads(batch["obs"])[1].abs().mean().item()
+    for _ in range(20):
+        naf.update(batch, target, None)
+    assert naf.net.heads(batch["obs"])[1].abs().mean().item() < before - 0.1
+
+
+def test_naf_mu_penalty_options_are_checked():
+    with pytest.raises(ReverieError, match="naf-mu-penalty"):
+        LearnerConfig(agent="naf", naf_mu_penalty=-1.0)
+    with pytest.raises(ReverieError, match="naf-mu-bound"):
+        LearnerConfig(agent="naf", naf_mu_bound=0.0)
 
 
 def test_sac_update_moves_critics_and_targets_slowly():

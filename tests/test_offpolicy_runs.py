@@ -29,13 +29,16 @@ def _records(run_dir):
     return out
 
 
-@pytest.mark.parametrize("agent,model", [
+@pytest.mark.parametrize("agent,model,extra", [
     ("sac", dict(model_every=60, model_fit_rows=100, model_members=2, model_hidden=16, model_layers=1, model_epochs=1, rollout_batch=20,
-                 rollout_every=40, horizon_max=2, horizon_to=200, mbve_horizon=2)),
-    ("naf", {}),
+                 rollout_every=40, horizon_max=2, horizon_to=200, mbve_horizon=2), {}),
+    ("naf", {}, {}),
+    ("naf", dict(model_every=60, model_fit_rows=100, model_members=2, model_hidden=16, model_layers=1, model_epochs=1,
+                 rollout_batch=20, rollout_every=40, horizon_max=2, horizon_to=200),
+     dict(naf_mu_penalty=1.0, naf_mu_bound=0.5)),  # imagination, and a bound the penalty meets
 ])
-def test_resume_is_exact_on_pendulum(tmp_path, agent, model):
-    learner = LearnerConfig(agent=agent, hidden=16, batch_size=16)
+def test_resume_is_exact_on_pendulum(tmp_path, agent, model, extra):
+    learner = LearnerConfig(agent=agent, hidden=16, batch_size=16, **extra)
     straight = train_offpolicy(OffPolicyConfig(run_dir=tmp_path / "a", **SMALL), learner,
                                ModelAugmentConfig(**model), progress=False)
     half = train_offpolicy(OffPolicyConfig(run_dir=tmp_path / "b", **SMALL), learner, ModelAugmentConfig(**model),
@@ -54,6 +57,9 @@ def test_resume_is_exact_on_pendulum(tmp_path, agent, model):
             assert torch.equal(value, b["model"][key]), key
     assert straight["evaluation"] == resumed["evaluation"]
     assert _records(tmp_path / "a") == _records(tmp_path / "b")
+    if extra:  # the option travels in the saved config, and the penalty was at work
+        assert json.loads((tmp_path / "b" / "config.json").read_text())["learner"]["naf_mu_penalty"] == 1.0
+        assert any(r.get("mu_penalty", 0) > 0 for r in _records(tmp_path / "a"))
 
 
 def test_run_folder_holds_config_metrics_summary(tmp_path):
@@ -103,8 +109,11 @@ def test_bad_input_is_refused_in_one_line(capsys, tmp_path):
 
 def test_cli_trains_and_resumes(capsys, tmp_path):
     args = ["offpolicy", "--run-dir", str(tmp_path / "c"), "--quiet", "--steps", "60", "--learning-starts", "30",
-            "--hidden", "8", "--batch-size", "8", "--eval-episodes", "1", "--no-tensorboard", "--agent", "naf"]
+            "--hidden", "8", "--batch-size", "8", "--eval-episodes", "1", "--no-tensorboard", "--agent", "naf",
+            "--naf-mu-penalty", "0.5", "--naf-mu-bound", "1.5"]
     assert main(args) == 0
+    saved = json.loads((tmp_path / "c" / "config.json").read_text())["learner"]
+    assert (saved["naf_mu_penalty"], saved["naf_mu_bound"]) == (0.5, 1.5)
     out = capsys.readouterr().out
     assert "naf on pendulum" in out and "greedy evaluation" in out
     report = (tmp_path / "c" / "report.md").read_text()

@@ -4,7 +4,15 @@ Why: ``Q(s, a) = V(s) - 1/2 (a - mu(s))^T P(s) (a - mu(s))`` with ``P = L L^T`` 
 definite (``L`` lower-triangular with a positive diagonal) is a concave quadratic in ``a``
 whose maximiser is ``mu(s)``: no actor, no search over actions, and the target's
 ``max_a' Q(s', a')`` is just ``V(s')``. ``mu`` is squashed by tanh into ``[-1, 1]``.
-:func:`naf_q` and :func:`naf_loss` are plain functions so tests check them by hand.
+:func:`naf_q`, :func:`naf_loss` and :func:`mu_penalty` are plain functions so tests check them by hand.
+
+Why :func:`mu_penalty`: early on the quadratic advantage pushes ``mu`` away from the batch's
+actions, the pre-tanh ``mu`` runs off and the greedy action sticks at the action bound, where
+tanh's gradient is ~0 and nothing pulls it back. Imagined rows (their actions bunched around
+the current ``mu``) make it worse: on Pendulum, NAF with imagination rollouts saturated
+96-100% of greedy actions and never learned (``docs/off-policy.md``). A squared hinge on the
+pre-tanh ``mu`` beyond ``+-bound`` (``--naf-mu-penalty``, ``--naf-mu-bound``) leaves
+``mu`` free inside and pulls it back from outside.
 """
 
 from __future__ import annotations
@@ -30,6 +38,12 @@ def naf_loss(q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(q, target)
 
 
+def mu_penalty(pre_mu: torch.Tensor, bound: float) -> torch.Tensor:
+    """``mean_n sum_i max(|u_ni| - bound, 0)^2`` of the pre-tanh ``mu`` ``u [N, A]``: zero inside
+    ``[-bound, bound]``, so only a runaway ``mu`` feels it."""
+    return (pre_mu.abs() - bound).clamp(min=0).pow(2).sum(-1).mean()
+
+
 class NAFNetwork(nn.Module):
     """``obs -> (V [N], mu [N, A], L [N, A, A])``: one trunk, three heads."""
 
@@ -46,6 +60,11 @@ class NAFNetwork(nn.Module):
         self.register_buffer("cols", cols, persistent=False)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        value, pre_mu, lower = self.heads(obs)
+        return value, torch.tanh(pre_mu), lower
+
+    def heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(V, mu before its tanh, L)``: the update needs the pre-tanh ``mu`` for :func:`mu_penalty`."""
         h = torch.relu(self.trunk(obs)) if not isinstance(self.trunk, nn.Identity) else obs
         entries = self.entries(h)
         a = self.action_dim
@@ -54,7 +73,7 @@ class NAFNetwork(nn.Module):
         diag = torch.diagonal(lower, dim1=-2, dim2=-1)
         # a positive diagonal makes L L^T positive definite; clamp keeps exp finite
         lower = lower - torch.diag_embed(diag) + torch.diag_embed(diag.clamp(-5, 5).exp())
-        return self.value(h).squeeze(-1), torch.tanh(self.mu(h)), lower
+        return self.value(h).squeeze(-1), self.mu(h), lower
 
     def q(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         value, mu, lower = self(obs)
@@ -96,13 +115,20 @@ class NAF(nn.Module):
 
     def update(self, batch: dict[str, torch.Tensor], target: torch.Tensor,
                generator: torch.Generator | None) -> dict[str, torch.Tensor]:
-        q = self.net.q(batch["obs"], batch["action"])
+        value, pre_mu, lower = self.net.heads(batch["obs"])
+        q = naf_q(value, torch.tanh(pre_mu), lower, batch["action"])
         loss = naf_loss(q, target)
+        stats = {"critic_loss": loss.detach(), "q": q.detach().mean(),
+                 "mu_outside": (pre_mu.detach().abs() > self.config.naf_mu_bound).float().mean()}
+        if self.config.naf_mu_penalty > 0:
+            penalty = mu_penalty(pre_mu, self.config.naf_mu_bound)
+            loss = loss + self.config.naf_mu_penalty * penalty
+            stats["mu_penalty"] = penalty.detach()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         soft_update(self.net_target, self.net, self.config.tau)
-        return {"critic_loss": loss.detach(), "q": q.detach().mean()}
+        return stats
 
     def learner_state(self) -> dict[str, Any]:
         return {"weights": self.state_dict(), "opt": self.opt.state_dict()}

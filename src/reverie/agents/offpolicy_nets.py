@@ -33,6 +33,10 @@ class LearnerConfig:
     alpha: float = option(0.2, "SAC: initial entropy temperature")
     autotune: bool = option(True, "SAC: learn the temperature towards the target entropy -|A|")
     naf_noise: float = option(0.3, "NAF: std of the Gaussian exploration noise added to mu")
+    naf_mu_penalty: float = option(0.0, "NAF: weight of a squared hinge penalty on the pre-tanh mu beyond "
+                                        "+-naf_mu_bound, added to the loss (keeps the greedy action off tanh's "
+                                        "flat ends; 0 = off)")
+    naf_mu_bound: float = option(2.0, "NAF: |pre-tanh mu| left free by --naf-mu-penalty (tanh(2) = 0.96)")
     tdm_horizon: int = option(10, "TDM: largest horizon T_max (relabelled uniformly in 0..T_max; acting uses T_max)")
     tdm_future: float = option(0.5, "TDM: share of a batch relabelled with goals reached later in the episode")
     tdm_random: float = option(0.2, "TDM: share of a batch relabelled with goals reached anywhere in the replay")
@@ -50,6 +54,8 @@ class LearnerConfig:
             raise ReverieError("--lr must be > 0, --gamma in [0, 1] and --tau in (0, 1]")
         if not self.alpha > 0 or self.naf_noise < 0:
             raise ReverieError("--alpha must be > 0 and --naf-noise >= 0")
+        if self.naf_mu_penalty < 0 or not self.naf_mu_bound > 0:
+            raise ReverieError("--naf-mu-penalty must be >= 0 and --naf-mu-bound > 0")
         if self.tdm_horizon < 0 or self.tdm_noise < 0 or self.tdm_mpc_grid == 1 or self.tdm_mpc_grid < 0:
             raise ReverieError("--tdm-horizon and --tdm-noise must be >= 0 and --tdm-mpc-grid 0 or >= 2")
         if not (0 <= self.tdm_future and 0 <= self.tdm_random and self.tdm_future + self.tdm_random <= 1):
