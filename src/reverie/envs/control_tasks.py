@@ -9,8 +9,10 @@ function (for hindsight relabelling and imagined rollouts). Named tasks:
 - ``pendulum``: ``Pendulum-v1`` (swing up and balance; 200 steps);
 - ``parking``: highway-env ``parking-v0`` with walls on, as ``reverie plan`` plays it
   (goal-conditioned; -5 on a crash; the episode ends on success or crash);
-- ``mountaincar``: ``MountainCarContinuous-v0`` (the harder one: a sparse reward behind an
-  exploration problem);
+- ``mountaincar``: ``MountainCarContinuous-v0`` (a sparse reward behind an exploration
+  problem);
+- ``halfcheetah``: Gymnasium's MuJoCo ``HalfCheetah-v5`` (17-D state, 6-D action, 1,000 steps,
+  no early end), the harder task of the sample-efficiency claim (``pip install -e ".[mujoco]"``);
 
 and any other Gymnasium id with a ``Box`` action space. Discrete action spaces are refused.
 """
@@ -33,7 +35,11 @@ TASKS: dict[str, tuple[str, dict[str, Any]]] = {
     "pendulum": ("Pendulum-v1", {}),
     "parking": ("parking-v0", {"config": {"add_walls": True, "duration": 100}}),
     "mountaincar": ("MountainCarContinuous-v0", {}),
+    "halfcheetah": ("HalfCheetah-v5", {}),
 }
+#: Gymnasium id prefixes of the MuJoCo tasks, which need the ``mujoco`` extra.
+MUJOCO_IDS = ("HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid", "Swimmer", "Reacher", "InvertedPendulum",
+              "InvertedDoublePendulum", "Pusher")
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
 
 
@@ -48,6 +54,11 @@ def _gym_make(env_id: str, kwargs: dict[str, Any]):
             import highway_env  # noqa: F401  (registers parking-v0)
         except ImportError:
             raise ReverieError('the parking task needs highway-env: pip install -e ".[control]"') from None
+    if env_id.startswith(MUJOCO_IDS):
+        try:
+            import mujoco  # noqa: F401
+        except ImportError:
+            raise ReverieError(f'{env_id} needs MuJoCo: pip install -e ".[mujoco]"') from None
     try:
         return gym.make(env_id, disable_env_checker=True, **kwargs)
     except gym.error.Error as err:
