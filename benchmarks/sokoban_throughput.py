@@ -11,7 +11,10 @@ no Boxoban folder is found), auto-reset on, for several batch sizes, both observ
 with the default ``copy_obs=True`` (each step returns a fresh tensor) and ``copy_obs=False``
 (the env's own buffer); symbolic observations both as float32 (the default) and stored as
 uint8 (``obs_dtype=torch.uint8``: the same 0/1 values, a quarter of the bytes; networks
-convert to float at their input). Configurations are timed in interleaved rounds and each
+convert to float at their input). Large freed blocks are kept for reuse
+(``reverie.core.memory``, as the ``reverie`` command runs; ``--default-allocator`` leaves glibc's
+setting, under which every 16k-game copied observation is a fresh mmap and a page fault per
+4 KB). Configurations are timed in interleaved rounds and each
 keeps its median, so a burst of load on the shared machine hits them alike.
 
 References, each in its own virtual env and run from this script (a missing flag skips it,
@@ -39,6 +42,7 @@ from pathlib import Path
 import torch
 
 from common import boxoban_levels, cpu_name, write_section
+from reverie.core.memory import reuse_freed_memory
 from reverie.envs.sokoban import SokobanVecEnv, generate_levels, load_boxoban, solve
 from reverie.envs.sokoban.solver import SolverTimeout
 
@@ -190,7 +194,7 @@ def markdown(result: dict) -> str:
         f"{result['load_average_end'][0]:.1f} at the end: other jobs shared the machine), with `{result['command']}`.",
         "",
         f"Env steps/s, random actions, auto-reset on, levels: {result['env_levels']}; each figure is the "
-        f"median of {result['rounds']} interleaved timings.",
+        f"median of {result['rounds']} interleaved timings. Memory allocator: {result.get('allocator', 'glibc default')}.",
         "",
         *versus(result),
         "",
@@ -277,9 +281,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "sokoban_throughput.json"))
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="leave glibc's mmap threshold as it is (by default large freed blocks are kept for "
+                             "reuse, as the reverie command does: reverie.core.memory)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    allocator = "glibc default" if args.default_allocator else (
+        "large freed blocks kept for reuse (reverie.core.memory, as the reverie command runs)"
+        if reuse_freed_memory() else "default (no glibc mallopt)")
 
     boxoban = Path(args.levels) if args.levels else (boxoban_levels() or FIXTURES)
     train = boxoban / "unfiltered" / "train"
@@ -332,11 +342,13 @@ def main() -> None:
         command += " --jumanji-python <jumanji-venv>/bin/python"
     if args.threads:
         command += f" --threads {args.threads}"
+    if args.default_allocator:
+        command += " --default-allocator"
     result = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{os.cpu_count()} CPU cores, {cpu_name()}, no GPU",
         "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "command": command, "env_levels": bank_name, "rounds": rounds, "seconds_per_timing": seconds,
+        "command": command, "allocator": allocator, "env_levels": bank_name, "rounds": rounds, "seconds_per_timing": seconds,
         "load_average_start": load_start, "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "env": env_rows, "curve": curve, "jumanji": jumanji_result, "generator": {k: round(v, 3) for k, v in gen.items()}, "solver": solver,
     }

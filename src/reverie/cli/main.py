@@ -11,6 +11,7 @@ import sys
 from typing import Sequence
 
 from ..core.errors import ReverieError
+from ..core.memory import reuse_freed_memory
 from ..core.version import __version__
 
 #: What ``reverie --help`` opens with.
@@ -75,6 +76,7 @@ def describe_os_error(err: OSError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    reuse_freed_memory()  # the command owns its process: keep large freed blocks (see core.memory)
     try:
         return args.func(args)
     except (ReverieError, ValueError) as err:
