@@ -34,11 +34,14 @@ DOC = ROOT / "docs" / "off-policy.md"
 
 MBPO = dict(model_every=250, rollout_batch=400, rollout_every=250, horizon_min=1, horizon_max=3,
             horizon_from=1000, horizon_to=5000)
+#: NAF's pre-tanh mu penalty (weight 1 beyond |mu| = 2): without it imagination rollouts drove the
+#: greedy action to the bound and NAF + imagination never learned Pendulum (docs/off-policy.md).
+NAF = dict(agent="naf", naf_mu_penalty=1.0, naf_mu_bound=2.0)
 CONFIGS = {
     "sac": ("pendulum", dict(agent="sac"), {}, False),
-    "naf": ("pendulum", dict(agent="naf"), {}, False),
+    "naf": ("pendulum", NAF, {}, False),
     "sac+mbpo": ("pendulum", dict(agent="sac"), MBPO, False),
-    "naf+imagination": ("pendulum", dict(agent="naf"), MBPO, False),
+    "naf+imagination": ("pendulum", NAF, MBPO, False),
     "sac+mbve3": ("pendulum", dict(agent="sac"), dict(model_every=250, mbve_horizon=3), False),
     "sac+her (parking)": ("parking", dict(agent="sac"), {}, True),
 }

@@ -22,8 +22,8 @@ to -250 over the 200 steps, so -250 is the usual "solved-ish" level (SAC here re
 are mostly the swing-up time from the worst starts.
 
 Evaluation draws nothing from training's generators, so seed 0's returns at 2.5k and 5k equal
-the one-seed comparison of ``off_policy.py --compare 5000`` (checked: naf -1428.3 and
-naf+imagination -1438.4 at 2.5k).
+the one-seed comparison of ``off_policy.py --compare 5000`` (checked before NAF's mu penalty
+joined its configs: naf -1428.3 and naf+imagination -1438.4 at 2.5k).
 
 Each finished run's record (curve, steps to target, timings) is written at once, atomically,
 to ``<results>/<config>-seed<N>.json``; runs already recorded are skipped, and an unfinished
