@@ -3,6 +3,7 @@
 
     PYTHONPATH=src python benchmarks/i2a_cost.py              # the full run (~6 min)
     PYTHONPATH=src python benchmarks/i2a_cost.py --quick      # a smoke run (~1 min)
+    PYTHONPATH=src python benchmarks/i2a_cost.py --curve      # cost against rollout length 1-15 (~9 min)
 
 Each configuration times ``A2C.train_step()`` with the real trainer (64 envs, 5-step
 rollouts, one torch thread): env steps, forward passes while acting, the returns, forward
@@ -17,6 +18,13 @@ the thread's CPU clock so that the shares hold on a shared machine.
 
 Writes ``benchmarks/results/i2a_cost.json`` and the tables between the ``i2a-cost`` markers
 of ``docs/benchmarks.md``.
+
+``--curve`` times only the default ``i2a`` at rollout lengths 1-15, each paired with the standard
+agent as above, in a few passes over the lengths (medians per length), and fits a line to the CPU-time cost: the imagined frames per real frame are
+actions x length, so the model, rollout policy and encoder should make the cost grow linearly
+in the length on top of a fixed model-free part. It writes its own record
+(``benchmarks/results/i2a_cost_curve.json``), the figure ``docs/images/i2a_cost_curve.png`` and
+the ``i2a-cost-curve`` section, leaving the ``i2a-cost`` ones alone.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import argparse
 import datetime
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -41,6 +50,11 @@ HEADING = "I2A cost per frame"
 ENV_ID = "sokoban-7x7-2"
 NUM_ENVS = 64
 VARIANTS = ("i2a", "i2a-perfect", "i2a-copy", "i2a-noreward")
+CURVE_LENGTHS = (1, 2, 3, 4, 5, 7, 10, 15)
+CURVE_HEADING = "I2A cost against rollout length"
+CURVE_PNG = ROOT / "docs" / "images" / "i2a_cost_curve.png"
+#: the lines drawn across the curve: the paper's bound on I2A's cost and the issue's target
+COST_LINES = ((10.0, "10x: the paper's bound"), (8.0, "8x: the issue's line"))
 
 
 def make_trainer(agent: str, options: dict) -> A2C:
@@ -61,6 +75,21 @@ def measure(agent: str, options: dict, seconds: float, warmup: int = 5) -> dict:
            "parameters": count_parameters(policy), **timing,
            "frames_per_s": round(timing["frames_per_s"], 1)}
     return row | cache_counts(policy)
+
+
+def paired(agent: str, options: dict, seconds: float) -> tuple[dict, dict]:
+    """``agent``'s timing and the standard agent's, timed just before it, with the pair's cost
+    ratios: wall-clock (``cost``) and CPU time (``cpu_cost``). Timed back to back, the two see
+    about the same load from the machine's other jobs."""
+    standard = measure("standard", {}, seconds / 2)
+    row = measure(agent, options, seconds)
+    row["standard_frames_per_s"] = standard["frames_per_s"]
+    row["cost"] = round(standard["frames_per_s"] / row["frames_per_s"], 2)
+    row["standard_cpu_frames_per_s"] = standard["cpu_frames_per_s"]
+    row["cpu_cost"] = round(standard["cpu_frames_per_s"] / row["cpu_frames_per_s"], 2)
+    print(f"{label(row):32s} {row['frames_per_s']:8,.0f} frames/s, standard {standard['frames_per_s']:8,.0f}: "
+          f"cost {row['cost']:.1f}x (CPU time: {row['cpu_cost']:.1f}x), cache hits {hit_rate(row)}", flush=True)
+    return row, standard
 
 
 def cache_counts(policy) -> dict:
@@ -213,19 +242,209 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def fit_line(xs: list[float], ys: list[float]) -> dict:
+    """Least-squares line ``y = intercept + slope * x`` and its R^2: how well the cost's growth
+    with the rollout length reads as linear."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else 0.0
+    intercept = my - slope * mx
+    total = sum((y - my) ** 2 for y in ys)
+    residual = sum((y - intercept - slope * x) ** 2 for x, y in zip(xs, ys))
+    return {"slope": round(slope, 3), "intercept": round(intercept, 3),
+            "r2": round(1 - residual / total, 4) if total else 1.0}
+
+
+def measure_curve(lengths: list[int], seconds: float, rounds: int) -> list[dict]:
+    """The default ``i2a`` at each rollout length, each timing paired with the standard agent's,
+    in ``rounds`` passes over all the lengths; a length's figures are the medians of its pairs.
+
+    Why passes: the other jobs' load changes over minutes and does not slow the two agents alike
+    (a busy machine slowed the standard agent more, shrinking the ratio), so a sweep timing each
+    length once would bend the curve wherever the load changed; passes spread every length over
+    the whole run."""
+    pairs: dict[int, list[dict]] = {length: [] for length in lengths}
+    for _ in range(rounds):
+        for length in lengths:
+            pairs[length].append(paired("i2a", {"rollout_length": length}, seconds)[0])
+    return [median_row(pairs[length]) for length in lengths]
+
+
+def median_row(pairs: list[dict]) -> dict:
+    """One length's row: the median pair's figures (by CPU-time cost), the medians of both
+    costs, their range, and every pair's costs and the speeds they came from."""
+    ordered = sorted(pairs, key=lambda r: r["cpu_cost"])
+    row = dict(ordered[(len(ordered) - 1) // 2])
+    costs = sorted(r["cost"] for r in pairs)
+    row["cpu_cost"] = round(statistics.median(r["cpu_cost"] for r in pairs), 2)
+    row["cost"] = round(statistics.median(costs), 2)
+    row["cpu_cost_range"] = [ordered[0]["cpu_cost"], ordered[-1]["cpu_cost"]]
+    row["pairs"] = [{k: r[k] for k in ("cpu_cost", "cost", "frames_per_s", "standard_frames_per_s",
+                                         "cpu_frames_per_s", "standard_cpu_frames_per_s")} for r in pairs]
+    return row
+
+
+def crossing(fit: dict, cost: float) -> float | None:
+    """The rollout length at which the fitted line reaches ``cost`` (None if it never rises)."""
+    return (cost - fit["intercept"]) / fit["slope"] if fit["slope"] > 0 else None
+
+
+def curve_sentence(result: dict) -> str:
+    """The curve's shape in words: the fitted line, how straight it is, where it crosses the lines."""
+    fit, rows = result["fit"], result["results"]
+    first, last = rows[0], rows[-1]
+    crossings = []
+    for cost, name in sorted(COST_LINES):
+        at = crossing(fit, cost)
+        if at is not None:
+            crossings.append(f"{cost:.0f}x near length {at:.1f}" if at > 0 else f"{cost:.0f}x already at length 0")
+    straight = "close to linearly" if fit["r2"] >= 0.98 else "roughly linearly"
+    return (f"The CPU-time cost grows {straight} with the rollout length, from {first['cpu_cost']:.1f}x at "
+            f"length {first['rollout_length']} to {last['cpu_cost']:.1f}x at {last['rollout_length']}: the "
+            f"least-squares line is {fit['intercept']:.2f}x + {fit['slope']:.2f}x per step of rollout length "
+            f"(R^2 = {fit['r2']:.3f}). The slope is what one more imagined step in each of the "
+            f"{result['num_actions']} rollouts costs (the environment model and the rollout policy run on "
+            f"{result['num_actions']} more imagined frames per real frame, the rollout encoder reads them "
+            "while acting and again with gradients in the update)" + fixed_part(result)
+            + (f". The line crosses {' and '.join(crossings)}." if crossings else "."))
+
+
+def fixed_part(result: dict) -> str:
+    """What the curve says about the cost that does not grow with the length: the intercept, unless
+    it falls below the standard agent's own 1x, where the shortest rollouts say it better."""
+    fit, first = result["fit"], result["results"][0]
+    if fit["intercept"] >= 1:
+        return (f"; the intercept, {fit['intercept']:.2f}x, is the part that does not grow with the length: the "
+                "standard agent's own work (1x) and the rest of I2A's wider network (the model-free path, the "
+                "aggregator and head, and the backward through them)")
+    on_line = fit["intercept"] + fit["slope"] * first["rollout_length"]
+    return (f"; the intercept, {fit['intercept']:.2f}x, is below the standard agent's own 1x, so it is not the "
+            f"part that does not grow with the length: the shortest rollouts sit above the line (length "
+            f"{first['rollout_length']}: {first['cpu_cost']:.1f}x against the line's {on_line:.1f}x), and the first "
+            f"point less one slope, {first['cpu_cost'] - fit['slope'] * first['rollout_length']:.1f}x, is the better "
+            "reading of that part (the standard agent's own work and the rest of I2A's wider network: the "
+            "model-free path, the aggregator and head, and the backward through them)")
+
+
+def curve_markdown(result: dict) -> str:
+    """The ``i2a-cost-curve`` section: how it was measured, the points, the figure and its shape."""
+    lines = [
+        f"Measured {result['date']} on {result['machine']} (torch {result['torch']}; load average "
+        f"{result['load_average']} at the start and {result['load_average_end']} at the end: **the machine was "
+        f"shared with other jobs**), with `{result['command']}`: {result.get('rounds', 1)} passes over the "
+        f"lengths, each length's I2A timed for {result['seconds_per_config']:g} s per pass, the standard agent for "
+        f"{result['seconds_per_config'] / 2:g} s just before it; a row gives the medians of its pairs.",
+        "",
+        f"The default `i2a` (the shipped `sokoban-10x10` model, {result['num_actions']} rollouts per frame, one "
+        f"per action) trained with A2C on `{result['env']}`, {result['num_envs']} envs, one torch thread, at each "
+        "rollout length. *cost, CPU time* (plotted) is its CPU seconds per frame over the standard agent's in "
+        "the same pair, which holds when the scheduler gives the two timings different shares of a core; "
+        "*cost* is the same ratio of wall-clock; *frames/s* and *standard* are the median pair's. "
+        "*imagined / frame* is the imagined frames per real frame "
+        "(actions x length).",
+        "",
+        "| rollout length | imagined / frame | frames/s | standard | cost, CPU time | its range over the pairs "
+        "| cost | acting |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["results"]:
+        low, high = row.get("cpu_cost_range", [row["cpu_cost"]] * 2)
+        lines.append(f"| {row['rollout_length']} | {result['num_actions'] * row['rollout_length']} | "
+                     f"{row['frames_per_s']:,.0f} | {row['standard_frames_per_s']:,.0f} | {row['cpu_cost']:.1f}x | "
+                     f"{low:.1f}-{high:.1f}x | {row['cost']:.1f}x | {row['acting_share']:.0%} |")
+    lines += ["", f"![I2A cost against rollout length](images/{CURVE_PNG.name})", "", curve_sentence(result)]
+    return "\n".join(lines)
+
+
+def plot_cost_curve(result: dict, path: Path) -> None:
+    """Cost against rollout length: CPU-time points, their fitted line, wall-clock points, and
+    the paper's and the issue's lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, fit = result["results"], result["fit"]
+    lengths = [r["rollout_length"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(lengths, [r["cpu_cost"] for r in rows], "o-", label="cost, CPU time")
+    ax.plot(lengths, [r["cost"] for r in rows], "x", color="gray", label="cost, wall-clock")
+    ends = [0, max(lengths)]
+    ax.plot(ends, [fit["intercept"] + fit["slope"] * x for x in ends], ":", color="C0",
+            label=f"fit: {fit['intercept']:.2f}x + {fit['slope']:.2f}x per step")
+    for (cost, name), color in zip(COST_LINES, ("C3", "C1")):
+        ax.axhline(cost, color=color, linestyle="--", linewidth=1, label=name)
+    ax.set_xticks(lengths)
+    ax.set_xlim(0, max(lengths) + 0.5)
+    ax.set_ylim(0, None)
+    ax.set_xlabel("rollout length (imagined steps per rollout)")
+    ax.set_ylabel("training cost per frame vs the standard agent")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"I2A on {result['env']}, {result['num_envs']} envs, one thread ({result['date']})", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_curve_docs(result: dict) -> None:
+    """The curve's figure and its ``i2a-cost-curve`` section of docs/benchmarks.md."""
+    plot_cost_curve(result, CURVE_PNG)
+    write_section("i2a-cost-curve", curve_markdown(result), CURVE_HEADING)
+
+
+def run_curve(args, seconds: float) -> None:
+    """``--curve``: the default I2A's paired cost at each rollout length, its record, figure and section."""
+    lengths = [int(v) for v in args.lengths.split(",")] if args.lengths else list(CURVE_LENGTHS)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    make_env(ENV_ID, num_envs=1)  # generate (or load) the level bank before timing anything
+    rows = measure_curve(lengths, seconds, args.rounds)
+    result = {
+        "mode": "curve", "date": datetime.date.today().isoformat(),
+        "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
+        "torch": torch.__version__, "load_average": round(load, 2),
+        "load_average_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "command": rerun_command("i2a_cost.py", sys.argv[1:]), "env": ENV_ID, "num_envs": NUM_ENVS,
+        "num_actions": make_env(ENV_ID, num_envs=1).spec.num_actions, "threads": 1,
+        "seconds_per_config": seconds, "rounds": args.rounds, "results": rows,
+        "fit": fit_line([r["rollout_length"] for r in rows], [r["cpu_cost"] for r in rows]),
+        "fit_wall": fit_line([r["rollout_length"] for r in rows], [r["cost"] for r in rows]),
+    }
+    path = Path(args.json or ROOT / "benchmarks" / "results" / "i2a_cost_curve.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(curve_markdown(result))
+    if not args.no_docs:
+        write_curve_docs(result)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short timings, rollout length 5 only")
     parser.add_argument("--seconds", type=float, default=None, help="seconds timed per configuration")
     parser.add_argument("--agents", default=",".join(VARIANTS), help="comma-separated I2A variants to time")
-    parser.add_argument("--lengths", default=None, help="comma-separated rollout lengths (default 5,1,3)")
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "i2a_cost.json"))
-    parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--lengths", default=None,
+                        help="comma-separated rollout lengths (default 5,1,3; with --curve 1,2,3,4,5,7,10,15)")
+    parser.add_argument("--curve", action="store_true",
+                        help="only the default i2a's cost against rollout length (its own record, figure and section)")
+    parser.add_argument("--rounds", type=int, default=3, help="with --curve: passes over the lengths (medians)")
+    parser.add_argument("--json", default=None, help="where the record goes (default benchmarks/results/"
+                        "i2a_cost.json, with --curve i2a_cost_curve.json)")
+    parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md or its figure")
     parser.add_argument("--from-json", metavar="PATH",
-                        help="measure nothing: rewrite the docs tables from a results file")
+                        help="measure nothing: rewrite the docs tables (a --curve record: its section and figure)")
     args = parser.parse_args()
     if args.from_json:
-        write_section("i2a-cost", markdown(json.loads(Path(args.from_json).read_text())), HEADING)
+        result = json.loads(Path(args.from_json).read_text())
+        if result.get("mode") == "curve":
+            write_curve_docs(result)
+        else:
+            write_section("i2a-cost", markdown(result), HEADING)
+        return
+    if args.curve:
+        run_curve(args, args.seconds or (4.0 if args.quick else 8.0))
         return
     seconds = args.seconds or (4.0 if args.quick else 25.0)
     lengths = [int(v) for v in (args.lengths or ("5" if args.quick else "5,1,3")).split(",")]
@@ -237,16 +456,9 @@ def main() -> None:
     make_env(ENV_ID, num_envs=1)  # generate (or load) the level bank before timing anything
     rows, standard_runs = [], []
     for agent, options in configs:
-        standard = measure("standard", {}, seconds / 2)
-        row = measure(agent, options, seconds)
-        row["standard_frames_per_s"] = standard["frames_per_s"]
-        row["cost"] = round(standard["frames_per_s"] / row["frames_per_s"], 2)
-        row["standard_cpu_frames_per_s"] = standard["cpu_frames_per_s"]
-        row["cpu_cost"] = round(standard["cpu_frames_per_s"] / row["cpu_frames_per_s"], 2)
+        row, standard = paired(agent, options, seconds)
         rows.append(row)
         standard_runs.append(standard)
-        print(f"{label(row):32s} {row['frames_per_s']:8,.0f} frames/s, standard {standard['frames_per_s']:8,.0f}: "
-              f"cost {row['cost']:.1f}x (CPU time: {row['cpu_cost']:.1f}x), cache hits {hit_rate(row)}", flush=True)
     split = breakdown(seconds)
     print("i2a CPU time per update:", json.dumps(split, indent=1), flush=True)
     standard_mean = sum(r["frames_per_s"] for r in standard_runs) / len(standard_runs)
@@ -260,8 +472,9 @@ def main() -> None:
         "standard_parameters": standard_runs[0]["parameters"],
         "results": rows, "breakdown": split,
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    path = Path(args.json or ROOT / "benchmarks" / "results" / "i2a_cost.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
     table = markdown(result)
     print(table)
     if not args.no_docs:

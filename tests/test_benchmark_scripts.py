@@ -1,9 +1,13 @@
 """The benchmark scripts follow the library: they import, read old and new result records, and
-the I2A cost benchmark reports the imagination cache's hit rate (issue 21)."""
+the I2A cost benchmark reports the imagination cache's hit rate (issue 21); the cost-growth curves
+(issue 20) run their smoke modes into a temporary folder without touching the docs."""
 
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,8 +16,8 @@ import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = ("actor_critic", "atari_a2c", "atari_model", "atari_throughput", "env_model", "finetune_model", "i2a_cost",
-           "imagination_efficiency", "minatar_model", "minatar_protocol", "minatar_throughput", "model_making",
-           "parking", "minipacman_model", "minipacman_protocol", "minipacman_throughput", "pendulum_throughput",
+           "imagination_efficiency", "mcts_scaling", "minatar_model", "minatar_protocol", "minatar_throughput",
+           "model_making", "parking", "minipacman_model", "minipacman_protocol", "minipacman_throughput", "pendulum_throughput",
            "pipeline", "pixel_cost",
            "precision", "protocol_runs", "return_protocol", "rgb_sokoban", "scaling", "sokoban_protocol",
            "sokoban_throughput")
@@ -80,3 +84,44 @@ def test_return_protocol_pools_seeds_and_states_gains():
     protocol = importlib.import_module("minipacman_protocol").PROTOCOL
     assert return_protocol.order(protocol, [("hunt", "i2a", 1), ("regular", "standard", 0), ("hunt", "standard", 0)]) \
         == [("regular", "standard", 0), ("hunt", "standard", 0), ("hunt", "i2a", 1)]
+
+
+def run_script(name: str, *args: str, tmp_path: Path) -> dict:
+    """Run ``benchmarks/<name>.py`` with ``args`` and ``--json`` in ``tmp_path``, docs left alone;
+    the record it wrote."""
+    docs = BENCHMARKS.parent / "docs" / "benchmarks.md"
+    before = docs.read_bytes()
+    out = tmp_path / f"{name}.json"
+    env = os.environ | {"PYTHONPATH": str(BENCHMARKS.parent / "src")}
+    subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), *args, "--json", str(out), "--no-docs"],
+                   check=True, env=env, cwd=tmp_path, capture_output=True, timeout=120)
+    assert docs.read_bytes() == before
+    return json.loads(out.read_text())
+
+
+def test_mcts_scaling_quick_mode(tmp_path):
+    record = run_script("mcts_scaling", "--quick", tmp_path=tmp_path)
+    assert [r["batch"] for r in record["batch"]] == record["settings"]["batches"]
+    assert [r["budget"] for r in record["budget"]] == record["settings"]["budgets"]
+    for row in record["batch"] + record["budget"]:
+        assert row["steps_per_s"] > 0 and row["decisions_per_s"] > 0
+        assert row["imagined_per_decision"] <= row["budget"]  # a level never exceeds its budget
+    assert record["command"] == "PYTHONPATH=src python benchmarks/mcts_scaling.py --quick"
+    text = importlib.import_module("mcts_scaling").markdown(record)
+    assert "Against the batch" in text and "Against the budget" in text
+
+
+def test_i2a_cost_curve_mode(tmp_path):
+    record = run_script("i2a_cost", "--curve", "--lengths", "1,2", "--seconds", "0.5", "--rounds", "1",
+                        tmp_path=tmp_path)
+    assert record["mode"] == "curve" and [r["rollout_length"] for r in record["results"]] == [1, 2]
+    assert all(r["cpu_cost"] > 1 for r in record["results"])
+    i2a_cost = importlib.import_module("i2a_cost")
+    assert "breakdown" not in record  # only the curve: the full run's breakdown is not timed
+    assert i2a_cost.fit_line([1, 2, 3], [3.0, 5.0, 7.0]) == {"slope": 2.0, "intercept": 1.0, "r2": 1.0}
+    assert i2a_cost.crossing({"slope": 2.0, "intercept": 1.0}, 9.0) == 4.0
+    assert "least-squares line" in i2a_cost.curve_markdown(record)
+    pairs = [{"cpu_cost": c, "cost": w, "frames_per_s": f, "standard_frames_per_s": 1.0, "cpu_frames_per_s": f,
+              "standard_cpu_frames_per_s": 1.0} for c, w, f in ((5.0, 4.0, 1), (9.0, 9.0, 2), (6.0, 7.0, 3))]
+    row = i2a_cost.median_row(pairs)  # the medians of each cost, the median pair's speeds
+    assert (row["cpu_cost"], row["cost"], row["frames_per_s"], row["cpu_cost_range"]) == (6.0, 7.0, 3, [5.0, 9.0])
