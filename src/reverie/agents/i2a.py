@@ -22,8 +22,9 @@ run once per frame; the encoder, small by default, runs twice like the rest of t
 
 Registered names (``build_agent(name, spec, **options)``), for any world with image-like
 observations ``[C, H, W]``: ``i2a`` (a learned model: ``model=NAME|PATH``, by default the
-world's ``spec.default_model``, e.g. Sokoban's shipped ``sokoban-10x10``: 99.9995% exact
-one-step frames on 7x7 2-box levels and 100% on 6x6, as it is fully convolutional),
+world's ``spec.default_model``, e.g. Sokoban's shipped ``sokoban-10x10-12ch``: every one of
+75,000 one-step frames exact on the protocol's held-out 7x7 2-box levels, as it is fully
+convolutional; ``model=sokoban-10x10`` is the 16-channel model the recorded protocol runs used),
 ``i2a-perfect`` (the world's rules, ``spec.make_perfect_model()``), ``i2a-copy`` (the copy
 model) and ``i2a-noreward`` (the learned model with every imagined reward replaced by 0); the
 learned-model variants keep the model frozen unless ``finetune_model`` > 0 (see :class:`I2A`).

@@ -134,7 +134,7 @@ def sokoban_spec(env_id: str, description: str, max_steps: int, size: tuple[int,
         observation=_observation("symbolic", *size),
         actions=ActionSpec(rules.NUM_ACTIONS, tuple(rules.ACTION_NAMES)),
         rewards=SOKOBAN_REWARDS, make=_make, splits=splits, max_steps=max_steps, success="solved",
-        perfect_model=_perfect_model, default_model="sokoban-10x10", render=_render, configure=_configure,
+        perfect_model=_perfect_model, default_model="sokoban-10x10-12ch", render=_render, configure=_configure,
         overlap=_overlap, extra={"size": tuple(size), "world": "sokoban", **_DATA_HOOKS,
                "optimal_moves": optimal_moves, "optimal_reference": OPTIMAL_REFERENCE},
     )
