@@ -336,7 +336,8 @@ def curve_markdown(result: dict) -> str:
         f"lengths, each length's I2A timed for {result['seconds_per_config']:g} s per pass, the standard agent for "
         f"{result['seconds_per_config'] / 2:g} s just before it; a row gives the medians of its pairs.",
         "",
-        f"The default `i2a` (the shipped `sokoban-10x10` model, {result['num_actions']} rollouts per frame, one "
+        f"The default `i2a` (the shipped `{result.get('model', 'sokoban-10x10')}` model, {result['num_actions']} "
+        "rollouts per frame, one "
         f"per action) trained with A2C on `{result['env']}`, {result['num_envs']} envs, one torch thread, at each "
         "rollout length. *cost, CPU time* (plotted) is its CPU seconds per frame over the standard agent's in "
         "the same pair, which holds when the scheduler gives the two timings different shares of a core; "
@@ -408,6 +409,7 @@ def run_curve(args, seconds: float) -> None:
         "load_average_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "command": rerun_command("i2a_cost.py", sys.argv[1:]), "env": ENV_ID, "num_envs": NUM_ENVS,
         "num_actions": make_env(ENV_ID, num_envs=1).spec.num_actions, "threads": 1,
+        "model": make_env(ENV_ID, num_envs=1).spec.default_model,  # what the default i2a imagined with
         "seconds_per_config": seconds, "rounds": args.rounds, "results": rows,
         "fit": fit_line([r["rollout_length"] for r in rows], [r["cpu_cost"] for r in rows]),
         "fit_wall": fit_line([r["rollout_length"] for r in rows], [r["cost"] for r in rows]),
