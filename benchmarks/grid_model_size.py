@@ -134,7 +134,7 @@ def markdown(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["sokoban-10x10", "sokoban-10x10-fast"],
+    parser.add_argument("--models", nargs="+", default=["sokoban-10x10", "sokoban-10x10-12ch"],
                         help="shipped model names or model files")
     parser.add_argument("--levels", type=int, default=1000, help="games per start (the test split has 1,000)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
