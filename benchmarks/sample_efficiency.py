@@ -267,6 +267,25 @@ def markdown(result: dict) -> str:
     return "\n".join(lines + notes)
 
 
+def readme_table(result: dict) -> str:
+    """The README's short form: steps to target and the final return per configuration."""
+    budget, target = result["budget"], result["target"]
+    seeds = len(result["seeds"])
+    lines = [f"Sample efficiency, {result['task_title'] if 'task_title' in result else 'Pendulum-v1'} "
+             f"(`benchmarks/sample_efficiency.py`, {seeds} seeds, 95% t-intervals; "
+             f"[docs/off-policy.md](docs/off-policy.md)): real env steps until the greedy return first reached "
+             f"{target:g}, and the return at {budget:,} steps.", "",
+             f"| configuration | steps to {target:g} | reached | return at {budget / 1000:g}k | published claim |",
+             "|---|---:|---:|---:|---|"]
+    for name, row in result["configs"].items():
+        st = row["steps_to_target"]
+        steps = (f"not reached (> {budget:,})" if st["reached"] == 0
+                 else ("&ge; " if st["censored"] else "") + _interval(st, _steps))
+        final = _interval(row["returns"][str(result["return_steps"][-1])], lambda v: f"{v:.1f}")
+        lines.append(f"| {name} | {steps} | {st['reached']}/{st['n']} | {final} | {CLAIMS.get(name, '')} |")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------- runs
 def record_path(results: Path, name: str, seed: int) -> Path:
     return results / f"{name}-seed{seed}.json"
@@ -436,7 +455,8 @@ def main(argv: list[str] | None = None) -> None:
     write_json(summary_path, result)
     text = markdown(result)
     write_section(section, text, f"Sample efficiency: {task['title']}", doc)
-    if default:   # every recorded figure also stands in docs/benchmarks.md
+    if default:   # every recorded figure also stands in docs/benchmarks.md, and a short form in the README
+        write_section(f"{section}-readme", readme_table(result), "Sample efficiency", path=ROOT / "README.md")
         write_section(section, text, f"Sample efficiency of the off-policy learners, {task['title']} "
                                      "(`benchmarks/sample_efficiency.py`)")
     print(text)
