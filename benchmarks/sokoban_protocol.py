@@ -93,7 +93,9 @@ MODEL_NOTE = ("`i2a` and `i2a-noreward` imagine with the shipped `sokoban-10x10`
               "99.9995% exact one-step frames on these 7x7 levels), fitted once, before and apart from these "
               "runs, on 2,000,000 random-policy transitions of Boxoban 10x10 training levels (5.12M frames "
               "seen in 12 minutes on one thread; `src/reverie/assets/models/sokoban-10x10.json`). Those "
-              "environment-model frames are not counted in the frame budget above.")
+              "environment-model frames are not counted in the frame budget above. Since 2026-12-03 `i2a`'s default is "
+              "`sokoban-10x10-12ch` (the same network at 12 channels, a quarter less imagination time; 75,000 of "
+              "75,000 one-step frames exact on these test levels); the reruns below use it.")
 
 
 def record(runs: Path, agent: str, seed: int) -> Path | None:
