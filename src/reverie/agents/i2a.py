@@ -48,7 +48,7 @@ from .actor_critic import register_agent
 from .imagination import (ROLLOUT_ACTIONS, ImaginationCache, ImaginationCore, RolloutPolicy, model_digest,
                           orthogonal)
 from .networks import GRID_HIDDEN, GRID_LAYERS, PIXEL_LAYERS
-from .readers import input_scale, is_pixels, small_reader
+from .readers import input_scale, is_pixels, scaled, small_reader
 
 __all__ = ["I2A", "RolloutEncoder", "LSTM", "i2a_agent", "i2a_perfect_agent", "i2a_copy_agent", "i2a_noreward_agent",
            "IMAGINE"]
@@ -108,7 +108,7 @@ class RolloutEncoder(nn.Module):
 
     def forward(self, frames: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
         steps, n = frames.shape[:2]
-        features = torch.relu(self.conv(frames.flatten(0, 1).float() * self.input_scale)).flatten(1).view(steps, n, -1)
+        features = torch.relu(self.conv(scaled(frames.flatten(0, 1), self.input_scale))).flatten(1).view(steps, n, -1)
         inputs = torch.cat((features, rewards.unsqueeze(-1).to(features.dtype)), dim=-1)
         return self.lstm(inputs.flip(0))  # last imagined step first
 
@@ -222,7 +222,7 @@ class I2A(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         obs = obs.float()
-        features = self.model_free(obs * self.input_scale)  # pixels in [0, 1]; the model imagines in obs units
+        features = self.model_free(scaled(obs, self.input_scale))  # pixels in [0, 1]; the model imagines in obs units
         frames, rewards = self.imagine(obs)
         if not self.use_reward:
             rewards = torch.zeros_like(rewards)

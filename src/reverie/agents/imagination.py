@@ -38,7 +38,7 @@ from torch import nn
 
 from ..core.errors import ReverieError
 from ..models.base import observe, step_every_action
-from .readers import input_scale, small_reader
+from .readers import input_scale, scaled, small_reader
 
 __all__ = ["RolloutPolicy", "ImaginationCore", "ImaginationCache", "model_digest", "ROLLOUT_ACTIONS"]
 
@@ -70,7 +70,7 @@ class RolloutPolicy(nn.Module):
         self.input_scale = input_scale(obs_shape)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.logits(torch.relu(self.conv(obs.float() * self.input_scale)).flatten(1))
+        return self.logits(torch.relu(self.conv(scaled(obs, self.input_scale))).flatten(1))
 
 
 def model_digest(model) -> torch.Tensor:

@@ -30,6 +30,13 @@ def input_scale(obs_shape: Sequence[int]) -> float:
     return 1 / 255 if is_pixels(obs_shape) else 1.0
 
 
+def scaled(obs: torch.Tensor, scale: float) -> torch.Tensor:
+    """``obs`` as floats times ``scale``, without a pass over the tensor where there is nothing
+    to do (float grids at scale 1: I2A reads ``A x L`` imagined frames per real frame, twice)."""
+    obs = obs if obs.is_floating_point() else obs.float()
+    return obs if scale == 1.0 else obs * scale
+
+
 def small_reader(obs_shape: Sequence[int], channels: int) -> tuple[nn.Conv2d, int]:
     """The one convolution of the networks that run on every imagined frame (I2A's rollout
     policy and encoder) and the size of its flattened output: 3x3 of stride 2 on grids (every
