@@ -272,7 +272,7 @@ def readme_table(result: dict) -> str:
     budget, target = result["budget"], result["target"]
     seeds = len(result["seeds"])
     lines = [f"Sample efficiency, {result['task_title'] if 'task_title' in result else 'Pendulum-v1'} "
-             f"(`benchmarks/sample_efficiency.py`, {seeds} seeds, 95% t-intervals; "
+             f"(`benchmarks/sample_efficiency.py`, {seeds} seed{'s' if seeds != 1 else ''}, 95% t-intervals; "
              f"[docs/off-policy.md](docs/off-policy.md)): real env steps until the greedy return first reached "
              f"{target:g}, and the return at {budget:,} steps.", "",
              f"| configuration | steps to {target:g} | reached | return at {budget / 1000:g}k | published claim |",

@@ -162,3 +162,35 @@ def test_discrete_learner_refuses_continuous_tasks(capsys, tmp_path):
         err = capsys.readouterr().err.strip()
         assert "continuous actions" in err and "reverie offpolicy" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "t").exists()
+
+
+def test_imagined_rows_end_where_the_episode_end_head_says():
+    """With an episode-end head, a row whose member predicts an end is stored as terminal and
+    stops; without one (or a head that predicts none) rollouts run to the horizon."""
+    torch.manual_seed(0)
+    config = VectorModelConfig(obs_dim=3, action_dim=1, kind="mlp", hidden=8, members=3, learn_reward=True,
+                               learn_done=True)
+    policy = lambda s: torch.tanh(s[:, :1])  # noqa: E731
+    for bias, depth in ((20.0, 1), (-20.0, 3)):
+        model = VectorModel(config)
+        with torch.no_grad():
+            model.done_net.out.weight.zero_()
+            model.done_net.out.bias.fill_(bias)  # every member: always (or never) an end
+        out = ReplayBuffer(1000, 3, 1)
+        stats = branched_rollouts(ImaginedEnv(model, 3), torch.randn(40, 3), 10, 3, policy, out,
+                                  torch.Generator().manual_seed(0))
+        assert stats["rollout_depth_max"] == depth and len(out) == 40 * depth
+        assert bool(out.rows()["terminated"].all()) == (bias > 0)
+
+
+def test_model_ends_is_refused_where_it_cannot_apply():
+    from reverie.envs.control_tasks import make_task
+    from reverie.training.offpolicy import check_task
+
+    task = make_task("pendulum")
+    try:
+        with pytest.raises(ReverieError, match="--model-ends .* needs --model-every"):
+            check_task(task, OffPolicyConfig(), ModelAugmentConfig(model_ends=True))
+        check_task(task, OffPolicyConfig(), ModelAugmentConfig(model_every=100, model_ends=True))  # fine
+    finally:
+        task.close()

@@ -157,3 +157,40 @@ def test_partition_mode_runs_each_row_block_through_one_member():
         assert torch.allclose(model.step(obs[:5], action[:5])[0], obs[:5] + deltas[:, :5].mean(0), atol=1e-6)
     with pytest.raises(ReverieError, match="ensemble_mode"):
         VectorModel(config(), ensemble_mode="vote")
+
+
+def test_episode_end_head_learns_where_episodes_end():
+    """A toy world that ends where x0 + u > 0.5: the head learns the boundary, step() ends
+    those rows, and transitions without ends leave it untrained (no loss term)."""
+    g = torch.Generator().manual_seed(0)
+    obs = torch.rand(2000, 2, generator=g) * 2 - 1
+    action = torch.rand(2000, 1, generator=g) * 2 - 1
+    next_obs = obs + 0.1 * action
+    done = obs[:, 0] + action[:, 0] > 0.5
+    model = VectorModel(VectorModelConfig(obs_dim=2, action_dim=1, kind="mlp", hidden=32, layers=2, members=2,
+                                          learn_reward=True, learn_done=True))
+    data = Transitions(obs, action, next_obs, torch.zeros(2000), done)
+    assert set(model.loss(data)) >= {"state", "reward", "done"}
+    assert "done" not in model.loss(Transitions(obs, action, next_obs, torch.zeros(2000)))
+    fit_vector_model(model, data, VectorFitConfig(epochs=60, batch_size=256, lr=3e-3, patience=0, seed=0))
+    test_obs = torch.rand(500, 2, generator=g) * 2 - 1
+    test_action = torch.rand(500, 1, generator=g) * 2 - 1
+    _, _, ended = model.step(test_obs, test_action)
+    truth = test_obs[:, 0] + test_action[:, 0] > 0.5
+    assert (ended == truth).float().mean() > 0.95
+    # without the head a vector model never ends an episode
+    plain = VectorModel(VectorModelConfig(obs_dim=2, action_dim=1, kind="mlp"))
+    assert plain.member_done_logits(test_obs, test_action) is None
+    assert not plain.step(test_obs, test_action)[2].any()
+
+
+def test_transitions_carry_episode_ends_through_index_and_cat():
+    base = Transitions(torch.zeros(3, 2), torch.zeros(3, 1), torch.ones(3, 2), torch.zeros(3))
+    ends = Transitions(*base[:4], torch.tensor([True, False, True]))
+    assert ends.index(torch.tensor([2, 1])).done.tolist() == [True, False]
+    assert base.index(torch.tensor([0])).done is None
+    assert ends.cat(ends).done.tolist() == [True, False, True] * 2
+    with pytest.raises(ReverieError, match="with and without episode ends"):
+        base.cat(ends)
+    with pytest.raises(ReverieError, match="done has shape"):
+        Transitions(*base[:4], torch.zeros(2, dtype=torch.bool)).check(2, 1)

@@ -21,7 +21,9 @@ standardised state changes. The structured model keeps its algebraic form in raw
 :meth:`VectorModel.matrices` gives its ``A`` and ``B`` in those units.
 
 A reward head (``learn_reward``) fits ``r(x, u)`` for tasks whose reward is not known; with
-none, ``step`` returns zeros and a planner supplies the known reward.
+none, ``step`` returns zeros and a planner supplies the known reward. An episode-end head
+(``learn_done``) fits the logit that a transition ended its episode (a MountainCar goal, a
+fall), so imagined rollouts stop where real ones would; with none, ``step`` never ends one.
 
 :func:`fit_vector_model` fits with a validation split, early stopping on the validation
 loss and the best weights kept. Files are the one model format of :mod:`reverie.models.io`
@@ -40,6 +42,7 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..core.errors import ReverieError
 from ..core.config import option
@@ -60,6 +63,7 @@ class VectorModelConfig:
     dt: float = option(0.2, "time step of the structured model's x' = x + dt (A x + B u)")
     position_dims: tuple[int, ...] = option((), "state features left out of A's and B's inputs (positions)")
     learn_reward: bool = option(False, "also fit a reward head r(x, u)")
+    learn_done: bool = option(False, "also fit an episode-end head: the logit that (x, u) ends the episode")
 
     def __post_init__(self) -> None:
         self.position_dims = tuple(int(d) for d in self.position_dims)
@@ -117,26 +121,34 @@ class EnsembleMLP(nn.Module):
 
 
 class Transitions(NamedTuple):
-    """A batch of vector transitions: ``obs [N, S]``, ``action [N, A]``, ``next_obs [N, S]``, ``reward [N]``."""
+    """A batch of vector transitions: ``obs [N, S]``, ``action [N, A]``, ``next_obs [N, S]``,
+    ``reward [N]``, and optionally ``done [N]`` (the transition ended its episode; what an
+    episode-end head fits)."""
 
     obs: torch.Tensor
     action: torch.Tensor
     next_obs: torch.Tensor
     reward: torch.Tensor
+    done: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.obs.shape[0]
 
     def index(self, idx: torch.Tensor) -> "Transitions":
-        return Transitions(*(t[idx] for t in self))
+        return Transitions(*(None if t is None else t[idx] for t in self))
 
     def cat(self, other: "Transitions") -> "Transitions":
-        return Transitions(*(torch.cat([a, b]) for a, b in zip(self, other)))
+        if (self.done is None) != (other.done is None):
+            raise ReverieError("cannot join transitions with and without episode ends")
+        return Transitions(*(None if a is None else torch.cat([a, b]) for a, b in zip(self, other)))
 
     def check(self, obs_dim: int, action_dim: int) -> None:
         n = self.obs.shape[0]
-        shapes = {"obs": (n, obs_dim), "action": (n, action_dim), "next_obs": (n, obs_dim), "reward": (n,)}
+        shapes = {"obs": (n, obs_dim), "action": (n, action_dim), "next_obs": (n, obs_dim), "reward": (n,),
+                  "done": (n,)}
         for name, want in shapes.items():
+            if getattr(self, name) is None:
+                continue
             got = tuple(getattr(self, name).shape)
             if got != want:
                 raise ReverieError(f"transitions: {name} has shape {got}, expected {want}")
@@ -177,6 +189,7 @@ class VectorModel(nn.Module):
                 self.ab_net.out.weight.mul_(0.1)
                 self.ab_net.out.bias.zero_()
         self.reward_net = EnsembleMLP(k, s + a, 1, config.hidden, config.layers) if config.learn_reward else None
+        self.done_net = EnsembleMLP(k, s + a, 1, config.hidden, config.layers) if config.learn_done else None
 
     # ------------------------------------------------------------------ normalisation
     def set_normalisation(self, data: Transitions) -> None:
@@ -245,11 +258,23 @@ class VectorModel(nn.Module):
         out = self.reward_net(self._members(torch.cat([x, u], -1))).squeeze(-1)
         return self.reward_mean + self.reward_std * out
 
+    def member_done_logits(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor | None:
+        """Each member's logit that ``(obs, action)`` ends the episode, ``[K, N]`` (None without
+        an episode-end head)."""
+        if self.done_net is None:
+            return None
+        x, u = self._inputs(obs, action)
+        return self.done_net(self._members(torch.cat([x, u], -1))).squeeze(-1)
+
     def step(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Batched ``(next_obs [N, S], reward [N], done [N])``: the members' mean (in partition
-        mode, each row block's own member); a vector model predicts no episode end."""
+        mode, each row block's own member); ``done`` where the members' mean end probability
+        passes one half (never without an episode-end head)."""
         next_obs, reward = self.predict(obs, action)
-        return next_obs, reward, torch.zeros(obs.shape[0], dtype=torch.bool, device=obs.device)
+        logits = self.member_done_logits(obs, action)
+        if logits is None:
+            return next_obs, reward, torch.zeros(obs.shape[0], dtype=torch.bool, device=obs.device)
+        return next_obs, reward, torch.sigmoid(logits).mean(0) > 0.5
 
     def predict(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(next_obs [N, S], reward [N])``, differentiable (what :meth:`step` and fitting use)."""
@@ -298,6 +323,11 @@ class VectorModel(nn.Module):
             r_target = (batch.reward - self.reward_mean) / self.reward_std
             r_target = r_target.unsqueeze(0) if r_target.dim() == 1 else r_target
             out["reward"] = (r_pred - r_target).pow(2).mean(-1).sum()
+        if self.done_net is not None and batch.done is not None:
+            logits = self.member_done_logits(batch.obs, batch.action)
+            target = batch.done.float()
+            target = target.unsqueeze(0).expand_as(logits) if target.dim() == 1 else target
+            out["done"] = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(-1).sum()
         out["loss"] = sum(out.values())
         return out
 

@@ -51,6 +51,9 @@ class ModelAugmentConfig:
     real_ratio: float = option(0.5, "share of real transitions in each batch once the model buffer has data")
     model_buffer: int = option(100_000, "capacity of the buffer of imagined transitions")
     mbve_horizon: int = option(0, "MBVE: imagined steps in each critic target (0 = the plain target)")
+    model_ends: bool = option(False, "fit an episode-end head on the replay's terminations, so imagined "
+                                     "rows end where real episodes would (tasks without goals; goal tasks "
+                                     "end on the known success test)")
 
     def __post_init__(self) -> None:
         for name in ("model_every", "model_fit_rows", "rollout_batch", "horizon_from", "horizon_to", "mbve_horizon"):
@@ -109,7 +112,9 @@ class ImaginedEnv:
                     else torch.zeros(n, dtype=torch.bool, device=flat.device))
         else:
             reward = self.model.member_rewards(obs, action)[member, rows]
-            done = torch.zeros(n, dtype=torch.bool, device=flat.device)
+            logits = self.model.member_done_logits(obs, action)  # the same member decides the end
+            done = (logits[member, rows] > 0 if logits is not None
+                    else torch.zeros(n, dtype=torch.bool, device=flat.device))
         return torch.cat([next_obs, goal], -1), reward, done, spread
 
     def step_fn(self, generator: torch.Generator) -> Callable:
@@ -123,10 +128,10 @@ class ImaginedEnv:
 def build_model(config: ModelAugmentConfig, obs_dim: int, action_dim: int, learn_reward: bool,
                 device: torch.device | str) -> VectorModel:
     """The ensemble: residual MLP members (``x' = x + f(x, u)``), a reward head where the task's
-    reward is not known in closed form."""
+    reward is not known in closed form, an episode-end head with ``model_ends`` on such tasks."""
     model_config = VectorModelConfig(obs_dim=obs_dim, action_dim=action_dim, kind="mlp", hidden=config.model_hidden,
                                      layers=config.model_layers, members=config.model_members,
-                                     learn_reward=learn_reward)
+                                     learn_reward=learn_reward, learn_done=config.model_ends and learn_reward)
     return VectorModel(model_config).to(device)
 
 
@@ -135,7 +140,8 @@ def fit_on_replay(model: VectorModel, replay: ReplayBuffer, config: ModelAugment
     warm start; a tenth held out)."""
     rows = replay.rows()
     keep = slice(-config.model_fit_rows, None) if config.model_fit_rows else slice(None)
-    data = Transitions(rows["obs"][keep], rows["action"][keep], rows["next_obs"][keep], rows["reward"][keep])
+    data = Transitions(rows["obs"][keep], rows["action"][keep], rows["next_obs"][keep], rows["reward"][keep],
+                       rows["terminated"][keep] if model.done_net is not None else None)
     fit = VectorFitConfig(epochs=config.model_epochs, batch_size=256, lr=1e-3, val_fraction=0.1, patience=0,
                           seed=seed)
     result = fit_vector_model(model, data, fit)

@@ -95,6 +95,9 @@ def check_task(task: ControlTask, config: OffPolicyConfig, model: ModelAugmentCo
     if config.her and not task.goal_conditioned:
         raise ReverieError(f"--her (hindsight relabelling) needs a goal-conditioned task; {task.name!r} has no goals "
                            f"(its observations are not observation/achieved_goal/desired_goal dicts)")
+    if model.model_ends and (task.goal_conditioned or not model.enabled):
+        raise ReverieError("--model-ends fits episode ends for a model on a task without goals: it needs "
+                           "--model-every, and goal tasks end on their known success test instead")
 
 
 class OffPolicyTrainer:
