@@ -224,7 +224,7 @@ def markdown(result: dict) -> str:
               "encoder reads them while acting and again, with gradients, in the update. The copy model "
               "costs nothing, so *i2a-copy* prices the network around the model (rollout policy, encoder, "
               "model-free path, head); the gap between *i2a* and *i2a-copy* is the learned model's share "
-              "(the shipped `sokoban-10x10`, 16/16 channels, run on 7x7 frames). *cache_rows=0* turns "
+              f"(the shipped `{result.get('model', 'sokoban-10x10')}`, run on 7x7 frames). *cache_rows=0* turns "
               "the reuse off: the update then imagines every rollout again."]
     if any("cache_hits" in row and "cache_hit" not in row for row in result["results"]):
         lines[-1] += (" These figures were recorded before the cache's hits were logged per update: their hit "
@@ -472,6 +472,7 @@ def main() -> None:
         "num_envs": NUM_ENVS, "threads": 1, "seconds_per_config": seconds,
         "standard_frames_per_s": round(standard_mean, 1),
         "standard_parameters": standard_runs[0]["parameters"],
+        "model": make_env(ENV_ID, num_envs=1).spec.default_model,  # what the default i2a imagined with
         "results": rows, "breakdown": split,
     }
     path = Path(args.json or ROOT / "benchmarks" / "results" / "i2a_cost.json")
