@@ -52,6 +52,14 @@ def count_imagination(policy) -> list[int]:
             return step(obs, action)
 
         model.step = counted
+        shared = getattr(model, "step_every_action", None)
+        if shared is not None:  # the forced first step (models.base.step_every_action): A rows per observation
+            def counted_first(obs):
+                out = shared(obs)
+                counter[0] += out[1].shape[0]
+                return out
+
+            model.step_every_action = counted_first
     return counter
 
 

@@ -81,12 +81,24 @@ class _Recorder:
 
     def step(self, state, action: torch.Tensor):
         next_state, reward, done = self.model.step(state, action)
-        frame = observe(self.model, next_state)
-        self.calls.append((action.detach().clone(), frame.detach().clone(), reward.detach().clone()))
+        self._keep(action, next_state, reward)
         return next_state, reward, done
 
+    def _step_every_action(self, obs: torch.Tensor):
+        """The model's own shared first step (see models.base.step_every_action), recorded:
+        rows ``b * A + a`` took action ``a``."""
+        next_state, reward, done = self.model.step_every_action(obs)
+        actions = reward.shape[0] // obs.shape[0]
+        self._keep(torch.arange(actions, device=reward.device).repeat(obs.shape[0]), next_state, reward)
+        return next_state, reward, done
+
+    def _keep(self, action: torch.Tensor, next_state, reward: torch.Tensor) -> None:
+        frame = observe(self.model, next_state)
+        self.calls.append((action.detach().clone(), frame.detach().clone(), reward.detach().clone()))
+
     def __getattr__(self, name: str):
-        return getattr(self.model, name)
+        value = getattr(self.model, name)  # AttributeError where the model has none: the fallbacks apply
+        return self._step_every_action if name == "step_every_action" else value
 
 
 @contextmanager
