@@ -193,3 +193,22 @@ def test_bad_preset_from_the_real_command(tmp_path):
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip() == "reverie: error: unknown --preset 'huge'; choose one of default, paper, atari"
+
+
+def test_recording_sees_a_learned_models_shared_first_step():
+    """A learned grid model imagines the forced first step through ``step_every_action``; the
+    recorder must keep that step too (it once missed it and drew rollouts one step short)."""
+    room = level("""
+        ######
+        #@ $.#
+        #    #
+        ######""")
+    env = SokobanVecEnv(LevelBank(room.codes[None].copy()), 1, max_steps=3, seed=1)
+    agent = build_agent("i2a", env.spec, rollout_length=3)
+    assert hasattr(agent.core.env_model, "step_every_action")
+    first = record_episode(agent, env, 0, seed=1).steps[0]
+    assert first.imagined.shape == (5, 3, 4, 6)
+    assert first.imagined_actions[:, 0].tolist() == [0, 1, 2, 3, 4]
+    obs = env.spec.observation.decode(torch.from_numpy(room.codes[None].astype(np.int64))).float()
+    expected, _, _ = agent.core.env_model.step(obs.repeat_interleave(5, 0), torch.arange(5))
+    assert np.array_equal(first.imagined[:, 0], env.spec.observation.encode(expected).numpy())
