@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from common import cpu_name, write_section
+from common import cpu_name, save_figure, write_section
 from reverie.envs.registry import get_spec
 from reverie.evaluation.evaluate import evaluate_policy
 
@@ -73,9 +73,7 @@ def picture(bins: list[dict], random_score: float, path: Path) -> None:
     ax.set_title("Breakout from pixels on one CPU core")
     ax.legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def markdown(result: dict) -> str:

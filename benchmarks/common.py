@@ -59,6 +59,15 @@ def rerun_command(script: str, argv: list[str], output_flags: tuple[str, ...] = 
     return " ".join([f"PYTHONPATH=src python benchmarks/{script}", *flags])
 
 
+def save_figure(fig, path: Path, dpi: int = 110) -> None:
+    """Write a matplotlib figure (its folder made if missing) and release it."""
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
 def cpu_name() -> str:
     """The CPU's model name (Linux), else what ``platform`` knows."""
     try:

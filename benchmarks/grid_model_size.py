@@ -36,6 +36,7 @@ import torch
 
 from common import cpu_name, rerun_command, write_section
 from i2a_cost import measure
+from reverie.agents import count_parameters
 from reverie.envs.registry import get_spec
 from reverie.evaluation.model_diagnostics import compounding_curve
 from reverie.models.base import step_every_action
@@ -97,7 +98,7 @@ def rollout_ms(model, rounds: int = 5, calls: int = 40) -> float:
 def describe(name: str, model) -> dict:
     config = getattr(model, "config", None)
     channels = list(config.channels) if config is not None and getattr(config, "channels", None) else None
-    params = sum(p.numel() for p in model.parameters()) if isinstance(model, torch.nn.Module) else 0
+    params = count_parameters(model) if isinstance(model, torch.nn.Module) else 0
     return {"model": name, "channels": channels, "parameters": params}
 
 

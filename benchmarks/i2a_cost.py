@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 
-from common import cpu_name, rerun_command, time_training, write_section
+from common import cpu_name, rerun_command, save_figure, time_training, write_section
 from reverie.agents import build_agent, count_parameters
 from reverie.envs.registry import make_env
 from reverie.training.actor_critic import A2C, A2CConfig
@@ -385,9 +385,7 @@ def plot_cost_curve(result: dict, path: Path) -> None:
     ax.legend(fontsize=8)
     ax.set_title(f"I2A on {result['env']}, {result['num_envs']} envs, one thread ({result['date']})", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_curve_docs(result: dict) -> None:

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 
-from common import boxoban_levels, cpu_name, rerun_command, write_section
+from common import boxoban_levels, cpu_name, rerun_command, save_figure, write_section
 from imagination_efficiency import load_avg, spec_10x10
 from reverie.envs.registry import get_spec
 from reverie.planning.episodes import play_levels
@@ -266,9 +266,7 @@ def plot(result: dict, path: Path) -> None:
     axes[1].set_xlabel("budget: imagined steps per level per decision")
     fig.suptitle(f"MCTS with the perfect model, {result['levels']}, one thread ({result['date']})", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_docs(result: dict) -> None:

@@ -58,7 +58,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, cpu_name, write_section  # noqa: E402
+from common import ROOT, cpu_name, save_figure, write_section  # noqa: E402
 from off_policy import CONFIGS  # noqa: E402
 
 from reverie.core.stats import mean_interval  # noqa: E402
@@ -371,9 +371,7 @@ def plot(records: dict[str, list[dict]], target: float, path: Path, title_prefix
         ax.legend(fontsize=8, loc="lower right")
     axes[0][0].set_ylabel("greedy mean return")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> None:

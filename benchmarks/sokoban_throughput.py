@@ -41,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from common import boxoban_levels, cpu_name, write_section
+from common import boxoban_levels, cpu_name, save_figure, write_section
 from reverie.core.memory import reuse_freed_memory
 from reverie.envs.sokoban import SokobanVecEnv, generate_levels, load_boxoban, solve
 from reverie.envs.sokoban.solver import SolverTimeout
@@ -127,9 +127,7 @@ def plot_curve(result: dict, path: Path) -> None:
     ax_rate.legend(fontsize=8)
     fig.suptitle(f"Sokoban 10x10, random actions, auto-reset ({result['machine']}, {result['date']})", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def curve_sentence(rows: list[dict]) -> str:

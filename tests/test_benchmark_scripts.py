@@ -15,7 +15,8 @@ import pytest
 import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-SCRIPTS = ("actor_critic", "atari_a2c", "atari_model", "atari_throughput", "env_model", "finetune_model", "i2a_cost",
+SCRIPTS = ("actor_critic", "atari_a2c", "atari_model", "atari_throughput", "env_model", "finetune_model",
+           "grid_model_size", "i2a_cost", "parking_offpolicy", "sample_efficiency",
            "imagination_efficiency", "mcts_scaling", "minatar_model", "minatar_protocol", "minatar_throughput",
            "model_making", "parking", "minipacman_model", "minipacman_protocol", "minipacman_throughput", "pendulum_throughput",
            "pipeline", "pixel_cost",
@@ -125,3 +126,46 @@ def test_i2a_cost_curve_mode(tmp_path):
               "standard_cpu_frames_per_s": 1.0} for c, w, f in ((5.0, 4.0, 1), (9.0, 9.0, 2), (6.0, 7.0, 3))]
     row = i2a_cost.median_row(pairs)  # the medians of each cost, the median pair's speeds
     assert (row["cpu_cost"], row["cost"], row["frames_per_s"], row["cpu_cost_range"]) == (6.0, 7.0, 3, [5.0, 9.0])
+
+
+def test_parking_table_pools_the_seeds_episodes():
+    """parking_offpolicy's summary pools every seed's final evaluation episodes (Wilson) and
+    averages the curves only at the evaluation steps every seed reached."""
+    from reverie.core.stats import wilson_interval
+
+    parking = importlib.import_module("parking_offpolicy")
+    runs = [{"seed": 0, "steps": 30000, "episodes": 20, "successes": 5, "success_rate": 0.25,
+             "curve": [[5000, 0.0], [10000, 0.25]], "steps_per_second": 30.0},
+            {"seed": 1, "steps": 30000, "episodes": 20, "successes": 1, "success_rate": 0.05,
+             "curve": [[5000, 0.1], [10000, 0.05], [15000, 0.5]], "steps_per_second": 40.0}]
+    row = parking.summarize({"tdm": runs})["tdm"]
+    assert (row["successes"], row["episodes"]) == (6, 40) and row["pooled_success"] == 0.15
+    assert row["pooled_ci95"] == list(wilson_interval(6, 40))
+    assert row["curve"] == [[5000, 0.05], [10000, 0.15]]  # 15000: only one seed got there
+    assert row["per_seed"] == [0.25, 0.05] and row["steps_per_second"] == 35.0
+    result = {"command": "c", "date": "d", "machine": "m", "steps": 30000, "eval_steps": [5000, 10000],
+              "methods": {"tdm": row}, "cem": [{"name": "CEM/MPC (structured)", "success_rate": 0.93,
+                                                "ci95": [0.86, 0.97], "episodes": 100, "data": "5,000 random"}]}
+    table = parking.markdown(result)
+    assert "| tdm | 30,000 | 2 | 15% (" in table and "6/40" in table and "| CEM/MPC (structured) |" in table
+    assert "| tdm | 30,000 | 2 | 15% (" in parking.readme_table(result)
+
+
+def test_protocol_rerun_is_judged_against_the_recorded_interval(tmp_path, monkeypatch):
+    """``sokoban_protocol.py --rerun`` trains nothing that is already finished and sets each
+    rerun beside the recorded pooled interval: a record of i2a seed 0 lands inside it, the
+    standard agent's record (put in i2a's place) far below it."""
+    import shutil
+
+    protocol = importlib.import_module("sokoban_protocol")
+    runs = tmp_path / "protocol-rerun"
+    shutil.copytree(protocol.ARCHIVE / "i2a-seed0", runs / "i2a-seed0")
+    shutil.copytree(protocol.ARCHIVE / "standard-seed0", runs / "i2a-seed1")
+    monkeypatch.setattr(protocol, "RERUN_RESULTS", tmp_path / "rerun.json")
+    monkeypatch.setattr(protocol, "RERUN_ARCHIVE", tmp_path / "archive")
+    protocol.rerun([("i2a", 0), ("i2a", 1)], runs, 1, docs=False)
+    rows = json.loads((tmp_path / "rerun.json").read_text())["rows"]
+    assert [r["inside_pooled_ci95"] for r in rows] == [True, False]
+    assert rows[0]["solve_rate"] == rows[0]["recorded_seed_solve_rate"]  # the same record read back
+    with pytest.raises(SystemExit, match="no recorded result"):
+        protocol.rerun([("nonexistent-agent", 0)], runs, 1, docs=False)
