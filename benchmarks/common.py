@@ -85,7 +85,13 @@ def time_training(trainer, seconds: float, warmup: int) -> dict:
 
     ``cpu_frames_per_s`` divides by the CPU time the process got instead of the wall-clock: on a
     shared machine the scheduler's share changes from one timing to the next, the CPU time a
-    frame needs much less so (with one torch thread, the two agree on an idle machine)."""
+    frame needs much less so (with one torch thread, the two agree on an idle machine).
+
+    The process keeps freed large blocks for reuse first, as the ``reverie`` command does for
+    its own (:func:`reverie.core.memory.reuse_freed_memory`), so the timings are the command's."""
+    from reverie.core.memory import reuse_freed_memory
+
+    reuse_freed_memory()
     for _ in range(warmup):
         trainer.train_step()
     acting = learning = 0.0

@@ -42,6 +42,7 @@ import torch
 
 from common import cpu_name, rerun_command, save_figure, time_training, write_section
 from reverie.agents import build_agent, count_parameters
+from reverie.core.memory import reuse_freed_memory
 from reverie.envs.registry import make_env
 from reverie.training.actor_critic import A2C, A2CConfig
 
@@ -145,6 +146,7 @@ class CpuClock:
 
 def breakdown(seconds: float, warmup: int = 5) -> dict:
     """Where the default I2A's training CPU time goes, per update (ms) and as shares."""
+    reuse_freed_memory()  # as time_training and the reverie command do
     trainer = make_trainer("i2a", {})
     policy = trainer.policy
     for _ in range(warmup):

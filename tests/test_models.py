@@ -204,12 +204,24 @@ def test_grid_model_channels_last_matches_contiguous():
     torch.manual_seed(0)
     a = grid_model(GridModelConfig(size="small", channels_last=True)).eval()
     b = grid_model(GridModelConfig(size="small", channels_last=False)).eval()
+    with torch.no_grad():  # a model that changes frames, not the copy model it starts as
+        a.frame_head.weight.normal_(0, 1.0)
+        a.copy_gain.zero_()
     b.load_state_dict(a.state_dict())
     obs, act = random_obs(8), torch.randint(0, 5, (8,))
     fa, ra = a(obs, act)
     fb, rb = b(obs, act)
     torch.testing.assert_close(fa, fb, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(ra, rb, rtol=1e-4, atol=1e-4)
+    stepped = a.step(obs, act)
+    assert not torch.equal(stepped[0], obs)
+    for want, have in zip(stepped, b.step(obs, act)):  # each layout's own frame and pool kernels
+        assert torch.equal(want, have)
+    batch = {"obs": obs, "action": act, "next_obs": random_obs(8, seed=3), "reward": torch.zeros(8)}
+    a.loss(batch)["loss"].backward()
+    b.loss(batch)["loss"].backward()  # the contiguous 1x1 head is a batched product: same gradients
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_grid_model_config_errors_are_clear():

@@ -174,9 +174,24 @@ def global_max(x: torch.Tensor) -> torch.Tensor:
     """The max of each feature map, ``[B, C, H, W] -> [B, C]``.
 
     ``max_pool2d`` over the whole map has a fast channels-last kernel; ``amax`` over (H, W)
-    of a channels-last tensor takes a strided path several times slower on CPU.
+    of a channels-last tensor takes a strided path several times slower on CPU, and is the
+    faster of the two on a contiguous one (a reduction over contiguous memory).
     """
+    if x.is_contiguous():
+        return x.amax((2, 3))
     return F.max_pool2d(x, x.shape[2:]).flatten(1)
+
+
+def pointwise_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """A 1x1 ``conv`` of ``x``: oneDNN's kernel for a contiguous (NCHW) input takes ~10x the
+    time of a channels-last one at these sizes on a CPU, so an NCHW input goes through a
+    batched matrix product instead (the same sums)."""
+    if not x.is_contiguous() or x.dtype != conv.weight.dtype:
+        return conv(x)
+    b, c, h, w = x.shape
+    out = conv.out_channels
+    weight = conv.weight.view(1, out, c).expand(b, out, c)  # one small product per row (matmul would transpose x)
+    return torch.baddbmm(conv.bias.view(1, out, 1), weight, x.view(b, c, h * w)).view(b, out, h, w)
 
 
 class PoolAndInject(nn.Module):
@@ -291,7 +306,7 @@ class GridModel(nn.Module):
     def _frame_after_stem(self, x: torch.Tensor, obs_planes: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
             x = block(x)
-        return torch.addcmul(self.frame_head(x), obs_planes, self.copy_gain[None, :, None, None])
+        return torch.addcmul(pointwise_conv(x, self.frame_head), obs_planes, self.copy_gain[None, :, None, None])
 
     def every_action_logits(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """:meth:`frame_logits` of every action from each observation, rows ``b * A + a``.
@@ -309,17 +324,20 @@ class GridModel(nn.Module):
         b, c, h, w = obs.shape
         a = self.num_actions
         weight = self.stem.weight
-        planes = obs.to(weight.dtype).contiguous(memory_format=torch.channels_last)
+        layout = torch.channels_last if self.config.channels_last else torch.contiguous_format
+        planes = obs.to(weight.dtype).contiguous(memory_format=layout)
         own = F.conv2d(planes, weight[:, :c], self.stem.bias, padding=1)  # [B, C0, H, W]
         eye = torch.eye(a, dtype=weight.dtype, device=weight.device)[:, :, None, None].expand(a, a, h, w)
         per_action = F.conv2d(eye, weight[:, c:], padding=1)  # [A, C0, H, W]
-        x = own.permute(0, 2, 3, 1)[:, None] + per_action.permute(0, 2, 3, 1)[None]  # [B, A, H, W, C0]
-        x = x.view(b * a, h, w, -1).permute(0, 3, 1, 2).relu_()  # channels-last rows b * A + a
-        obs_planes = planes.permute(0, 2, 3, 1)[:, None].expand(b, a, h, w, c).reshape(b * a, h, w, c)
-        obs_planes = obs_planes.permute(0, 3, 1, 2)
-        if not self.config.channels_last:
-            x, obs_planes = x.contiguous(), obs_planes.contiguous()
-        return self._frame_after_stem(x, obs_planes), obs_planes
+        if self.config.channels_last:  # built as [B, A, H, W, C], viewed as channels-last rows b * A + a
+            x = own.permute(0, 2, 3, 1)[:, None] + per_action.permute(0, 2, 3, 1)[None]
+            x = x.view(b * a, h, w, -1).permute(0, 3, 1, 2)
+            obs_planes = planes.permute(0, 2, 3, 1)[:, None].expand(b, a, h, w, c).reshape(b * a, h, w, c)
+            obs_planes = obs_planes.permute(0, 3, 1, 2)
+        else:  # rows b * A + a, each [C, H, W] contiguous
+            x = (own[:, None] + per_action[None]).view(b * a, -1, h, w)
+            obs_planes = planes[:, None].expand(b, a, c, h, w).reshape(b * a, c, h, w)
+        return self._frame_after_stem(x.relu_(), obs_planes), obs_planes
 
     def reward_logits(self, obs_planes: torch.Tensor, next_planes: torch.Tensor) -> torch.Tensor | None:
         """Reward-class logits ``[B, K]`` read from a transition's change (None without a reward head).
@@ -339,16 +357,15 @@ class GridModel(nn.Module):
 
     def most_likely(self, frame: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """The most likely next frame as one-hot planes, from logits ``[B, C, H, W]``."""
+        # A max over each cell's C logits and a comparison: several times faster on a CPU
+        # than argmax + scatter. (A cell whose two best logits were exactly equal would get
+        # two ones; learned float weights do not produce such ties.)
         b, c, h, w = frame.shape
         if frame.is_contiguous(memory_format=torch.channels_last):
-            # A max over each cell's C contiguous logits and a comparison: several times
-            # faster on CPU than argmax + scatter. (A cell whose two best logits were exactly
-            # equal would get two ones; learned float weights do not produce such ties.)
-            cell_logits = frame.permute(0, 2, 3, 1).reshape(-1, c)
+            cell_logits = frame.permute(0, 2, 3, 1).reshape(-1, c)  # each cell's C logits contiguous
             best = cell_logits.amax(1, keepdim=True)
             return (cell_logits == best).to(dtype).view(b, h, w, c).permute(0, 3, 1, 2)
-        planes = torch.zeros(b, c, h, w, dtype=dtype, device=frame.device)
-        return planes.scatter_(1, frame.argmax(1, keepdim=True), 1.0)
+        return (frame == frame.amax(1, keepdim=True)).to(dtype)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits of the next cells ``[B, C, H, W]`` and of the reward class ``[B, K]`` (or None)."""
