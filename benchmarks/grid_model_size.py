@@ -14,7 +14,9 @@ exact where I2A uses it, so for each model this measures, in one run:
   model fed its own frames for 5 steps (I2A's rollout length); one-step exact frames and
   rewards, and rollouts still exact after 5 steps (``compounding_curve``);
 - **speed** of one rollout's imagination at I2A's batch: 64 observations x 5 forced actions,
-  then 4 more steps of 320 rows, one torch thread (ms per rollout, best of several rounds);
+  then 4 more steps of 320 rows, one torch thread (ms per rollout, best of several rounds), in
+  the model's own memory layout and in the other one (contiguous NCHW or channels-last: which
+  is faster depends on the widths, through oneDNN's kernels; a model file records its layout);
 - **I2A's cost**: training frames/s of ``i2a`` imagining with the model against the
   ``standard`` agent timed just before it, as ``i2a_cost.py`` pairs them (CPU-time ratio).
 
@@ -25,6 +27,7 @@ Writes ``benchmarks/results/grid_model_size.json`` and the ``grid-model-size`` s
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import json
 import os
@@ -37,6 +40,7 @@ import torch
 from common import cpu_name, rerun_command, write_section
 from i2a_cost import measure
 from reverie.agents import count_parameters
+from reverie.core.memory import reuse_freed_memory
 from reverie.envs.registry import get_spec
 from reverie.evaluation.model_diagnostics import compounding_curve
 from reverie.models.base import step_every_action
@@ -95,6 +99,13 @@ def rollout_ms(model, rounds: int = 5, calls: int = 40) -> float:
     return best
 
 
+def other_layout(model):
+    """A copy of a grid model that runs in the other memory layout (same weights)."""
+    other = copy.deepcopy(model)
+    other.config.channels_last = not model.config.channels_last
+    return other.to(memory_format=torch.channels_last if other.config.channels_last else torch.contiguous_format)
+
+
 def describe(name: str, model) -> dict:
     config = getattr(model, "config", None)
     channels = list(config.channels) if config is not None and getattr(config, "channels", None) else None
@@ -114,12 +125,13 @@ def markdown(result: dict) -> str:
         "many were not; *5-step rollouts exact* is the share of imagined rollouts (the model fed its own "
         "frames, I2A's length) still equal to the real game after 5 steps. *Rollout ms*: one rollout's "
         "imagination at I2A's batch (64 observations x 5 forced actions, then 4 steps of 320 rows), one "
-        "torch thread, best of several rounds. *I2A cost*: training CPU time per frame of `i2a` with this model "
+        "torch thread, best of several rounds, in the model's own memory layout (*layout*) and in the other "
+        "one (*other layout*). *I2A cost*: training CPU time per frame of `i2a` with this model "
         "over the `standard` agent's, timed back to back (64 envs, one thread; as in the I2A cost section).",
         "",
         "| model | channels | parameters | one-step exact (wrong / transitions) | rewards exact | 5-step rollouts "
-        "exact | rollout ms | I2A frames/s | standard | I2A cost |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        "exact | layout | rollout ms | other layout | I2A frames/s | standard | I2A cost |",
+        "|---|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for row in result["rows"]:
         channels = ",".join(map(str, row["channels"])) if row["channels"] else "-"
@@ -127,10 +139,17 @@ def markdown(result: dict) -> str:
         lines.append(
             f"| {row['model']} | {channels} | {row['parameters']:,} | {row['one_step_exact']:.4%} "
             f"({row['one_step_wrong']:,} / {row['transitions']:,}) | {row['reward_exact']:.4%} | "
-            f"{row['rollout_5_exact']:.3%} | {row['rollout_ms']:.2f} | "
+            f"{row['rollout_5_exact']:.3%} | {layout_cells(row)} | "
             + (f"{cost['frames_per_s']:,.0f} | {cost['standard_frames_per_s']:,.0f} | {cost['cpu_cost']:.2f}x |"
                if cost else "- | - | - |"))
     return "\n".join(lines)
+
+
+def layout_cells(row: dict) -> str:
+    """The layout, its rollout ms and the other layout's (rows recorded before layouts were timed: '-')."""
+    if "layout" not in row:
+        return f"- | {row['rollout_ms']:.2f} | -"
+    return f"{row['layout']} | {row['rollout_ms']:.2f} | {row['other_layout_ms']:.2f}"
 
 
 def main() -> None:
@@ -149,6 +168,7 @@ def main() -> None:
         write_section("grid-model-size", markdown(json.loads(Path(args.from_json).read_text())), HEADING)
         return
     torch.set_num_threads(1)
+    reuse_freed_memory()  # as the reverie command does
     warmups = list(range(0, 45, 3))
     levels, seeds, seconds = args.levels, args.seeds, args.cost_seconds
     if args.quick:
@@ -158,7 +178,11 @@ def main() -> None:
     for name in args.models:
         model = resolve(name, spec=get_spec(ENV_ID))
         row = describe(name, model) | exactness(model, levels, warmups, seeds)
-        row["rollout_ms"] = round(rollout_ms(model, rounds=2 if args.quick else 5), 3)
+        rounds = 2 if args.quick else 5
+        row["rollout_ms"] = round(rollout_ms(model, rounds), 3)
+        if hasattr(getattr(model, "config", None), "channels_last"):
+            row["layout"] = "channels-last" if model.config.channels_last else "NCHW"
+            row["other_layout_ms"] = round(rollout_ms(other_layout(model), rounds), 3)
         if seconds > 0:
             standard = measure("standard", {}, seconds / 2)
             i2a = measure("i2a", {"model": name}, seconds)
