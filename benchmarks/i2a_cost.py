@@ -158,6 +158,7 @@ def breakdown(seconds: float, warmup: int = 5) -> dict:
     clock.wrap(policy.core.rollout_policy, "forward", "rollout_policy")
     clock.wrap(policy.core, "choose", "choose")
     clock.wrap(policy.encoder, "forward", "encoder")
+    clock.wrap(policy.encoder, "encode", "encoder")  # acting encodes through encode (kept for the update)
     clock.wrap(policy, "forward", "agent")
     clock.wrap(trainer, "collect", "collect")
     clock.wrap(trainer, "update", "update")
@@ -175,7 +176,7 @@ def breakdown(seconds: float, warmup: int = 5) -> dict:
         "rollout encoder while acting (no gradients)": g("encoder/nograd"),
         "model-free path and head while acting": acting_net - imagination - g("encoder/nograd"),
         "environment steps and rollout bookkeeping": g("collect/grad") + g("collect/nograd") - acting_net,
-        "update: rollout encoder forward": g("encoder/grad"),
+        "update: rollout encoder forward (its LSTM; the conv and projection replayed)": g("encoder/grad"),
         "update: rest of the forward (model-free path, head, distillation)":
             g("agent/grad") - g("encoder/grad") + g("rollout_policy/grad"),
         "update: backward, gradient clipping, RMSprop step":

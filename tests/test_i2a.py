@@ -60,13 +60,22 @@ def agent_with(model, num_actions=5, obs_shape=(7, 6, 6), **options) -> I2A:
 
 
 def lstm_inputs(agent: I2A, obs: torch.Tensor) -> torch.Tensor:
+    """What the encoder's LSTM reads, step by step, ``[L, B*A, features + reward]``: the imagined
+    frames' conv features with the reward beside them, last imagined step first. Checked against
+    the encoder's own code: an LSTM run over these inputs gives it."""
     seen = []
-    handle = agent.encoder.lstm.register_forward_hook(lambda module, args, out: seen.append(args[0].detach()))
+    handle = agent.encoder.register_forward_hook(lambda module, args, out: seen.append((*args[:2], out)))
     try:
         agent(obs)
     finally:
         handle.remove()
-    return seen[0]
+    frames, rewards, code = seen[0]
+    encoder = agent.encoder
+    with torch.no_grad():
+        features = torch.relu(encoder.conv(frames.flatten(0, 1))).flatten(1).view(*frames.shape[:2], -1)
+        inputs = torch.cat((features, rewards.unsqueeze(-1)), dim=-1).flip(0)
+        torch.testing.assert_close(encoder.lstm(inputs), code.detach(), rtol=1e-5, atol=1e-6)
+    return inputs
 
 
 # -- imagination ---------------------------------------------------------------------------------
@@ -335,8 +344,15 @@ def test_the_cache_keeps_the_acting_rollouts_at_large_batches_with_truncations()
                   seed=0)
     assert 5 * 400 <= agent.cache.max_rows < 5 * 400 + 400
     seen: list[tuple[torch.Tensor, torch.Tensor, bool]] = []
-    handle = agent.encoder.register_forward_hook(
+    handle = agent.encoder.register_forward_hook(  # the update's pass
         lambda module, args, out: seen.append((args[0].clone(), args[1].clone(), torch.is_grad_enabled())))
+    encode = agent.encoder.encode  # acting encodes and keeps the encoding for the update
+
+    def recorded(frames, rewards):
+        seen.append((frames.clone(), rewards.clone(), torch.is_grad_enabled()))
+        return encode(frames, rewards)
+
+    agent.encoder.encode = recorded
     try:
         stats = trainer.train_step()
     finally:
@@ -371,9 +387,11 @@ def test_swapping_a_parameter_free_model_is_a_new_version():
     with torch.inference_mode():
         agent(obs)
     agent.core.env_model = CopyModel()  # no parameters: weight versions alone would not see it
-    frames, _ = agent.imagine(obs)
+    seen = []
+    agent.encoder.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    agent(obs)  # the gradient pass: imagines again
     assert agent.cache.hits == 0 and agent.cache.misses == 1
-    assert torch.equal(frames[0], obs.repeat_interleave(5, 0))
+    assert torch.equal(seen[0][0], obs.repeat_interleave(5, 0))
 
 
 def test_which_weight_writes_change_the_cache_version():

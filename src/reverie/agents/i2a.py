@@ -16,9 +16,11 @@ between the agent's policy (detached: the target) and the rollout policy on the 
 observations, times ``distill_weight``. Only the rollout policy's weights get its gradient.
 
 Cost: imagination runs once per observation. Rollouts imagined while acting (no-grad) are
-cached and re-encoded by the update's gradient pass (see
-:class:`~reverie.agents.imagination.ImaginationCache`), so the model and the rollout policy
-run once per frame; the encoder, small by default, runs twice like the rest of the network.
+cached with the encoder's conv features and input projection, and the update's gradient
+pass re-encodes them (see :class:`~reverie.agents.imagination.ImaginationCache`): the model
+and the rollout policy run once per frame, and the update replays the encoder's conv and
+projection instead of computing them again (:mod:`~reverie.agents.rollout_encoder`), so only
+its LSTM runs twice, like the rest of the network.
 
 Registered names (``build_agent(name, spec, **options)``), for any world with image-like
 observations ``[C, H, W]``: ``i2a`` (a learned model: ``model=NAME|PATH``, by default the
@@ -48,7 +50,8 @@ from .actor_critic import register_agent
 from .imagination import (ROLLOUT_ACTIONS, ImaginationCache, ImaginationCore, RolloutPolicy, model_digest,
                           orthogonal)
 from .networks import GRID_HIDDEN, GRID_LAYERS, PIXEL_LAYERS
-from .readers import input_scale, is_pixels, scaled, small_reader
+from .readers import input_scale, is_pixels, scaled
+from .rollout_encoder import LSTM, RolloutEncoder
 
 __all__ = ["I2A", "RolloutEncoder", "LSTM", "i2a_agent", "i2a_perfect_agent", "i2a_copy_agent", "i2a_noreward_agent",
            "IMAGINE"]
@@ -56,61 +59,6 @@ __all__ = ["I2A", "RolloutEncoder", "LSTM", "i2a_agent", "i2a_perfect_agent", "i
 #: How imagined frames are fed forward: one-hot planes of the most likely frame, or the
 #: model's predicted per-cell distribution.
 IMAGINE = ("argmax", "distribution")
-
-
-class LSTM(nn.Module):
-    """A one-layer LSTM over ``[L, N, D]`` that returns its last hidden state ``[N, H]``.
-
-    nn.LSTM's gates and initialisation, written out: the input projections of all steps are
-    one matrix product, which on a CPU trains these small sizes ~1.4x faster than nn.LSTM.
-    The steps are taken apart with ``unbind`` (one backward that stacks the step gradients)
-    rather than indexed (each index's backward zero-fills a tensor of all steps' size).
-    """
-
-    def __init__(self, input_size: int, hidden: int) -> None:
-        super().__init__()
-        self.hidden = hidden
-        self.input = nn.Linear(input_size, 4 * hidden)
-        self.recurrent = nn.Linear(hidden, 4 * hidden, bias=False)
-        bound = 1 / math.sqrt(hidden)
-        for weight in (self.input.weight, self.input.bias, self.recurrent.weight):
-            nn.init.uniform_(weight, -bound, bound)
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        h = c = None
-        for step in self.input(inputs).unbind(0):
-            gates = step if h is None else step + self.recurrent(h)
-            i, f, _, o = torch.sigmoid(gates).chunk(4, dim=1)
-            g = torch.tanh(gates[:, 2 * self.hidden:3 * self.hidden])
-            c = i * g if c is None else f * c + i * g
-            h = o * torch.tanh(c)
-        assert h is not None
-        return h
-
-
-class RolloutEncoder(nn.Module):
-    """Imagined frames ``[L, N, C, H, W]`` and rewards ``[L, N]`` -> rollout codes ``[N, hidden]``.
-
-    One strided conv per frame (``channels`` maps: :func:`~reverie.agents.readers.small_reader`),
-    flattened, the reward appended, then an LSTM (``self.lstm``) over the steps in reverse order:
-    the code is the LSTM's state after reading the first imagined step last, so the earliest
-    (most trustworthy) step weighs most. It reads ``A x L`` frames per real frame, twice
-    (acting, then the update with gradients), so it is kept small.
-    """
-
-    def __init__(self, obs_shape: Sequence[int], channels: int = 8, hidden: int = 32) -> None:
-        super().__init__()
-        conv, size = small_reader(obs_shape, channels)
-        self.conv = orthogonal(conv, math.sqrt(2))
-        self.lstm = LSTM(size + 1, hidden)
-        self.hidden = hidden
-        self.input_scale = input_scale(obs_shape)
-
-    def forward(self, frames: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
-        steps, n = frames.shape[:2]
-        features = torch.relu(self.conv(scaled(frames.flatten(0, 1), self.input_scale))).flatten(1).view(steps, n, -1)
-        inputs = torch.cat((features, rewards.unsqueeze(-1).to(features.dtype)), dim=-1)
-        return self.lstm(inputs.flip(0))  # last imagined step first
 
 
 class I2A(nn.Module):
@@ -186,26 +134,36 @@ class I2A(nn.Module):
     def rollout_policy(self) -> nn.Module:
         return self.core.rollout_policy
 
-    def imagine(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Imagined frames ``[L, B*A, C, H, W]`` and rewards ``[L, B*A]``; cached while acting,
-        reused by the gradient pass on the same observations (see the module docstring)."""
-        if self.cache.max_rows <= 0:
-            return self.core(obs)
-        version = self.core.version()
-        if torch.is_grad_enabled():
+    def version(self) -> tuple:
+        """What a cached rollout and its encoding were computed with: imagination's weights and
+        model (:meth:`ImaginationCore.version`) and the rollout encoder's weights."""
+        return self.core.version() + self.encoder.version()
+
+    def rollout_codes(self, obs: torch.Tensor) -> torch.Tensor:
+        """The rollout codes ``[B, A * hidden]`` of ``obs``, through the cache (module docstring):
+        acting (no gradients, training mode) imagines, encodes and keeps both; the gradient
+        pass on the same observations re-encodes the kept rollouts, replaying the kept encoding."""
+        caching = self.cache.max_rows > 0
+        version = self.version() if caching else None
+        replay = None
+        if caching and torch.is_grad_enabled():
             cached = self.cache.take(obs, version)
             self.cache.clear()  # the optimizer step that follows makes every entry stale
             if cached is None and obs.shape[0] > self.cache.max_rows:
                 # a rollout larger than the cache (n_steps x num_envs > cache_rows): grow to it,
                 # so that this is the run's only miss (the memory is what the update needs anyway)
                 self.cache.max_rows = obs.shape[0]
-            if cached is not None:
-                return cached
-            return self.core(obs)
-        frames, rewards = self.core(obs)
-        if self.training:
-            self.cache.add(obs, frames, rewards, version)
-        return frames, rewards
+            frames, rewards, replay = cached if cached is not None else (*self.core(obs), None)
+        else:
+            frames, rewards = self.core(obs)
+        if not self.use_reward:
+            rewards = torch.zeros_like(rewards)
+        if caching and self.training and not torch.is_grad_enabled():
+            code, encoding = self.encoder.encode(frames, rewards)
+            self.cache.add(obs, frames, rewards, version, encoding)
+        else:
+            code = self.encoder(frames, rewards, replay)
+        return code.view(obs.shape[0], -1)  # rollouts in action order
 
     def training_stats(self) -> dict[str, torch.Tensor]:
         """Since the last call: gradient passes that found their rollouts in the cache
@@ -223,10 +181,7 @@ class I2A(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         obs = obs.float()
         features = self.model_free(scaled(obs, self.input_scale))  # pixels in [0, 1]; the model imagines in obs units
-        frames, rewards = self.imagine(obs)
-        if not self.use_reward:
-            rewards = torch.zeros_like(rewards)
-        code = self.encoder(frames, rewards).view(obs.shape[0], -1)  # rollouts in action order
+        code = self.rollout_codes(obs)
         hidden = torch.relu(self.fc(torch.cat((features, code), dim=1)))
         return self.policy(hidden), self.value(hidden).squeeze(-1)
 

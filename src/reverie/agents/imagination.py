@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -251,6 +251,7 @@ class _Entry:
     frames: torch.Tensor
     rewards: torch.Tensor
     version: tuple
+    encoding: Any = None  # what the agent computed from the rollouts, kept beside them (e.g. I2A's Encoding)
 
 
 class ImaginationCache:
@@ -262,7 +263,10 @@ class ImaginationCache:
     imagining again; it then also sees the same sampled futures the actions were chosen
     with. An entry is used only when its observations are equal in value to the queried ones
     and no weight imagination depends on has changed since (see :meth:`ImaginationCore.version`);
-    otherwise the rollouts are imagined afresh. ``max_rows`` bounds the observations held.
+    otherwise the rollouts are imagined afresh. ``max_rows`` bounds the observations held. An
+    entry may also keep what the agent computed from its rollouts while acting (``encoding``:
+    an object whose class has ``cat(parts)``, joining row blocks), handed back with them when
+    every covering entry has one.
 
     When full, the cache keeps what it has and refuses newcomers: the trainer scores a
     rollout's acting steps first and only then its bootstrap and truncated episodes' last
@@ -283,17 +287,19 @@ class ImaginationCache:
     def clear(self) -> None:
         self.entries.clear()
 
-    def add(self, obs: torch.Tensor, frames: torch.Tensor, rewards: torch.Tensor, version: tuple) -> None:
+    def add(self, obs: torch.Tensor, frames: torch.Tensor, rewards: torch.Tensor, version: tuple,
+            encoding: Any = None) -> None:
         if self.max_rows <= 0:
             return
         self.entries = [e for e in self.entries if e.version == version]
         if len(self) + obs.shape[0] > self.max_rows:
             self.refused += obs.shape[0]  # full: keep the older entries, the ones an update asks for
             return
-        self.entries.append(_Entry(obs.detach().clone(), frames, rewards, version))
+        self.entries.append(_Entry(obs.detach().clone(), frames, rewards, version, encoding))
 
-    def take(self, obs: torch.Tensor, version: tuple) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The cached rollouts of ``obs`` if a run of consecutive entries covers it exactly, else None.
+    def take(self, obs: torch.Tensor, version: tuple) -> tuple[torch.Tensor, torch.Tensor, Any] | None:
+        """The cached rollouts of ``obs`` (frames, rewards, and their encoding or None) if a run
+        of consecutive entries covers it exactly, else None.
 
         Matched entries are removed; the others stay.
         """
@@ -314,4 +320,6 @@ class ImaginationCache:
         for entry in parts:
             self.entries.remove(entry)
         # outside inference mode, cat makes normal tensors the encoder may save for backward
-        return torch.cat([e.frames for e in parts], dim=1), torch.cat([e.rewards for e in parts], dim=1)
+        encodings = [e.encoding for e in parts]
+        encoding = None if any(e is None for e in encodings) else type(encodings[0]).cat(encodings)
+        return torch.cat([e.frames for e in parts], dim=1), torch.cat([e.rewards for e in parts], dim=1), encoding

@@ -357,15 +357,18 @@ class GridModel(nn.Module):
 
     def most_likely(self, frame: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """The most likely next frame as one-hot planes, from logits ``[B, C, H, W]``."""
-        # A max over each cell's C logits and a comparison: several times faster on a CPU
-        # than argmax + scatter. (A cell whose two best logits were exactly equal would get
-        # two ones; learned float weights do not produce such ties.)
+        # A max over each cell's C logits and a comparison written straight into planes of
+        # ``dtype``: several times faster on a CPU than argmax + scatter, or than a comparison's
+        # bool result converted. (A cell whose two best logits were exactly equal would get two
+        # ones; learned float weights do not produce such ties.)
         b, c, h, w = frame.shape
         if frame.is_contiguous(memory_format=torch.channels_last):
             cell_logits = frame.permute(0, 2, 3, 1).reshape(-1, c)  # each cell's C logits contiguous
-            best = cell_logits.amax(1, keepdim=True)
-            return (cell_logits == best).to(dtype).view(b, h, w, c).permute(0, 3, 1, 2)
-        return (frame == frame.amax(1, keepdim=True)).to(dtype)
+            planes = torch.empty(cell_logits.shape, dtype=dtype, device=frame.device)
+            torch.eq(cell_logits, cell_logits.amax(1, keepdim=True), out=planes)
+            return planes.view(b, h, w, c).permute(0, 3, 1, 2)
+        planes = torch.empty(frame.shape, dtype=dtype, device=frame.device)
+        return torch.eq(frame, frame.amax(1, keepdim=True), out=planes)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits of the next cells ``[B, C, H, W]`` and of the reward class ``[B, K]`` (or None)."""
