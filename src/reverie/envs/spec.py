@@ -40,7 +40,9 @@ def planes_to_codes(obs: torch.Tensor) -> torch.Tensor:
     """One-hot (or probability) planes ``[B, C, H, W]`` -> the most likely code ``[B, H, W]`` uint8."""
     if obs.dim() != 4:
         raise ValueError(f"grid observations must be [B, C, H, W], got {tuple(obs.shape)}")
-    return obs.argmax(1).to(torch.uint8)
+    # max(1).indices, not argmax(1): the same first index of the maximum, and on a CPU ~10x
+    # faster over the channels of a contiguous [B, C, H, W] (argmax takes a strided path)
+    return obs.max(1).indices.to(torch.uint8)
 
 
 def codes_to_planes(codes: torch.Tensor, num_codes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
