@@ -152,6 +152,10 @@ def test_models_follow_the_protocol():
 def test_planes_and_codes_round_trip():
     codes = torch.randint(0, 7, (3, 5, 6), dtype=torch.uint8)
     assert torch.equal(planes_to_codes(codes_to_planes(codes, 7)), codes)
+    soft = torch.randn(4, 7, 5, 5, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(planes_to_codes(soft), soft.argmax(1).to(torch.uint8))  # the most likely code
+    tied = torch.tensor([0.2, 0.4, 0.4, 0.0]).view(1, 4, 1, 1)
+    assert planes_to_codes(tied).item() == 1  # a tie goes to the first, as argmax's
     with pytest.raises(ValueError, match="grid observations"):
         planes_to_codes(torch.zeros(2, 5, 5))
 
