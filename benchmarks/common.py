@@ -79,6 +79,22 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+#: Whether timings run with the ``reverie`` command's allocator setting; a script's
+#: ``--default-allocator`` clears it before timing anything (the setting cannot be undone).
+COMMAND_ALLOCATOR = True
+
+
+def command_allocator() -> str:
+    """Keep freed large blocks for reuse (:func:`reverie.core.memory.reuse_freed_memory`), as
+    the ``reverie`` command does for its process, unless :data:`COMMAND_ALLOCATOR` is off; the
+    allocator the timings ran with, in words, for the record."""
+    from reverie.core.memory import reuse_freed_memory
+
+    if not COMMAND_ALLOCATOR:
+        return "glibc default"
+    return "freed blocks kept (as the reverie command runs)" if reuse_freed_memory() else "default (no glibc mallopt)"
+
+
 def time_training(trainer, seconds: float, warmup: int) -> dict:
     """Train ``warmup`` updates untimed, then for ``seconds``: frames, frames/s and the share
     of the time spent acting (collecting the rollout) rather than learning (the update).
@@ -88,10 +104,8 @@ def time_training(trainer, seconds: float, warmup: int) -> dict:
     frame needs much less so (with one torch thread, the two agree on an idle machine).
 
     The process keeps freed large blocks for reuse first, as the ``reverie`` command does for
-    its own (:func:`reverie.core.memory.reuse_freed_memory`), so the timings are the command's."""
-    from reverie.core.memory import reuse_freed_memory
-
-    reuse_freed_memory()
+    its own (see :func:`command_allocator`), so the timings are the command's."""
+    command_allocator()
     for _ in range(warmup):
         trainer.train_step()
     acting = learning = 0.0

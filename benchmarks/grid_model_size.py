@@ -37,10 +37,9 @@ from pathlib import Path
 
 import torch
 
-from common import cpu_name, rerun_command, write_section
+from common import command_allocator, cpu_name, rerun_command, write_section
 from i2a_cost import measure
 from reverie.agents import count_parameters
-from reverie.core.memory import reuse_freed_memory
 from reverie.envs.registry import get_spec
 from reverie.evaluation.model_diagnostics import compounding_curve
 from reverie.models.base import step_every_action
@@ -168,7 +167,7 @@ def main() -> None:
         write_section("grid-model-size", markdown(json.loads(Path(args.from_json).read_text())), HEADING)
         return
     torch.set_num_threads(1)
-    reuse_freed_memory()  # as the reverie command does
+    command_allocator()  # as the reverie command runs
     warmups = list(range(0, 45, 3))
     levels, seeds, seconds = args.levels, args.seeds, args.cost_seconds
     if args.quick:

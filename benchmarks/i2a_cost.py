@@ -40,9 +40,9 @@ from pathlib import Path
 
 import torch
 
-from common import cpu_name, rerun_command, save_figure, time_training, write_section
+import common
+from common import command_allocator, cpu_name, rerun_command, save_figure, time_training, write_section
 from reverie.agents import build_agent, count_parameters
-from reverie.core.memory import reuse_freed_memory
 from reverie.envs.registry import make_env
 from reverie.training.actor_critic import A2C, A2CConfig
 
@@ -146,7 +146,7 @@ class CpuClock:
 
 def breakdown(seconds: float, warmup: int = 5) -> dict:
     """Where the default I2A's training CPU time goes, per update (ms) and as shares."""
-    reuse_freed_memory()  # as time_training and the reverie command do
+    command_allocator()  # as time_training does
     trainer = make_trainer("i2a", {})
     policy = trainer.policy
     for _ in range(warmup):
@@ -188,6 +188,11 @@ def breakdown(seconds: float, warmup: int = 5) -> dict:
                       for name, v in parts.items()}}
 
 
+def allocator_note(result: dict) -> str:
+    """The allocator the timings ran with (records from before it was recorded: nothing)."""
+    return f"; allocator: {result['allocator']}" if result.get("allocator") else ""
+
+
 def label(row: dict) -> str:
     options = ",".join(f"{k}={v}" for k, v in row["options"].items())
     return row["agent"] + (f" ({options})" if options else "")
@@ -198,7 +203,7 @@ def markdown(result: dict) -> str:
         f"Measured {result['date']} on {result['machine']} (torch {result['torch']}; load average "
         f"{result['load_average']} at the start: **the machine was shared with other jobs**, so treat "
         f"the ratios as +/-20-30%), with `{result['command']}`, {result['seconds_per_config']:.0f} s per "
-        "configuration.",
+        f"configuration{allocator_note(result)}.",
         "",
         f"A2C training frames/s on `{ENV_ID}` with {NUM_ENVS} envs and one torch thread (env + forward + "
         "backward + RMSprop step). *cost* is the wall-clock per frame relative to the standard agent "
@@ -337,7 +342,8 @@ def curve_markdown(result: dict) -> str:
         f"{result['load_average']} at the start and {result['load_average_end']} at the end: **the machine was "
         f"shared with other jobs**), with `{result['command']}`: {result.get('rounds', 1)} passes over the "
         f"lengths, each length's I2A timed for {result['seconds_per_config']:g} s per pass, the standard agent for "
-        f"{result['seconds_per_config'] / 2:g} s just before it; a row gives the medians of its pairs.",
+        f"{result['seconds_per_config'] / 2:g} s just before it; a row gives the medians of its pairs"
+        f"{allocator_note(result)}.",
         "",
         f"The default `i2a` (the shipped `{result.get('model', 'sokoban-10x10')}` model, {result['num_actions']} "
         "rollouts per frame, one "
@@ -411,7 +417,7 @@ def run_curve(args, seconds: float) -> None:
         "command": rerun_command("i2a_cost.py", sys.argv[1:]), "env": ENV_ID, "num_envs": NUM_ENVS,
         "num_actions": make_env(ENV_ID, num_envs=1).spec.num_actions, "threads": 1,
         "model": make_env(ENV_ID, num_envs=1).spec.default_model,  # what the default i2a imagined with
-        "seconds_per_config": seconds, "rounds": args.rounds, "results": rows,
+        "seconds_per_config": seconds, "rounds": args.rounds, "allocator": command_allocator(), "results": rows,
         "fit": fit_line([r["rollout_length"] for r in rows], [r["cpu_cost"] for r in rows]),
         "fit_wall": fit_line([r["rollout_length"] for r in rows], [r["cost"] for r in rows]),
     }
@@ -436,6 +442,9 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="where the record goes (default benchmarks/results/"
                         "i2a_cost.json, with --curve i2a_cost_curve.json)")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md or its figure")
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="time with glibc's default allocator settings, not the reverie command's (see "
+                             "reverie.core.memory)")
     parser.add_argument("--from-json", metavar="PATH",
                         help="measure nothing: rewrite the docs tables (a --curve record: its section and figure)")
     args = parser.parse_args()
@@ -446,6 +455,7 @@ def main() -> None:
         else:
             write_section("i2a-cost", markdown(result), HEADING)
         return
+    common.COMMAND_ALLOCATOR = not args.default_allocator
     if args.curve:
         run_curve(args, args.seconds or (4.0 if args.quick else 8.0))
         return
@@ -470,7 +480,7 @@ def main() -> None:
         "date": datetime.date.today().isoformat(),
         "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
         "torch": torch.__version__, "load_average": round(load, 2), "command": command, "env": ENV_ID,
-        "num_envs": NUM_ENVS, "threads": 1, "seconds_per_config": seconds,
+        "num_envs": NUM_ENVS, "threads": 1, "seconds_per_config": seconds, "allocator": command_allocator(),
         "standard_frames_per_s": round(standard_mean, 1),
         "standard_parameters": standard_runs[0]["parameters"],
         "model": make_env(ENV_ID, num_envs=1).spec.default_model,  # what the default i2a imagined with
