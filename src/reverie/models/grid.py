@@ -298,10 +298,32 @@ class GridModel(nn.Module):
         return x.permute(0, 3, 1, 2)  # a channels-last view: no copy
 
     def frame_logits(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits of the next cells ``[B, C, H, W]``, and the observation planes as the net saw them."""
-        x0 = self.inputs(obs, action)
-        obs_planes = x0[:, :self.num_codes]
-        return self._frame_after_stem(self.stem(x0).relu_(), obs_planes), obs_planes
+        """Logits of the next cells ``[B, C, H, W]``, and the observation planes as the net saw them.
+
+        Channels-last, the stem reads the assembled ``[obs; action planes]``. Contiguous, it is
+        split by linearity (as :meth:`every_action_logits` does): the observation's conv plus
+        the action's map, picked by index; on a CPU that is ~25% faster than the fused conv of
+        the assembled planes (fewer input channels, no concatenation)."""
+        if self.config.channels_last:
+            x0 = self.inputs(obs, action)
+            obs_planes = x0[:, :self.num_codes]
+            return self._frame_after_stem(self.stem(x0).relu_(), obs_planes), obs_planes
+        self._check_obs(obs)
+        obs_planes = obs.to(self.stem.weight.dtype).contiguous()
+        x = self._observation_stem(obs_planes).add_(self._action_maps(*obs.shape[2:]).index_select(0, action))
+        return self._frame_after_stem(x.relu_(), obs_planes), obs_planes
+
+    def _observation_stem(self, planes: torch.Tensor) -> torch.Tensor:
+        """The stem's observation part (and its bias): the stem with no action planes."""
+        return F.conv2d(planes, self.stem.weight[:, :self.num_codes], self.stem.bias, padding=1)
+
+    def _action_maps(self, h: int, w: int) -> torch.Tensor:
+        """The stem's action part for each action on an ``h x w`` grid, ``[A, C0, H, W]``: the
+        action's one-hot planes through the stem's kernel, its zero padding included."""
+        weight = self.stem.weight
+        a = self.num_actions
+        eye = torch.eye(a, dtype=weight.dtype, device=weight.device)[:, :, None, None].expand(a, a, h, w)
+        return F.conv2d(eye, weight[:, self.num_codes:], padding=1)
 
     def _frame_after_stem(self, x: torch.Tensor, obs_planes: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
@@ -317,18 +339,16 @@ class GridModel(nn.Module):
         starts all ``A`` rollouts of an observation from the same frame, so the observation's
         part is computed once, not ``A`` times: 5x fewer rows through the stem on that step.
         Equal to ``frame_logits(obs.repeat_interleave(A), arange(A).repeat(B))`` up to float
-        rounding. (Doing the same on every step, with a gather of the action's map, was
-        measured slower than the fused stem on a CPU: the gather costs what it saves.)
+        rounding. (Every step of a contiguous model splits its stem the same way, picking the
+        action's map by index; on channels-last input that pick costs what it saves.)
         """
         self._check_obs(obs)
         b, c, h, w = obs.shape
         a = self.num_actions
-        weight = self.stem.weight
         layout = torch.channels_last if self.config.channels_last else torch.contiguous_format
-        planes = obs.to(weight.dtype).contiguous(memory_format=layout)
-        own = F.conv2d(planes, weight[:, :c], self.stem.bias, padding=1)  # [B, C0, H, W]
-        eye = torch.eye(a, dtype=weight.dtype, device=weight.device)[:, :, None, None].expand(a, a, h, w)
-        per_action = F.conv2d(eye, weight[:, c:], padding=1)  # [A, C0, H, W]
+        planes = obs.to(self.stem.weight.dtype).contiguous(memory_format=layout)
+        own = self._observation_stem(planes)  # [B, C0, H, W]
+        per_action = self._action_maps(h, w)  # [A, C0, H, W]
         if self.config.channels_last:  # built as [B, A, H, W, C], viewed as channels-last rows b * A + a
             x = own.permute(0, 2, 3, 1)[:, None] + per_action.permute(0, 2, 3, 1)[None]
             x = x.view(b * a, h, w, -1).permute(0, 3, 1, 2)
