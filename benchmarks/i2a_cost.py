@@ -53,6 +53,7 @@ NUM_ENVS = 64
 VARIANTS = ("i2a", "i2a-perfect", "i2a-copy", "i2a-noreward")
 CURVE_LENGTHS = (1, 2, 3, 4, 5, 7, 10, 15)
 CURVE_HEADING = "I2A cost against rollout length"
+INTERLEAVED_HEADING = "I2A cost per frame, interleaved timing"
 CURVE_PNG = ROOT / "docs" / "images" / "i2a_cost_curve.png"
 #: the lines drawn across the curve: the paper's bound on I2A's cost and the issue's target
 COST_LINES = ((10.0, "10x: the paper's bound"), (8.0, "8x: the issue's line"))
@@ -279,6 +280,95 @@ def measure_curve(lengths: list[int], seconds: float, rounds: int) -> list[dict]
     return [median_row(pairs[length]) for length in lengths]
 
 
+def interleaved(agent: str, options: dict, seconds: float, block: float = 1.0) -> dict:
+    """``agent`` and the standard agent trained in alternating blocks of about ``block`` seconds
+    each, for ``seconds`` in all, both trainers built and warmed up first.
+
+    Why: on a shared host this machine's speed drifts by +/-20% over tens of seconds, so two
+    timings taken one after the other (:func:`paired`) can see different machines; alternating
+    second by second, both agents see the same drift. *cpu_cost* is the ratio of the two agents'
+    CPU time per frame summed over all blocks; *cost_range* the spread of the blocks' own ratios."""
+    command_allocator()
+    trainers = {"standard": make_trainer("standard", {}), agent: make_trainer(agent, options)}
+    per_block = {}
+    for name, trainer in trainers.items():
+        for _ in range(5):
+            trainer.train_step()
+        start = time.thread_time()
+        trainer.train_step()
+        per_block[name] = max(1, round(block / max(time.thread_time() - start, 1e-6)))
+    cpu = dict.fromkeys(trainers, 0.0)
+    frames = dict.fromkeys(trainers, 0)
+    ratios = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        per_frame = {}
+        for name, trainer in trainers.items():
+            t0 = time.thread_time()
+            for _ in range(per_block[name]):
+                trainer.train_step()
+            spent = time.thread_time() - t0
+            cpu[name] += spent
+            frames[name] += per_block[name] * trainer.frames_per_update
+            per_frame[name] = spent / (per_block[name] * trainer.frames_per_update)
+        ratios.append(per_frame[agent] / per_frame["standard"])
+    cost = (cpu[agent] / frames[agent]) / (cpu["standard"] / frames["standard"])
+    row = {"agent": agent, "options": options, "blocks": len(ratios), "block_seconds": block,
+           "cpu_frames_per_s": round(frames[agent] / cpu[agent], 1),
+           "standard_cpu_frames_per_s": round(frames["standard"] / cpu["standard"], 1),
+           "cpu_cost": round(cost, 2), "cost_range": [round(min(ratios), 2), round(max(ratios), 2)],
+           "median_block_cost": round(statistics.median(ratios), 2)}
+    print(f"{label(row):32s} interleaved over {len(ratios)} blocks: cost {cost:.2f}x (CPU time; blocks "
+          f"{min(ratios):.1f}-{max(ratios):.1f}x, median {statistics.median(ratios):.2f}x)", flush=True)
+    return row
+
+
+def interleaved_markdown(result: dict) -> str:
+    """The ``i2a-cost-interleaved`` section: how it was measured and the costs."""
+    lines = [
+        f"Measured {result['date']} on {result['machine']} (torch {result['torch']}; load average "
+        f"{result['load_average']} at the start), with `{result['command']}`{allocator_note(result)}: each agent "
+        f"and the standard agent trained in alternating blocks of about {result['block_seconds']:g} s, "
+        f"{result['seconds_per_config']:g} s of blocks per variant (`{ENV_ID}`, {NUM_ENVS} envs, one torch thread). "
+        "*cost* is the ratio of the two agents' CPU time per frame summed over every block; *blocks* is the "
+        "spread of the blocks' own ratios. Alternating second by second, both agents see the same machine: "
+        "this host's speed drifts by +/-20% over tens of seconds, which the back-to-back pairs above cannot "
+        "cancel (the same I2A computation, `i2a` and `i2a-noreward`, can land 30% apart there).",
+        "",
+        "| agent | rollout length | cost, CPU time | blocks (min-max) | median block | blocks | I2A frames/s (CPU) "
+        "| standard frames/s (CPU) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["results"]:
+        lo, hi = row["cost_range"]
+        lines.append(f"| {label(row)} | {row['options'].get('rollout_length', 5)} | **{row['cpu_cost']:.2f}x** | "
+                     f"{lo:.1f}-{hi:.1f}x | {row['median_block_cost']:.2f}x | {row['blocks']} | "
+                     f"{row['cpu_frames_per_s']:,.0f} | {row['standard_cpu_frames_per_s']:,.0f} |")
+    return "\n".join(lines)
+
+
+def run_interleaved(args, seconds: float) -> None:
+    """``--interleaved``: each variant at rollout length 5 timed against the standard agent block by block."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    make_env(ENV_ID, num_envs=1)  # generate (or load) the level bank before timing anything
+    rows = [interleaved(agent, {}, seconds) for agent in args.agents.split(",")]
+    result = {
+        "mode": "interleaved", "date": datetime.date.today().isoformat(),
+        "machine": f"{os.cpu_count()} CPU cores ({cpu_name()}), no GPU",
+        "torch": torch.__version__, "load_average": round(load, 2),
+        "command": rerun_command("i2a_cost.py", sys.argv[1:]), "env": ENV_ID, "num_envs": NUM_ENVS, "threads": 1,
+        "model": make_env(ENV_ID, num_envs=1).spec.default_model, "seconds_per_config": seconds,
+        "block_seconds": rows[0]["block_seconds"] if rows else 1.0, "allocator": command_allocator(), "results": rows,
+    }
+    path = Path(args.json or ROOT / "benchmarks" / "results" / "i2a_cost_interleaved.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    table = interleaved_markdown(result)
+    print(table)
+    if not args.no_docs:
+        write_section("i2a-cost-interleaved", table, INTERLEAVED_HEADING)
+
+
 def median_row(pairs: list[dict]) -> dict:
     """One length's row: the median pair's figures (by CPU-time cost), the medians of both
     costs, their range, and every pair's costs and the speeds they came from."""
@@ -439,6 +529,9 @@ def main() -> None:
     parser.add_argument("--curve", action="store_true",
                         help="only the default i2a's cost against rollout length (its own record, figure and section)")
     parser.add_argument("--rounds", type=int, default=3, help="with --curve: passes over the lengths (medians)")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="only the AGENTS at rollout length 5, each trained in alternating ~1 s blocks with the "
+                             "standard agent (its own record and section)")
     parser.add_argument("--json", default=None, help="where the record goes (default benchmarks/results/"
                         "i2a_cost.json, with --curve i2a_cost_curve.json)")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md or its figure")
@@ -452,12 +545,17 @@ def main() -> None:
         result = json.loads(Path(args.from_json).read_text())
         if result.get("mode") == "curve":
             write_curve_docs(result)
+        elif result.get("mode") == "interleaved":
+            write_section("i2a-cost-interleaved", interleaved_markdown(result), INTERLEAVED_HEADING)
         else:
             write_section("i2a-cost", markdown(result), HEADING)
         return
     common.COMMAND_ALLOCATOR = not args.default_allocator
     if args.curve:
         run_curve(args, args.seconds or (4.0 if args.quick else 8.0))
+        return
+    if args.interleaved:
+        run_interleaved(args, args.seconds or (8.0 if args.quick else 60.0))
         return
     seconds = args.seconds or (4.0 if args.quick else 25.0)
     lengths = [int(v) for v in (args.lengths or ("5" if args.quick else "5,1,3")).split(",")]

@@ -128,6 +128,21 @@ def test_i2a_cost_curve_mode(tmp_path):
     assert (row["cpu_cost"], row["cost"], row["frames_per_s"], row["cpu_cost_range"]) == (6.0, 7.0, 3, [5.0, 9.0])
 
 
+def test_i2a_cost_interleaved_mode(tmp_path):
+    """--interleaved alternates each variant with the standard agent block by block and records
+    the ratio of their summed CPU time per frame, the blocks' spread and the allocator."""
+    record = run_script("i2a_cost", "--interleaved", "--agents", "i2a-copy", "--seconds", "1", tmp_path=tmp_path)
+    assert record["mode"] == "interleaved" and record["allocator"]
+    (row,) = record["results"]
+    assert row["agent"] == "i2a-copy" and row["blocks"] >= 1
+    low, high = row["cost_range"]
+    assert row["cpu_cost"] > 1 and low <= row["median_block_cost"] <= high
+    ratio = row["standard_cpu_frames_per_s"] / row["cpu_frames_per_s"]
+    assert abs(ratio - row["cpu_cost"]) < 0.02 * row["cpu_cost"]  # the summed ratio, as the speeds give it
+    text = importlib.import_module("i2a_cost").interleaved_markdown(record)
+    assert "| i2a-copy | 5 |" in text and "alternating blocks" in text
+
+
 def test_parking_table_pools_the_seeds_episodes():
     """parking_offpolicy's summary pools every seed's final evaluation episodes (Wilson) and
     averages the curves only at the evaluation steps every seed reached."""
