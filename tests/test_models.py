@@ -221,6 +221,8 @@ def test_grid_model_channels_last_matches_contiguous():
     assert not torch.equal(stepped[0], obs)
     for want, have in zip(stepped, b.step(obs, act)):  # each layout's own frame and pool kernels
         assert torch.equal(want, have)
+    for want, have in zip(stepped, b.step(obs, act.to(torch.uint8))):  # any integer actions
+        assert torch.equal(want, have)
     batch = {"obs": obs, "action": act, "next_obs": random_obs(8, seed=3), "reward": torch.zeros(8)}
     a.loss(batch)["loss"].backward()
     b.loss(batch)["loss"].backward()  # the contiguous 1x1 head is a batched product: same gradients

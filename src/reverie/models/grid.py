@@ -310,7 +310,7 @@ class GridModel(nn.Module):
             return self._frame_after_stem(self.stem(x0).relu_(), obs_planes), obs_planes
         self._check_obs(obs)
         obs_planes = obs.to(self.stem.weight.dtype).contiguous()
-        x = self._observation_stem(obs_planes).add_(self._action_maps(*obs.shape[2:]).index_select(0, action))
+        x = self._observation_stem(obs_planes).add_(self._action_maps(*obs.shape[2:]).index_select(0, action.long()))
         return self._frame_after_stem(x.relu_(), obs_planes), obs_planes
 
     def _observation_stem(self, planes: torch.Tensor) -> torch.Tensor:
