@@ -360,13 +360,7 @@ def run_interleaved(args, seconds: float) -> None:
         "model": make_env(ENV_ID, num_envs=1).spec.default_model, "seconds_per_config": seconds,
         "block_seconds": rows[0]["block_seconds"] if rows else 1.0, "allocator": command_allocator(), "results": rows,
     }
-    path = Path(args.json or ROOT / "benchmarks" / "results" / "i2a_cost_interleaved.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    table = interleaved_markdown(result)
-    print(table)
-    if not args.no_docs:
-        write_section("i2a-cost-interleaved", table, INTERLEAVED_HEADING)
+    publish(result, args, "i2a_cost_interleaved.json")
 
 
 def median_row(pairs: list[dict]) -> dict:
@@ -511,12 +505,33 @@ def run_curve(args, seconds: float) -> None:
         "fit": fit_line([r["rollout_length"] for r in rows], [r["cpu_cost"] for r in rows]),
         "fit_wall": fit_line([r["rollout_length"] for r in rows], [r["cost"] for r in rows]),
     }
-    path = Path(args.json or ROOT / "benchmarks" / "results" / "i2a_cost_curve.json")
+    publish(result, args, "i2a_cost_curve.json")
+
+
+def table_of(result: dict) -> str:
+    """A record's table, by its mode: the full run's, the curve's or the interleaved timing's."""
+    return {"curve": curve_markdown, "interleaved": interleaved_markdown}.get(result.get("mode"), markdown)(result)
+
+
+def write_docs(result: dict) -> None:
+    """A record's section of docs/benchmarks.md, by its mode (the curve also redraws its figure)."""
+    mode = result.get("mode")
+    if mode == "curve":
+        write_curve_docs(result)
+    else:
+        name, heading = ("i2a-cost-interleaved", INTERLEAVED_HEADING) if mode == "interleaved" else ("i2a-cost", HEADING)
+        write_section(name, table_of(result), heading)
+
+
+def publish(result: dict, args, name: str) -> None:
+    """Write the record (``--json`` or ``benchmarks/results/NAME``), print its table and, unless
+    ``--no-docs``, update its docs section."""
+    path = Path(args.json or ROOT / "benchmarks" / "results" / name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
-    print(curve_markdown(result))
+    print(table_of(result))
     if not args.no_docs:
-        write_curve_docs(result)
+        write_docs(result)
 
 
 def main() -> None:
@@ -542,13 +557,7 @@ def main() -> None:
                         help="measure nothing: rewrite the docs tables (a --curve record: its section and figure)")
     args = parser.parse_args()
     if args.from_json:
-        result = json.loads(Path(args.from_json).read_text())
-        if result.get("mode") == "curve":
-            write_curve_docs(result)
-        elif result.get("mode") == "interleaved":
-            write_section("i2a-cost-interleaved", interleaved_markdown(result), INTERLEAVED_HEADING)
-        else:
-            write_section("i2a-cost", markdown(result), HEADING)
+        write_docs(json.loads(Path(args.from_json).read_text()))
         return
     common.COMMAND_ALLOCATOR = not args.default_allocator
     if args.curve:
@@ -584,13 +593,7 @@ def main() -> None:
         "model": make_env(ENV_ID, num_envs=1).spec.default_model,  # what the default i2a imagined with
         "results": rows, "breakdown": split,
     }
-    path = Path(args.json or ROOT / "benchmarks" / "results" / "i2a_cost.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    table = markdown(result)
-    print(table)
-    if not args.no_docs:
-        write_section("i2a-cost", table, HEADING)
+    publish(result, args, "i2a_cost.json")
 
 
 if __name__ == "__main__":

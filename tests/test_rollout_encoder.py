@@ -65,11 +65,15 @@ def trained_weights(replay: bool) -> dict[str, torch.Tensor]:
     if not replay:
         encode = agent.encoder.encode
         agent.encoder.encode = lambda frames, rewards: (encode(frames, rewards)[0], None)
+    replayed = []  # whether each gradient pass was handed the acting pass's encoding
+    agent.encoder.register_forward_pre_hook(
+        lambda module, args: replayed.append(len(args) > 2 and args[2] is not None) if torch.is_grad_enabled() else None)
     env = SokobanVecEnv(generate_levels(8, 6, 6, 1, seed=1), 8, seed=0)
     trainer = A2C(agent, env, A2CConfig(n_steps=4, lr_schedule="constant"), seed=0)
     for _ in range(2):
         stats = trainer.train_step()
         assert float(stats["imagination/cache_hit"]) == 1
+    assert replayed == [replay, replay]
     return {k: v.clone() for k, v in agent.state_dict().items() if v.is_floating_point()}
 
 

@@ -144,9 +144,11 @@ class I2A(nn.Module):
         acting (no gradients, training mode) imagines, encodes and keeps both; the gradient
         pass on the same observations re-encodes the kept rollouts, replaying the kept encoding."""
         caching = self.cache.max_rows > 0
-        version = self.version() if caching else None
+        update = caching and torch.is_grad_enabled()
+        keep = caching and self.training and not torch.is_grad_enabled()
+        version = self.version() if update or keep else None  # evaluation neither keeps nor takes
         replay = None
-        if caching and torch.is_grad_enabled():
+        if update:
             cached = self.cache.take(obs, version)
             self.cache.clear()  # the optimizer step that follows makes every entry stale
             if cached is None and obs.shape[0] > self.cache.max_rows:
@@ -158,7 +160,7 @@ class I2A(nn.Module):
             frames, rewards = self.core(obs)
         if not self.use_reward:
             rewards = torch.zeros_like(rewards)
-        if caching and self.training and not torch.is_grad_enabled():
+        if keep:
             code, encoding = self.encoder.encode(frames, rewards)
             self.cache.add(obs, frames, rewards, version, encoding)
         else:
